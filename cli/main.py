@@ -1,0 +1,266 @@
+"""``compute-ledger``: the command line.  Each command parses, calls one API function, prints."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+import click
+import msgspec
+
+from cli.options import (
+    BadInput,
+    LedgerGroup,
+    db_option,
+    emit_json,
+    emit_line,
+    json_option,
+    opened,
+)
+from ledger.facts import canonical_bytes, fact_schema, parse_facts
+from projections.api import Entry, parse_pin, record_json
+
+EXIT_CODES = """
+Exit codes: 0 ok; 1 a known error (``Error: ...`` on stderr); 2 bad usage or bad input.
+"""
+
+
+@click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_CODES.strip())
+@click.version_option(package_name="compute-ledger", prog_name="compute-ledger")
+def main() -> None:
+    """An event-sourced, bitemporal, tamper-evident ledger of public facts about xAI's compute
+    business, and the verdict of the market "Will xAI offer AI compute services to external
+    customers by the end of 2026?" rebuilt from them.
+
+    \b
+    Example:
+      compute-ledger verdict --as-of 2026-05-23 --explain
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.File("rb"), default="-")
+@db_option
+@json_option
+def append(file: IO[bytes], db: str | None, as_json: bool) -> None:
+    """Validate and append facts from FILE (one JSON object, or JSON Lines; - for stdin).
+
+    The batch is atomic: every fact is appended, or none is.  A fact already in the ledger
+    with the same content is reported as a duplicate, not an error; an id already used with
+    other content is refused (append a correction instead).  Bad input exits 2 and names the
+    line, the JSON path and the reason.
+
+    \b
+    Example:
+      compute-ledger append facts.jsonl
+      echo '{"type": "retraction", ...}' | compute-ledger append -
+    """
+    facts = parse_facts(file.read())
+    with opened(db) as ledger:
+        if len(facts) >= 5000 and not as_json:
+            with click.progressbar(length=len(facts), label="appending", file=sys.stderr) as bar:
+                result = ledger.append(facts, progress=bar.update)
+        else:
+            result = ledger.append(facts)
+    if as_json:
+        emit_json({
+            "appended": result.appended,
+            "duplicates": result.duplicates,
+            "first_position": result.first_position,
+            "recorded_at": result.recorded_at,
+            "head": {"position": result.head.position, "hash": result.head.hash},
+        })
+        return
+    span = ""
+    if result.appended:
+        last = result.head.position
+        span = f" (position {last})" if result.appended == 1 else \
+            f" (positions {result.first_position}-{last})"
+    click.echo(
+        f"appended {result.appended} fact{'s' * (result.appended != 1)}{span}, "
+        f"{result.duplicates} duplicate{'s' * (result.duplicates != 1)}; "
+        f"head {result.head.pin}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {
+        "position": entry.position,
+        "recorded_at": entry.recorded_at,
+        "hash": entry.hash,
+        "prev": entry.prev,
+        "fact": entry.fact,
+    }
+
+
+@main.command()
+@click.option("--after", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Start after this position.")
+@click.option("--limit", type=click.IntRange(min=1), help="Print at most this many facts.")
+@click.option("--type", "fact_type", help="Only facts of this type (e.g. creator_ruling).")
+@db_option
+@json_option
+def log(after: int, limit: int | None, fact_type: str | None, db: str | None,
+        as_json: bool) -> None:
+    """The facts in ledger order, with position, recorded_at and hash.
+
+    With --json, one JSON object per line (position, recorded_at, hash, prev, fact).
+
+    \b
+    Example:
+      compute-ledger log --type creator_ruling
+    """
+    with opened(db) as ledger:
+        shown = 0
+        if not as_json:
+            click.echo(f"{'POS':>6}  {'RECORDED_AT':<27}  {'HASH':<12}  {'TYPE':<21}  "
+                       f"{'OCCURRED_AT':<25}  ID")
+        for entry in ledger.facts(after=after):
+            if fact_type and entry.fact.__struct_config__.tag != fact_type:
+                continue
+            if as_json:
+                emit_line(_entry_json(entry))
+            else:
+                click.echo(
+                    f"{entry.position:>6}  {entry.recorded_at:<27}  {entry.hash[:12]}  "
+                    f"{entry.fact.__struct_config__.tag!s:<21}  "
+                    f"{entry.fact.occurred_at.isoformat():<25}  {entry.fact_id}"
+                )
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+
+
+@main.command()
+@click.argument("fact_id")
+@db_option
+@json_option
+def show(fact_id: str, db: str | None, as_json: bool) -> None:
+    """One fact by its id, with its position, recorded_at and hash.
+
+    \b
+    Example:
+      compute-ledger show xai-anthropic-announced-2026-05-06
+    """
+    with opened(db) as ledger:
+        entry = ledger.show(fact_id)
+    if as_json:
+        emit_json(_entry_json(entry))
+        return
+    click.echo(f"id:          {entry.fact_id}")
+    click.echo(f"type:        {entry.fact.__struct_config__.tag}")
+    click.echo(f"position:    {entry.position}")
+    click.echo(f"recorded_at: {entry.recorded_at}")
+    click.echo(f"hash:        {entry.hash}")
+    click.echo(f"prev:        {entry.prev}")
+    click.echo(msgspec.json.format(canonical_bytes(entry.fact), indent=2).decode())
+
+
+@main.command()
+@click.option("--after", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Print the facts after this position (the last one you processed).")
+@db_option
+def feed(after: int, db: str | None) -> None:
+    """JSON Lines of the stored records after position N, for other tools.
+
+    Each line is a stored record exactly as the ledger holds it: position, recorded_at,
+    prev, hash and the fact in canonical form.  Remember the last position you processed and
+    resume with --after it: nothing is missed and nothing repeats.
+
+    \b
+    Example:
+      compute-ledger feed --after 120 | jq .fact.id
+    """
+    with opened(db) as ledger:
+        out = click.get_binary_stream("stdout")
+        for record in ledger.records(after=after):
+            out.write(record_json(record) + b"\n")
+        out.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Auditing
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--against", "pin", metavar="POSITION:HASH",
+              help="Also check that the ledger still extends this pinned head "
+              "(as printed by `digest`).")
+@db_option
+@json_option
+def verify(pin: str | None, db: str | None, as_json: bool) -> None:
+    """Recompute the hash chain; exit 1 naming the first bad position.
+
+    Checks every record's position, link to the one before, hash, recorded_at order and
+    the fact index.  With --against, also checks that the record at the pinned position
+    still carries the pinned hash, so nothing before it was altered, removed or reordered.
+
+    \b
+    Example:
+      compute-ledger verify --against 8:5b1c...e07d
+    """
+    against = None
+    if pin is not None:
+        try:
+            against = parse_pin(pin)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--against") from None
+    with opened(db) as ledger:
+        report = ledger.verify(against)
+    if as_json:
+        emit_json({
+            "ok": True,
+            "checked": report.checked,
+            "head": {"position": report.head.position, "hash": report.head.hash},
+            "against": None if against is None else
+            {"position": against.position, "hash": against.hash},
+        })
+        return
+    extra = f"; extends the pinned head {against.position}" if against else ""
+    click.echo(f"ok: {report.checked} records, chain intact{extra}; head {report.head.pin}")
+
+
+@main.command()
+@db_option
+@json_option
+def digest(db: str | None, as_json: bool) -> None:
+    """Print the head as POSITION:HASH, to pin now and verify against later.
+
+    \b
+    Example:
+      compute-ledger digest > pinned.txt
+      compute-ledger verify --against "$(cat pinned.txt)"
+    """
+    with opened(db) as ledger:
+        head = ledger.head()
+    if as_json:
+        emit_json({"position": head.position, "hash": head.hash})
+    else:
+        click.echo(head.pin)
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["fact"]), default="fact")
+def schema(name: str) -> None:
+    """Print the JSON Schema of the fact format.
+
+    \b
+    Example:
+      compute-ledger schema fact > fact.schema.json
+    """
+    emit_json(fact_schema())
+
+
+__all__ = ["BadInput", "main"]

@@ -1,0 +1,72 @@
+"""Shared pieces of the CLI: options defined once, the error translation, JSON output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from ledger.errors import ConfigurationError, InputError, LedgerError
+from projections.api import ComputeLedger
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_JSON = msgspec.json.Encoder(order="sorted", enc_hook=lambda o: str(o))
+
+
+class BadInput(click.ClickException):
+    """Input that was refused: ``Error: ...`` on stderr and exit code 2, as for bad usage."""
+
+    exit_code = 2
+
+
+class LedgerGroup(click.Group):
+    """A click group that turns the project's errors into exit codes, in one place.
+
+    :class:`~ledger.errors.InputError` and :class:`~ledger.errors.ConfigurationError` exit 2;
+    every other :class:`~ledger.errors.LedgerError` exits 1 with ``Error: ...``.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (InputError, ConfigurationError) as exc:
+            raise BadInput(str(exc)) from None
+        except LedgerError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        metavar="PATH|URL",
+        help="The ledger: a SQLite file path or a postgresql://user:password@host/db URL. "
+        "Default: $COMPUTE_LEDGER_DB, else the default ledger in your data directory "
+        "(created with the bundled public record on first use).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")(func)
+
+
+@contextmanager
+def opened(db: str | None) -> Iterator[ComputeLedger]:
+    with ComputeLedger.open(db) as ledger:
+        yield ledger
+
+
+def emit_json(value: object, *, indent: int = 2) -> None:
+    data = _JSON.encode(value)
+    if indent:
+        data = msgspec.json.format(data, indent=indent)
+    click.echo(data.decode())
+
+
+def emit_line(value: object) -> None:
+    """One compact JSON value per line (JSON Lines)."""
+    sys.stdout.buffer.write(_JSON.encode(value) + b"\n")

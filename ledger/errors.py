@@ -1,0 +1,74 @@
+"""One exception tree for the whole project.
+
+Every error a user can cause or meet derives from :class:`LedgerError`.  The CLI translates
+them in one place: :class:`InputError` (and its children) become exit code 2, every other
+:class:`LedgerError` exit code 1.  Nothing else in the code base prints or exits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LedgerError(Exception):
+    """A known error: the message is meant for the person who ran the command."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one input: where (line and JSON path) and why."""
+
+    line: int | None
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line is not None else ""
+        return f"{where}{self.path}: {self.reason}"
+
+
+class InputError(LedgerError):
+    """Input was refused.  Nothing was written."""
+
+    def __init__(self, problems: list[Problem], *, limit: int = 20) -> None:
+        self.problems = problems
+        shown = [str(p) for p in problems[:limit]]
+        if len(problems) > limit:
+            shown.append(f"... and {len(problems) - limit} more")
+        head = "input refused, nothing was appended"
+        if len(shown) == 1:
+            message = f"{head}: {shown[0]}"
+        else:
+            message = head + ":\n  " + "\n  ".join(shown)
+        super().__init__(message)
+
+
+class ConfigurationError(LedgerError):
+    """A setting (--db, COMPUTE_LEDGER_DB, a time argument) cannot be used."""
+
+
+class StorageError(LedgerError):
+    """The ledger's database could not be opened, read or written."""
+
+
+class NotFoundError(LedgerError):
+    """A fact or position asked for is not in the ledger."""
+
+
+@dataclass(frozen=True)
+class Breach:
+    """The first place where the stored ledger stops being what was written."""
+
+    position: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"position {self.position}: {self.reason}"
+
+
+class VerificationError(LedgerError):
+    """The hash chain, the positions or the index do not check out."""
+
+    def __init__(self, breach: Breach) -> None:
+        self.breach = breach
+        super().__init__(f"ledger verification failed at {breach}")

@@ -1,0 +1,562 @@
+"""The fact interchange format (DOMAIN.md section 2) as frozen, tagged msgspec Structs.
+
+This module is the public contract other tools write to.  Its rules:
+
+* every fact type is a frozen Struct with an explicit tag (``tag="announcement"``), never the
+  class name, so renaming a class cannot orphan stored history;
+* input is strict: unknown fields, unknown enum values, floats where decimals belong,
+  timestamps without an offset and missing required fields are refused with the JSON path;
+* the schema evolves by addition only: new fields get defaults, nothing is renamed or retyped
+  (golden payloads of every version live in ``tests/golden/`` and must keep decoding);
+* the *canonical bytes* of a fact are its JSON with keys sorted, no whitespace and absent
+  optional fields omitted.  They are what the hash chain covers and what a derived id hashes,
+  so adding an optional field later changes neither.
+
+Decoding stored facts never runs the door checks of :func:`check_fact`: validate at the door,
+never on replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import typing
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from ledger.errors import InputError, Problem
+
+# ---------------------------------------------------------------------------------------------
+# Scalar types
+# ---------------------------------------------------------------------------------------------
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+FACT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._:-]{0,126}[a-z0-9])?$"
+QUANTITY_PATTERN = r"^(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
+_QUANTITY = re.compile(QUANTITY_PATTERN)
+
+Slug = Annotated[
+    str,
+    Meta(
+        pattern=SLUG_PATTERN,
+        max_length=80,
+        description="A lowercase slug: letters, digits and single hyphens (e.g. 'colossus-1').",
+    ),
+]
+FactId = Annotated[
+    str,
+    Meta(
+        pattern=FACT_ID_PATTERN,
+        max_length=128,
+        description="A fact id: lowercase letters, digits and . _ : - (at most 128 characters).",
+    ),
+]
+Instant = Annotated[
+    datetime,
+    Meta(tz=True, description="An RFC 3339 timestamp with Z or a UTC offset; never naive."),
+]
+Text = Annotated[str, Meta(min_length=1, max_length=4000)]
+Quote = Annotated[
+    str, Meta(min_length=1, max_length=200, description="At most a short phrase from the source.")
+]
+Url = Annotated[str, Meta(pattern=r"^https?://\S+$", max_length=2000)]
+
+
+class Quantity(Decimal):
+    """A non-negative decimal written as a JSON string (``"300"``, ``"1250000000"``).
+
+    A float or an integer where a quantity belongs is refused: binary floats lose cents and
+    megawatts.  Arithmetic on quantities gives plain :class:`~decimal.Decimal` values.
+    """
+
+
+def _dec_hook(tp: type[Any], obj: object) -> Any:
+    if tp is Quantity:
+        if not isinstance(obj, str):
+            raise ValueError(
+                f'expected a decimal string such as "300", got {type(obj).__name__} {obj!r} '
+                "(quantities are strings, never numbers)"
+            )
+        if not _QUANTITY.match(obj):
+            raise ValueError(
+                f'{obj!r} is not a plain non-negative decimal such as "300" or "1250000000.50"'
+            )
+        return Quantity(obj)
+    raise NotImplementedError(f"no decoder for {tp!r}")
+
+
+def _enc_hook(obj: object) -> Any:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+def _schema_hook(tp: type[Any]) -> dict[str, Any]:
+    if tp is Quantity:
+        return {
+            "type": "string",
+            "pattern": QUANTITY_PATTERN,
+            "description": "A non-negative decimal written as a string; never a JSON number.",
+        }
+    raise NotImplementedError(f"no schema for {tp!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabularies (closed: an unknown value is refused)
+# ---------------------------------------------------------------------------------------------
+
+Channel = Literal[
+    "official_site", "press_release", "social_post", "media_report", "earnings_call", "interview"
+]
+Availability = Literal["available", "planned", "considering"]
+Service = Literal[
+    "training",
+    "inference",
+    "training_and_inference",
+    "fine_tuning",
+    "byom_training",
+    "compute_capacity",
+    "model_api",
+    "model_license",
+    "hardware_sale",
+    "unknown",
+]
+Consideration = Literal["cash", "revenue_share", "free", "resource_exchange", "equity", "unknown"]
+Form = Literal["S-1", "10-K", "10-Q", "8-K", "other"]
+RulingKind = Literal[
+    "clarification",
+    "counts",
+    "does_not_count",
+    "under_review",
+    "resolve_yes",
+    "resolve_no",
+    "resolve_na",
+    "unresolve",
+]
+CorporateAction = Literal["merger", "acquisition", "rename"]
+ClauseId = Literal[
+    "inc-public-offering",
+    "inc-enterprise-deal",
+    "inc-sec-filing",
+    "inc-earnings",
+    "inc-official-confirmation",
+    "exc-free-research",
+    "exc-musk-company",
+    "exc-model-license",
+    "exc-collaboration",
+    "exc-hardware-sale",
+    "exc-api-access",
+    "exc-vague-statement",
+    "spc-tesla-merger",
+    "spc-byom",
+    "spc-resale",
+    "spc-revenue-share",
+    "prf-availability",
+    "prf-customer",
+    "ddl-deadline",
+]
+CLAUSE_IDS: tuple[str, ...] = typing.get_args(ClauseId)
+FACT_TYPES: tuple[str, ...] = (
+    "announcement",
+    "filing",
+    "customer_confirmation",
+    "offering",
+    "creator_ruling",
+    "corporate_event",
+    "correction",
+    "retraction",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Nested terms
+# ---------------------------------------------------------------------------------------------
+
+
+class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+              omit_defaults=True, gc=False):
+    """Frozen, strict, compact.  ``gc=False``: facts hold no reference cycles, so the cyclic
+    garbage collector need not track the hundreds of thousands of them a replay creates."""
+
+
+class Source(_Strict, frozen=True):
+    """Where a fact comes from: a URL or a document, with optional context.
+
+    ``quote`` holds at most a short phrase; ``note`` says how the fact was read from the
+    source (for example that the source gives only a month, so the start of it was used).
+    """
+
+    url: Url | None = None
+    document: Text | None = None
+    publisher: Text | None = None
+    title: Text | None = None
+    quote: Quote | None = None
+    note: Text | None = None
+
+
+class DealTerms(_Strict, frozen=True):
+    """The terms of one deal.  Every field but ``deal_id`` may be null (unknown); a later fact
+    about the same deal fills in or overrides fields."""
+
+    deal_id: Slug
+    provider: Slug | None = None
+    customer: Slug | None = None
+    service: Service | None = None
+    consideration: Consideration | None = None
+    facilities: tuple[Slug, ...] | None = None
+    capacity_mw: Quantity | None = None
+    usd_per_month: Quantity | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+class OfferingTerms(_Strict, frozen=True):
+    """A public offering: a platform where anyone can sign up, rent or buy compute."""
+
+    offering_id: Slug
+    provider: Slug | None = None
+    service: Service | None = None
+    signup_open: bool | None = None
+    pricing_published: bool | None = None
+    available_from: date | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts
+# ---------------------------------------------------------------------------------------------
+
+
+class _Fact(_Strict, frozen=True, tag_field="type", kw_only=True):
+    id: FactId | None = None
+    occurred_at: Instant
+
+
+class _SourcedFact(_Fact, frozen=True, kw_only=True):
+    source: Source
+
+
+class Announcement(_SourcedFact, tag="announcement", frozen=True, kw_only=True):
+    """A public statement about a deal or an offering, by a party, through a channel."""
+
+    speaker: Slug
+    channel: Channel
+    availability: Availability
+    available_from: date | None = None
+    deal: DealTerms | None = None
+    offering: OfferingTerms | None = None
+
+
+class Filing(_SourcedFact, tag="filing", frozen=True, kw_only=True):
+    """A regulatory filing, and whether it discloses revenue from compute services."""
+
+    filer: Slug
+    form: Form
+    discloses_compute_revenue: bool
+    deal: DealTerms | None = None
+
+
+class CustomerConfirmation(_SourcedFact, tag="customer_confirmation", frozen=True, kw_only=True):
+    """A customer's own word about a deal; ``in_use`` when it says it uses the compute now."""
+
+    customer: Slug
+    deal_id: Slug
+    in_use: bool
+    statement: Text
+
+
+class Offering(_SourcedFact, tag="offering", frozen=True, kw_only=True):
+    """A public platform where anyone can sign up or buy."""
+
+    offering: OfferingTerms
+
+
+class CreatorRuling(_SourcedFact, tag="creator_ruling", frozen=True, kw_only=True):
+    """A dated ruling or comment of the market's creator.
+
+    ``deal_id`` names the deal (or offering) it is about, when it is about one."""
+
+    ruling: RulingKind
+    deal_id: Slug | None = None
+    clauses: tuple[ClauseId, ...] | None = None
+    summary: Text
+
+
+class CorporateEvent(_SourcedFact, tag="corporate_event", frozen=True, kw_only=True):
+    """A merger, acquisition or rename that changes who belongs to which group."""
+
+    action: CorporateAction
+    parties: tuple[Slug, ...]
+    result: Slug
+
+
+SourcedFact = (
+    Announcement | Filing | CustomerConfirmation | Offering | CreatorRuling | CorporateEvent
+)
+
+
+class Correction(_Fact, tag="correction", frozen=True, kw_only=True):
+    """Replaces an earlier fact's content (same type, no id) from the moment it is recorded."""
+
+    source: Source | None = None
+    corrects: FactId
+    fact: SourcedFact
+    reason: Text
+
+
+class Retraction(_Fact, tag="retraction", frozen=True, kw_only=True):
+    """Withdraws an earlier fact from the moment it is recorded."""
+
+    source: Source | None = None
+    retracts: FactId
+    reason: Text
+
+
+Fact = (
+    Announcement
+    | Filing
+    | CustomerConfirmation
+    | Offering
+    | CreatorRuling
+    | CorporateEvent
+    | Correction
+    | Retraction
+)
+
+# ---------------------------------------------------------------------------------------------
+# Codec
+# ---------------------------------------------------------------------------------------------
+
+_CANONICAL = msgspec.json.Encoder(enc_hook=_enc_hook, order="sorted")
+_FACT_DECODER: msgspec.json.Decoder[Fact] = msgspec.json.Decoder(Fact, dec_hook=_dec_hook)
+_RAW_DECODER = msgspec.json.Decoder(msgspec.Raw)
+
+
+def canonical_bytes(fact: Fact) -> bytes:
+    """The canonical JSON of a fact: sorted keys, no whitespace, absent fields omitted."""
+    return _CANONICAL.encode(fact)
+
+
+def encode_json(value: object) -> bytes:
+    """Encode any value with the project's conventions (decimals as strings, sorted keys)."""
+    return _CANONICAL.encode(value)
+
+
+def decode_fact(data: bytes | str) -> Fact:
+    """Decode one stored or exchanged fact (types only; see :func:`check_fact` for the rest)."""
+    return _FACT_DECODER.decode(data)
+
+
+def derive_id(fact: Fact) -> str:
+    """The id of a fact given without one: a digest of its canonical content.
+
+    Re-appending the same content yields the same id, so it is reported as a duplicate.
+    """
+    content = canonical_bytes(msgspec.structs.replace(fact, id=None))
+    return "sha256:" + hashlib.sha256(content).hexdigest()[:32]
+
+
+def with_id(fact: Fact) -> Fact:
+    """The fact with its id filled in (derived when absent)."""
+    if fact.id is not None:
+        return fact
+    return msgspec.structs.replace(fact, id=derive_id(fact))
+
+
+def fact_schema() -> dict[str, Any]:
+    """JSON Schema of the fact interchange format (one object per fact)."""
+    schema: dict[str, Any] = msgspec.json.schema(Fact, schema_hook=_schema_hook)
+    schema["title"] = "compute-ledger fact"
+    schema["description"] = (
+        "One fact about xAI's compute business. Batches are JSON Lines: one such object per line."
+    )
+    return schema
+
+
+def schema_of(tp: Any) -> dict[str, Any]:
+    """JSON Schema of any msgspec type using the project's scalar conventions."""
+    schema: dict[str, Any] = msgspec.json.schema(tp, schema_hook=_schema_hook)
+    return schema
+
+
+# ---------------------------------------------------------------------------------------------
+# The door: parsing and checking input
+# ---------------------------------------------------------------------------------------------
+
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    name: typing.get_args(vocabulary)
+    for name, vocabulary in {
+        "channel": Channel,
+        "availability": Availability,
+        "service": Service,
+        "consideration": Consideration,
+        "form": Form,
+        "ruling": RulingKind,
+        "action": CorporateAction,
+        "clauses": ClauseId,
+    }.items()
+}
+_AT = re.compile(r"^(?P<reason>.*) - at `(?P<path>[^`]*)`$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+
+
+def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Problem:
+    message = str(error)
+    path = "$"
+    match = _AT.match(message)
+    if match:
+        message, path = match.group("reason"), match.group("path")
+    if (missing := _MISSING.match(message)) is not None:
+        return Problem(line, f"{path}.{missing.group('field')}", "required field is missing")
+    if (unknown := _UNKNOWN.match(message)) is not None:
+        return Problem(
+            line, f"{path}.{unknown.group('field')}", "unknown field (not in the fact format)"
+        )
+    if message.startswith("Invalid enum value"):
+        allowed = _ALLOWED.get(re.sub(r"\[\d+\]$", "", path).rsplit(".", 1)[-1])
+        if allowed:
+            return Problem(line, path, f"{message}; expected one of {', '.join(allowed)}")
+    if path == "$.type" and message.startswith("Invalid value"):
+        return Problem(
+            line, path, f"{message.removeprefix('Invalid value ')} is not a fact type; "
+            f"expected one of {', '.join(FACT_TYPES)}"
+        )
+    if "with a timezone component" in message:
+        return Problem(
+            line, path, "timestamp has no UTC offset; add Z or an offset such as -07:00 "
+            "(a time zone is never guessed)"
+        )
+    if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
+        return Problem(line, path, f"not valid JSON: {message}")
+    return Problem(line, path, message)
+
+
+def _check_terms_dates(path: str, start: date | None, end: date | None) -> list[Problem]:
+    if start is not None and end is not None and end < start:
+        return [Problem(None, f"{path}.ends_on", f"{end} is before starts_on {start}")]
+    return []
+
+
+def _check_source(path: str, source: Source | None) -> list[Problem]:
+    if source is not None and source.url is None and source.document is None:
+        return [Problem(None, path, "a source needs a url or a document")]
+    return []
+
+
+def _check_deal(path: str, deal: DealTerms | None) -> list[Problem]:
+    if deal is None:
+        return []
+    problems = _check_terms_dates(path, deal.starts_on, deal.ends_on)
+    if deal.facilities is not None:
+        if not deal.facilities:
+            problems.append(Problem(None, f"{path}.facilities", "is empty; use null if unknown"))
+        elif len(set(deal.facilities)) != len(deal.facilities):
+            problems.append(Problem(None, f"{path}.facilities", "lists a facility twice"))
+    return problems
+
+
+def check_fact(fact: Fact, path: str = "$") -> list[Problem]:
+    """The checks msgspec's types cannot express.  Returns problems (line left unset)."""
+    problems = _check_source(f"{path}.source", fact.source)
+    match fact:
+        case Announcement():
+            if (fact.deal is None) == (fact.offering is None):
+                problems.append(
+                    Problem(None, path, "an announcement carries exactly one of deal or offering")
+                )
+            problems += _check_deal(f"{path}.deal", fact.deal)
+        case Filing():
+            problems += _check_deal(f"{path}.deal", fact.deal)
+        case CreatorRuling():
+            if fact.ruling in ("counts", "does_not_count", "under_review") and not fact.deal_id:
+                problems.append(
+                    Problem(None, f"{path}.deal_id", f"a '{fact.ruling}' ruling must name a deal")
+                )
+            if fact.clauses is not None:
+                if not fact.clauses:
+                    problems.append(Problem(None, f"{path}.clauses", "is empty; omit it instead"))
+                elif len(set(fact.clauses)) != len(fact.clauses):
+                    problems.append(Problem(None, f"{path}.clauses", "names a clause twice"))
+        case CorporateEvent():
+            problems += _check_corporate_event(path, fact)
+        case Correction():
+            if fact.fact.id is not None:
+                problems.append(
+                    Problem(None, f"{path}.fact.id",
+                            "a replacement has no id: it takes the id of the fact it corrects")
+                )
+            if fact.id is not None and fact.corrects == fact.id:
+                problems.append(Problem(None, f"{path}.corrects", "a fact cannot correct itself"))
+            problems += check_fact(fact.fact, f"{path}.fact")
+        case Retraction():
+            if fact.id is not None and fact.retracts == fact.id:
+                problems.append(Problem(None, f"{path}.retracts", "a fact cannot retract itself"))
+        case _:
+            pass
+    return problems
+
+
+def _check_corporate_event(path: str, fact: CorporateEvent) -> list[Problem]:
+    parties = fact.parties
+    if len(set(parties)) != len(parties):
+        return [Problem(None, f"{path}.parties", "names a party twice")]
+    if fact.action == "rename":
+        if len(parties) != 1:
+            return [Problem(None, f"{path}.parties", "a rename names exactly one (old) party")]
+        if fact.result == parties[0]:
+            return [Problem(None, f"{path}.result", "a rename needs a new name")]
+        return []
+    if len(parties) < 2:
+        return [Problem(None, f"{path}.parties", f"a {fact.action} names at least two parties")]
+    if fact.result not in parties:
+        return [Problem(None, f"{path}.result", f"must be one of the parties of the {fact.action}")]
+    return []
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        stripped = line.strip()
+        if stripped:
+            yield number, stripped
+
+
+def parse_facts(data: bytes | str) -> list[tuple[int, Fact]]:
+    """Parse one JSON object or JSON Lines into ``(line number, fact)`` pairs.
+
+    Every line is checked; if any is bad, :class:`InputError` lists each problem with its line,
+    JSON path and reason, and no fact is returned.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    stripped = data.strip()
+    if not stripped:
+        raise InputError([Problem(None, "$", "no facts given (the input is empty)")])
+    chunks: list[tuple[int, bytes]]
+    try:
+        _RAW_DECODER.decode(stripped)
+    except msgspec.DecodeError:
+        chunks = list(_lines(data))  # not one JSON value: JSON Lines
+    else:
+        first = len(data) - len(data.lstrip())
+        chunks = [(data[:first].count(b"\n") + 1, stripped)]  # one (maybe pretty) object
+    facts: list[tuple[int, Fact]] = []
+    problems: list[Problem] = []
+    for number, chunk in chunks:
+        try:
+            fact = _FACT_DECODER.decode(chunk)
+        except msgspec.MsgspecError as exc:
+            problems.append(_problem_from_msgspec(number, exc))
+            continue
+        found = check_fact(fact)
+        problems += [Problem(number, p.path, p.reason) for p in found]
+        if not found:
+            facts.append((number, fact))
+    if problems:
+        raise InputError(problems)
+    return facts

@@ -1,0 +1,101 @@
+"""Instants, dates and the market's time zone.
+
+Pure helpers shared by the fact format, the rules and the CLI.  Two conventions live here and
+nowhere else:
+
+* a *query* date (``--as-of 2026-05-07``) means the end of that day in America/Los_Angeles,
+  inclusive: the last microsecond before midnight;
+* a *term* date (``starts_on``, ``ends_on``, ``available_from``) means the start of that day in
+  America/Los_Angeles: a deal that starts on 2026-05-06 is running at 00:00 PT that day.
+
+Timestamps without a UTC offset are refused: guessing a zone is how markets get mis-resolved.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+MARKET_TZ = ZoneInfo("America/Los_Angeles")
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_INSTANT = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?\Z"
+)
+
+
+class InstantSyntaxError(ValueError):
+    """Text that is neither an RFC 3339 instant with an offset nor a YYYY-MM-DD date."""
+
+
+def start_of_day(day: date) -> datetime:
+    """00:00 of ``day`` in the market's time zone (a term date's instant)."""
+    return datetime.combine(day, time(0), MARKET_TZ)
+
+
+def end_of_day(day: date) -> datetime:
+    """The last microsecond of ``day`` in the market's time zone (a query date's instant)."""
+    return start_of_day(day + timedelta(days=1)) - ONE_MICROSECOND
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse a query time: an RFC 3339 instant with an offset, or a date (end of that day, PT).
+
+    >>> parse_instant("2026-05-07").isoformat()
+    '2026-05-07T23:59:59.999999-07:00'
+    >>> parse_instant("2026-05-06T10:00:00Z").isoformat()
+    '2026-05-06T10:00:00+00:00'
+    """
+    text = text.strip()
+    if _DATE.match(text):
+        try:
+            return end_of_day(date.fromisoformat(text))
+        except ValueError as exc:
+            raise InstantSyntaxError(f"{text!r} is not a valid date: {exc}") from None
+    match = _INSTANT.match(text)
+    if match is None:
+        raise InstantSyntaxError(
+            f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 instant "
+            "(YYYY-MM-DDTHH:MM:SS with Z or an offset such as -07:00)"
+        )
+    if match.group("offset") is None:
+        raise InstantSyntaxError(
+            f"{text!r} has no UTC offset; add Z or an offset such as -07:00 "
+            "(a time zone is never guessed)"
+        )
+    normalised = text.replace("z", "Z").replace("t", "T")
+    try:
+        return datetime.fromisoformat(normalised.replace(" ", "T"))
+    except ValueError as exc:
+        raise InstantSyntaxError(f"{text!r} is not a valid instant: {exc}") from None
+
+
+def utc_text(moment: datetime) -> str:
+    """The sortable, fixed-width UTC text of an instant: ``2026-05-06T17:00:00.000000Z``.
+
+    Used wherever instants are compared as text (stored ``recorded_at``, projection keys).
+    """
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: an instant needs a time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_utc_text(text: str) -> datetime:
+    """Inverse of :func:`utc_text`."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 text in UTC with ``Z``, microseconds only when present (for JSON answers)."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def market_text(moment: datetime) -> str:
+    """Human text in the market's zone: ``2026-05-07 23:59:59.999999 PDT``."""
+    local = moment.astimezone(MARKET_TZ)
+    fmt = "%Y-%m-%d %H:%M:%S.%f %Z" if local.microsecond else "%Y-%m-%d %H:%M:%S %Z"
+    return local.strftime(fmt)

@@ -1,0 +1,127 @@
+"""The Python API: open a ledger, append, read, verify, and ask the projections.
+
+>>> from projections.api import ComputeLedger                  # doctest: +SKIP
+>>> with ComputeLedger.open("ledger.sqlite3") as cl:           # doctest: +SKIP
+...     cl.append_text(open("facts.jsonl", "rb").read())
+...     print(cl.verdict().status)
+
+Everything here returns typed values (msgspec Structs or frozen dataclasses); the CLI is a thin
+layer that prints them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from importlib import resources
+
+from ledger import config as store_config
+from ledger.clock import Clock
+from ledger.errors import NotFoundError
+from ledger.facts import Fact, parse_facts
+from ledger.store import (
+    AppendResult,
+    Entry,
+    Head,
+    Ledger,
+    Record,
+    VerifyReport,
+    parse_pin,
+    record_json,
+)
+
+PUBLIC_RECORD = "public-record.jsonl"
+
+__all__ = [
+    "AppendResult",
+    "ComputeLedger",
+    "Entry",
+    "Head",
+    "Record",
+    "VerifyReport",
+    "bundled_record",
+    "parse_pin",
+    "record_json",
+]
+
+
+def bundled_record() -> bytes:
+    """The public record shipped with the package (JSON Lines, one fact per line)."""
+    return resources.files("ledger.data").joinpath(PUBLIC_RECORD).read_bytes()
+
+
+class ComputeLedger:
+    """A ledger and its projections, ready to answer."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @classmethod
+    def open(
+        cls,
+        db: str | None = None,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ComputeLedger:
+        """Open the ledger at ``db`` (a SQLite path or a ``postgresql://`` URL).
+
+        With no ``db``, ``COMPUTE_LEDGER_DB`` is used, else the default ledger in the user's
+        data directory, which is created and loaded with the bundled public record on first
+        use (and tops itself up when a newer package ships more of the record).
+        """
+        config = store_config.resolve(db, os.environ if environ is None else environ)
+        instance = cls(Ledger(config, clock))
+        if config.is_default:
+            instance.append(parse_facts(bundled_record()))
+        return instance
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> ComputeLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def display(self) -> str:
+        """Where the ledger lives, safe to print (no password)."""
+        return self.ledger.config.display
+
+    # -- the ledger -------------------------------------------------------------------------
+
+    def append(
+        self,
+        facts: Iterable[Fact] | Iterable[tuple[int, Fact]],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> AppendResult:
+        """Append facts atomically (see :meth:`ledger.store.Ledger.append`)."""
+        return self.ledger.append(facts, progress=progress)
+
+    def append_text(self, data: bytes | str) -> AppendResult:
+        """Parse one JSON object or JSON Lines, then append atomically."""
+        return self.append(parse_facts(data))
+
+    def head(self) -> Head:
+        return self.ledger.head()
+
+    def facts(self, after: int = 0, until: int | None = None) -> Iterator[Entry]:
+        """Stored facts in ledger order, positions in ``(after, until]``."""
+        return self.ledger.entries(after, until)
+
+    def records(self, after: int = 0, until: int | None = None) -> Iterator[Record]:
+        """Stored records (canonical fact bytes with their chain links), in ledger order."""
+        return self.ledger.records(after, until)
+
+    def show(self, fact_id: str) -> Entry:
+        """The stored fact with this id."""
+        entry = self.ledger.find(fact_id)
+        if entry is None:
+            raise NotFoundError(f"no fact with id {fact_id!r} in ledger {self.display}")
+        return entry
+
+    def verify(self, against: Head | None = None) -> VerifyReport:
+        return self.ledger.verify(against)
