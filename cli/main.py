@@ -183,10 +183,8 @@ def feed(after: int, db: str | None) -> None:
       compute-ledger feed --after 120 | jq .fact.id
     """
     with opened(db) as ledger:
-        out = click.get_binary_stream("stdout")
         for record in ledger.records(after=after):
-            out.write(record_json(record) + b"\n")
-        out.flush()
+            click.echo(record_json(record))
 
 
 # ---------------------------------------------------------------------------------------------

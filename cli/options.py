@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -69,4 +68,4 @@ def emit_json(value: object, *, indent: int = 2) -> None:
 
 def emit_line(value: object) -> None:
     """One compact JSON value per line (JSON Lines)."""
-    sys.stdout.buffer.write(_JSON.encode(value) + b"\n")
+    click.echo(_JSON.encode(value))

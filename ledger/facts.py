@@ -64,7 +64,8 @@ Text = Annotated[str, Meta(min_length=1, max_length=4000)]
 Quote = Annotated[
     str, Meta(min_length=1, max_length=200, description="At most a short phrase from the source.")
 ]
-Url = Annotated[str, Meta(pattern=r"^https?://\S+$", max_length=2000)]
+URL_PATTERN = r"^https?://\S+$"
+Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2000)]
 
 
 class Quantity(Decimal):
@@ -399,6 +400,12 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
         "clauses": ClauseId,
     }.items()
 }
+_PATTERN_MEANINGS = {
+    SLUG_PATTERN: "expected a lowercase slug such as 'colossus-1' (letters, digits, "
+    "single hyphens)",
+    FACT_ID_PATTERN: "expected a fact id: lowercase letters, digits and . _ : -",
+    URL_PATTERN: "expected an http:// or https:// URL",
+}
 _AT = re.compile(r"^(?P<reason>.*) - at `(?P<path>[^`]*)`$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
@@ -425,6 +432,9 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
             line, path, f"{message.removeprefix('Invalid value ')} is not a fact type; "
             f"expected one of {', '.join(FACT_TYPES)}"
         )
+    for pattern, meaning in _PATTERN_MEANINGS.items():
+        if f"matching regex '{pattern}'" in message:
+            return Problem(line, path, f"{message}: {meaning}")
     if "with a timezone component" in message:
         return Problem(
             line, path, "timestamp has no UTC offset; add Z or an offset such as -07:00 "

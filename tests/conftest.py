@@ -1,0 +1,73 @@
+"""Shared fixtures: a ledger on every backend, a clock the tests control."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pg  # noqa: E402
+
+from ledger.clock import ManualClock  # noqa: E402
+from projections.api import ComputeLedger  # noqa: E402
+
+REQUIRE_PG = os.environ.get("COMPUTE_LEDGER_REQUIRE_PG") == "1"
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever touches the real default ledger or a stray COMPUTE_LEDGER_DB."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("COMPUTE_LEDGER_DB", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.Server]:
+    try:
+        server = pg.start()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if REQUIRE_PG:
+            raise
+        pytest.skip(f"could not start PostgreSQL: {exc}")
+    if server is None:
+        if REQUIRE_PG:
+            pytest.fail("COMPUTE_LEDGER_REQUIRE_PG=1 but no PostgreSQL server binaries were found")
+        pytest.skip("no PostgreSQL server binaries found and COMPUTE_LEDGER_TEST_PG not set")
+    yield server
+    if callable(server.stop):
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: pg.Server) -> Iterator[str]:
+    name = pg_server.create_database()
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty ledger location on each backend (a path or a URL)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Starts at 2026-06-01T12:00Z and moves one second per reading."""
+    return ManualClock(T0, step=timedelta(seconds=1))
+
+
+@pytest.fixture
+def ledger(db: str, clock: ManualClock) -> Iterator[ComputeLedger]:
+    with ComputeLedger.open(db, clock=clock, environ={}) as opened:
+        yield opened

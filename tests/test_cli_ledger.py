@@ -1,0 +1,192 @@
+"""What a person sees from the ledger commands: output, `Error: ...` lines, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import main
+from projections.api import bundled_record
+
+RECORD_LINES = bundled_record().decode().splitlines()
+
+
+def run(*args: str, input: str | bytes | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False,
+                              prog_name="compute-ledger")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "ledger.sqlite3")
+
+
+@pytest.fixture
+def record_file(tmp_path: Path) -> Path:
+    path = tmp_path / "record.jsonl"
+    path.write_bytes(bundled_record())
+    return path
+
+
+def digest(db: str) -> str:
+    result = run("digest", "--db", db)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def test_append_then_append_again_reports_duplicates(db: str, record_file: Path) -> None:
+    first = run("append", str(record_file), "--db", db)
+    assert first.exit_code == 0
+    assert first.stdout.startswith("appended 8 facts (positions 1-8), 0 duplicates; head 8:")
+    pinned = digest(db)
+    second = run("append", str(record_file), "--db", db, "--json")
+    assert second.exit_code == 0
+    summary = json.loads(second.stdout)
+    assert (summary["appended"], summary["duplicates"]) == (0, 8)
+    assert summary["head"]["position"] == 8
+    assert digest(db) == pinned
+
+
+def test_a_malformed_line_3_changes_nothing(db: str, record_file: Path) -> None:
+    run("append", str(record_file), "--db", db)
+    pinned = digest(db)
+    fresh = [json.loads(line) for line in RECORD_LINES[:3]]
+    for i, fact in enumerate(fresh):
+        fact["id"] = f"new-{i}"
+    fresh[2]["occurred_at"] = "2026-04-24T00:00:00"  # no offset
+    text = "\n".join(json.dumps(f) for f in fresh)
+    result = run("append", "-", "--db", db, input=text)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: input refused, nothing was appended: line 3, $.occurred_at: timestamp has no "
+        "UTC offset; add Z or an offset such as -07:00 (a time zone is never guessed)"
+    ]
+    assert digest(db) == pinned
+
+
+def test_several_bad_lines_are_all_listed(db: str) -> None:
+    good = json.loads(RECORD_LINES[0])
+    lines = [dict(good, id="a", mood=1), dict(good, id="b"), dict(good, id="c", action="split")]
+    result = run("append", "--db", db, input="\n".join(json.dumps(x) for x in lines))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: input refused, nothing was appended:",
+        "  line 1, $.mood: unknown field (not in the fact format)",
+        "  line 3, $.action: Invalid enum value 'split'; expected one of merger, acquisition, "
+        "rename",
+    ]
+    assert digest(db).startswith("0:")
+
+
+def test_a_conflicting_id_points_to_a_correction(db: str, record_file: Path) -> None:
+    run("append", str(record_file), "--db", db)
+    changed = json.loads(RECORD_LINES[3])
+    changed["deal"]["capacity_mw"] = "350"
+    result = run("append", "--db", db, input=json.dumps(changed))
+    assert result.exit_code == 2
+    assert "line 1, $.id: fact 'xai-anthropic-announced-2026-05-06' is already in the ledger " \
+           "at position 4 with other content" in result.stderr
+    assert '"type": "correction", "corrects": "xai-anthropic-announced-2026-05-06"' in \
+        result.stderr
+
+
+def test_log_show_feed(db: str, record_file: Path) -> None:
+    run("append", str(record_file), "--db", db)
+    log = run("log", "--db", db, "--type", "creator_ruling")
+    lines = log.stdout.splitlines()
+    assert lines[0].split() == ["POS", "RECORDED_AT", "HASH", "TYPE", "OCCURRED_AT", "ID"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "7"]
+    assert lines[1].split()[-1] == "creator-ruling-cursor-2026-04-24"
+
+    as_json = run("log", "--db", db, "--json", "--after", "6", "--limit", "1")
+    [record] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert record["position"] == 7
+    assert record["fact"]["ruling"] == "under_review"
+
+    shown = run("show", "xai-anthropic-announced-2026-05-06", "--db", db, "--json")
+    entry = json.loads(shown.stdout)
+    assert entry["position"] == 4
+    assert entry["fact"]["deal"]["capacity_mw"] == "300"
+
+    missing = run("show", "nope", "--db", db)
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: no fact with id 'nope' in ledger ")
+
+    feed = run("feed", "--after", "6", "--db", db)
+    positions = [json.loads(line)["position"] for line in feed.stdout.splitlines()]
+    assert positions == [7, 8]
+    assert run("feed", "--after", "8", "--db", db).stdout == ""
+
+
+def test_verify_and_digest(db: str, record_file: Path) -> None:
+    run("append", str(record_file), "--db", db)
+    pinned = digest(db)
+    ok = run("verify", "--db", db, "--against", pinned)
+    assert ok.exit_code == 0
+    assert ok.stdout.startswith("ok: 8 records, chain intact; extends the pinned head 8; head 8:")
+    wrong = pinned.split(":")[0] + ":" + "0" * 64
+    bad = run("verify", "--db", db, "--against", wrong)
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("Error: ledger verification failed at position 8: the hash "
+                                 "differs from the pinned one")
+    nonsense = run("verify", "--db", db, "--against", "eight")
+    assert nonsense.exit_code == 2
+    assert "is not a pinned head; expected POSITION:HASH" in nonsense.stderr
+    as_json = json.loads(run("digest", "--db", db, "--json").stdout)
+    assert f"{as_json['position']}:{as_json['hash']}" == pinned
+
+
+def test_a_path_that_does_not_exist_is_an_empty_ledger(tmp_path: Path) -> None:
+    result = run("digest", "--db", str(tmp_path / "new.sqlite3"))
+    assert result.stdout.strip() == "0:" + "0" * 64
+
+
+def test_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("log", "--db", str(tmp_path / "no" / "such" / "ledger.sqlite3"))
+    assert result.exit_code == 2
+    assert "directory" in result.stderr and "does not exist" in result.stderr
+
+
+def test_the_default_ledger_holds_the_public_record() -> None:
+    result = run("log", "--json")
+    ids = [json.loads(line)["fact"]["id"] for line in result.stdout.splitlines()]
+    assert ids == [json.loads(line)["id"] for line in RECORD_LINES]
+    assert digest("") == digest("")  # opening it again appends nothing
+
+
+def test_the_environment_variable_selects_the_ledger(
+    db: str, record_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPUTE_LEDGER_DB", db)
+    run("append", str(record_file))
+    assert digest(db).startswith("8:")
+
+
+def test_schema_is_json_schema_of_the_fact_format() -> None:
+    schema = json.loads(run("schema").stdout)
+    assert schema["discriminator"]["propertyName"] == "type"
+
+
+COMMANDS = ["append", "log", "show", "feed", "verify", "digest", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout
+    assert "compute-ledger " + command in result.stdout
+
+
+def test_unknown_options_are_usage_errors() -> None:
+    result = run("log", "--nope")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Usage: compute-ledger log [OPTIONS]",
+        "Try 'compute-ledger log --help' for help.",
+        "",
+        "Error: No such option '--nope'. Did you mean '--type'?",
+    ]

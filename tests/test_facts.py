@@ -1,0 +1,193 @@
+"""The fact interchange format: round trips and the door's refusals."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from strategies import FACT_STRATEGIES, any_fact
+
+from ledger import facts as F
+from ledger.errors import InputError
+
+ANNOUNCEMENT = {
+    "id": "xai-anthropic-announced-2026-05-06",
+    "type": "announcement",
+    "occurred_at": "2026-05-06T10:00:00-07:00",
+    "source": {"url": "https://x.ai/news/anthropic-compute-partnership", "publisher": "xAI",
+               "title": "t", "quote": "q"},
+    "speaker": "xai", "channel": "official_site", "availability": "available",
+    "deal": {"deal_id": "xai-anthropic-colossus", "provider": "xai", "customer": "anthropic",
+             "service": "training_and_inference", "consideration": "cash",
+             "facilities": ["colossus-1"], "capacity_mw": "300",
+             "usd_per_month": None, "starts_on": "2026-05-06", "ends_on": None},
+}
+
+
+def test_the_domain_example_decodes_as_written() -> None:
+    [(line, fact)] = F.parse_facts(json.dumps(ANNOUNCEMENT))
+    assert line == 1
+    assert isinstance(fact, F.Announcement)
+    assert fact.deal is not None
+    assert fact.deal.capacity_mw == F.Quantity("300")
+    assert fact.deal.usd_per_month is None
+    assert fact.occurred_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize("tag", sorted(FACT_STRATEGIES))
+def test_every_fact_type_round_trips(tag: str) -> None:
+    @settings(max_examples=150, deadline=None)
+    @given(FACT_STRATEGIES[tag])
+    def check(fact: F.Fact) -> None:
+        assert fact.__struct_config__.tag == tag
+        assert F.check_fact(fact) == []
+        data = F.canonical_bytes(fact)
+        again = F.decode_fact(data)
+        assert again == fact
+        assert F.canonical_bytes(again) == data  # canonical: a fixed point
+        [(_, parsed)] = F.parse_facts(data)
+        assert parsed == fact
+
+    check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_fact)
+def test_derived_ids_depend_on_content_only(fact: F.Fact) -> None:
+    anonymous = msgspec.structs.replace(fact, id=None)
+    assert F.derive_id(anonymous) == F.derive_id(fact)
+    assert F.with_id(anonymous).id == F.derive_id(fact)
+    assert F.with_id(anonymous).id is not None
+    assert (F.with_id(anonymous).id or "").startswith("sha256:")
+
+
+def test_canonical_bytes_sort_keys_and_omit_absent_fields() -> None:
+    [(_, fact)] = F.parse_facts(json.dumps(ANNOUNCEMENT))
+    data = F.canonical_bytes(fact)
+    assert b"null" not in data
+    keys = list(json.loads(data))
+    assert keys == sorted(keys)
+    assert data.startswith(b'{"availability":"available","channel":"official_site","deal":{')
+
+
+def _with(**changes: object) -> dict[str, object]:
+    fact = json.loads(json.dumps(ANNOUNCEMENT))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        target = fact
+        for parent in parents:
+            target = target[parent]
+        if value is DELETE:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return fact
+
+
+DELETE = object()
+
+# (what, the fact, the JSON path named, a fragment of the reason)
+BAD = [
+    ("unknown type", _with(type="tweet"), "$.type", "'tweet' is not a fact type"),
+    ("unknown field", _with(mood="bullish"), "$.mood", "unknown field"),
+    ("unknown nested field", _with(deal__price="1"), "$.deal.price", "unknown field"),
+    ("unknown enum value", _with(channel="blog"), "$.channel",
+     "Invalid enum value 'blog'; expected one of official_site"),
+    ("float quantity", _with(deal__capacity_mw=300.5), "$.deal.capacity_mw", "got float 300.5"),
+    ("integer quantity", _with(deal__usd_per_month=1250000000), "$.deal.usd_per_month",
+     "got int 1250000000"),
+    ("exponent quantity", _with(deal__capacity_mw="3e2"), "$.deal.capacity_mw",
+     "not a plain non-negative decimal"),
+    ("negative quantity", _with(deal__capacity_mw="-1"), "$.deal.capacity_mw",
+     "not a plain non-negative decimal"),
+    ("naive timestamp", _with(occurred_at="2026-05-06T10:00:00"), "$.occurred_at",
+     "no UTC offset"),
+    ("date for a timestamp", _with(occurred_at="2026-05-06"), "$.occurred_at", "datetime"),
+    ("missing source", _with(source=DELETE), "$.source", "required field is missing"),
+    ("source without url or document", _with(source={"publisher": "xAI"}), "$.source",
+     "needs a url or a document"),
+    ("bad slug", _with(deal__customer="Anthropic Inc"), "$.deal.customer", "expected a lowercase slug"),
+    ("bad date", _with(deal__starts_on="2026-02-30"), "$.deal.starts_on", "Invalid"),
+    ("ends before it starts", _with(deal__ends_on="2026-01-01"), "$.deal.ends_on",
+     "is before starts_on"),
+    ("both deal and offering", _with(offering={"offering_id": "grok-cloud"}), "$",
+     "exactly one of deal or offering"),
+    ("long quote", _with(source__quote="x" * 201), "$.source.quote", "length <= 200"),
+    ("string for bool", {"type": "filing", "occurred_at": "2026-05-22T00:00:00Z",
+                         "source": {"document": "d"}, "filer": "spacex", "form": "other",
+                         "discloses_compute_revenue": "yes"},
+     "$.discloses_compute_revenue", "Expected `bool`"),
+    ("ruling without a deal", {"type": "creator_ruling", "occurred_at": "2026-05-06T00:00:00Z",
+                               "source": {"document": "d"}, "ruling": "counts",
+                               "summary": "s"}, "$.deal_id", "must name a deal"),
+    ("unknown clause", {"type": "creator_ruling", "occurred_at": "2026-05-06T00:00:00Z",
+                        "source": {"document": "d"}, "ruling": "clarification",
+                        "clauses": ["exc-vibes"], "summary": "s"}, "$.clauses[0]",
+     "Invalid enum value 'exc-vibes'"),
+    ("replacement with an id", {"type": "correction", "occurred_at": "2026-05-07T00:00:00Z",
+                                "corrects": "a", "reason": "r",
+                                "fact": {**ANNOUNCEMENT}}, "$.fact.id",
+     "a replacement has no id"),
+    ("merger result not a party", {"type": "corporate_event",
+                                   "occurred_at": "2025-01-01T00:00:00Z",
+                                   "source": {"document": "d"}, "action": "merger",
+                                   "parties": ["xai", "spacex"], "result": "tesla"},
+     "$.result", "must be one of the parties"),
+    ("array instead of object", [ANNOUNCEMENT], "$", "Expected `object`, got `array`"),
+]
+
+
+@pytest.mark.parametrize(("what", "fact", "path", "reason"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_names_line_path_and_reason(
+    what: str, fact: object, path: str, reason: str
+) -> None:
+    good = json.dumps(ANNOUNCEMENT)
+    other = json.dumps({**ANNOUNCEMENT, "id": "another"})
+    batch = "\n".join([good, other, json.dumps(fact)])
+    with pytest.raises(InputError) as raised:
+        F.parse_facts(batch)
+    problems = raised.value.problems
+    assert [(p.line, p.path) for p in problems] == [(3, path)], problems
+    assert reason in problems[0].reason
+    assert f"line 3, {path}: " in str(raised.value)
+
+
+def test_malformed_json_names_its_line() -> None:
+    batch = json.dumps(ANNOUNCEMENT) + "\n\n{not json\n"
+    with pytest.raises(InputError) as raised:
+        F.parse_facts(batch)
+    [problem] = raised.value.problems
+    assert problem.line == 3
+    assert problem.reason.startswith("not valid JSON")
+
+
+def test_every_bad_line_is_reported_not_just_the_first() -> None:
+    bad = json.dumps(_with(channel="blog"))
+    with pytest.raises(InputError) as raised:
+        F.parse_facts("\n".join([bad, json.dumps(ANNOUNCEMENT), bad]))
+    assert [p.line for p in raised.value.problems] == [1, 3]
+
+
+def test_a_pretty_printed_object_is_one_fact() -> None:
+    [(line, fact)] = F.parse_facts("\n\n" + json.dumps(ANNOUNCEMENT, indent=2))
+    assert line == 3
+    assert fact.id == ANNOUNCEMENT["id"]
+
+
+def test_empty_input_is_refused() -> None:
+    with pytest.raises(InputError, match="no facts given"):
+        F.parse_facts(b"  \n\n")
+
+
+def test_schema_lists_every_type_and_forbids_extra_fields() -> None:
+    schema = F.fact_schema()
+    assert set(schema["discriminator"]["mapping"]) == set(F.FACT_TYPES)
+    announcement = schema["$defs"]["Announcement"]
+    assert announcement["additionalProperties"] is False
+    assert "source" in announcement["required"]
+    deal = schema["$defs"]["DealTerms"]
+    capacity = deal["properties"]["capacity_mw"]["anyOf"][0]
+    assert capacity["type"] == "string"
+    assert capacity["pattern"] == F.QUANTITY_PATTERN

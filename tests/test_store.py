@@ -1,0 +1,209 @@
+"""The store's contract, run on every backend (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+
+from ledger import facts as F
+from ledger.chain import GENESIS, link_hash
+from ledger.clock import ManualClock
+from ledger.errors import InputError, NotFoundError, StorageError
+from ledger.instants import utc_text
+from projections.api import ComputeLedger, Head
+
+WHEN = datetime(2026, 5, 6, 10, tzinfo=UTC)
+
+
+def announcement(i: int, **deal: object) -> F.Announcement:
+    terms = {"deal_id": f"deal-{i % 7}", "provider": "xai", "customer": f"customer-{i}", **deal}
+    return F.Announcement(
+        id=f"fact-{i:04d}",
+        occurred_at=WHEN + timedelta(hours=i),
+        source=F.Source(url=f"https://example.org/{i}"),
+        speaker="xai",
+        channel="official_site",
+        availability="available",
+        deal=msgspec.convert(terms, F.DealTerms),
+    )
+
+
+def test_positions_recorded_at_and_the_chain(ledger: ComputeLedger, clock: ManualClock) -> None:
+    first = ledger.append([announcement(i) for i in range(3)])
+    second = ledger.append([announcement(3)])
+    assert (first.appended, first.first_position, first.head.position) == (3, 1, 3)
+    assert (second.first_position, second.head.position) == (4, 4)
+    entries = list(ledger.facts())
+    assert [e.position for e in entries] == [1, 2, 3, 4]
+    assert [e.fact_id for e in entries] == ["fact-0000", "fact-0001", "fact-0002", "fact-0003"]
+    # one commit, one recorded_at, taken from the store's clock
+    assert {e.recorded_at for e in entries[:3]} == {utc_text(datetime(2026, 6, 1, 12, tzinfo=UTC))}
+    assert entries[3].recorded_at > entries[2].recorded_at
+    # each hash covers the previous hash, the position, recorded_at and the canonical bytes
+    prev = GENESIS
+    for entry in entries:
+        assert entry.prev == prev
+        assert entry.raw == F.canonical_bytes(entry.fact)
+        assert entry.hash == link_hash(prev, entry.position, entry.recorded_at, entry.raw)
+        prev = entry.hash
+    assert ledger.head() == Head(4, prev, entries[3].recorded_at)
+
+
+def test_recorded_at_never_decreases_when_the_clock_steps_back(
+    ledger: ComputeLedger, clock: ManualClock
+) -> None:
+    ledger.append([announcement(0)])
+    clock.set(datetime(2020, 1, 1, tzinfo=UTC))
+    ledger.append([announcement(1)])
+    first, second = ledger.facts()
+    assert second.recorded_at == first.recorded_at
+
+
+def test_the_same_fact_twice_is_a_duplicate(ledger: ComputeLedger) -> None:
+    ledger.append([announcement(i) for i in range(5)])
+    head = ledger.head()
+    again = ledger.append([announcement(i) for i in range(6)])
+    assert (again.appended, again.duplicates) == (1, 5)
+    assert again.first_position == 6
+    repeat = ledger.append([announcement(i) for i in range(6)])
+    assert (repeat.appended, repeat.duplicates, repeat.head.position) == (0, 6, 6)
+    assert ledger.head().position == head.position + 1
+
+
+def test_a_duplicate_inside_one_batch_is_stored_once(ledger: ComputeLedger) -> None:
+    result = ledger.append([announcement(1), announcement(2), announcement(1)])
+    assert (result.appended, result.duplicates) == (2, 1)
+
+
+def test_the_same_id_with_other_content_is_refused(ledger: ComputeLedger) -> None:
+    ledger.append([announcement(1)])
+    head = ledger.head()
+    changed = announcement(1, capacity_mw=F.Quantity("300"))
+    with pytest.raises(InputError) as raised:
+        ledger.append([announcement(2), changed])
+    [problem] = raised.value.problems
+    assert (problem.line, problem.path) == (2, "$.id")
+    assert "already in the ledger at position 1" in problem.reason
+    assert "correction" in problem.reason
+    assert ledger.head() == head  # nothing of the batch was written
+
+
+def test_facts_without_an_id_get_one_from_their_content(ledger: ComputeLedger) -> None:
+    anonymous = msgspec.structs.replace(announcement(1), id=None)
+    first = ledger.append([anonymous])
+    [entry] = ledger.facts()
+    assert entry.fact_id == F.derive_id(anonymous)
+    assert ledger.append([anonymous]).duplicates == 1
+    assert first.head == ledger.head()
+
+
+def correction(target: str, replacement: F.Fact, fact_id: str = "fix-1") -> F.Correction:
+    return F.Correction(
+        id=fact_id, occurred_at=WHEN + timedelta(days=30), corrects=target,
+        fact=msgspec.structs.replace(replacement, id=None), reason="wrong customer",
+    )
+
+
+def test_corrections_and_retractions_need_an_existing_target(ledger: ComputeLedger) -> None:
+    ledger.append([announcement(1)])
+    good = correction("fact-0001", announcement(1, customer="openai"))
+    retract = F.Retraction(id="drop-1", occurred_at=WHEN, retracts="fact-0001", reason="r")
+    assert ledger.append([good, retract]).appended == 2
+    with pytest.raises(InputError, match=r"line 1, \$.corrects: no fact 'nope'"):
+        ledger.append([correction("nope", announcement(1), "fix-2")])
+    with pytest.raises(InputError, match="only facts .not corrections or retractions. can be"):
+        ledger.append([correction("fix-1", announcement(1), "fix-3")])
+    with pytest.raises(InputError, match=r"\$.retracts: 'drop-1' is itself a retraction"):
+        ledger.append([F.Retraction(id="drop-2", occurred_at=WHEN, retracts="drop-1",
+                                    reason="r")])
+    ruling = F.CreatorRuling(id="r-1", occurred_at=WHEN, source=F.Source(document="d"),
+                             ruling="clarification", summary="s")
+    with pytest.raises(InputError, match=r"\$.fact.type: a correction keeps the type"):
+        ledger.append([correction("fact-0001", ruling, "fix-4")])
+    assert ledger.head().position == 3
+
+
+def test_a_correction_may_target_an_earlier_line_of_the_same_batch(
+    ledger: ComputeLedger,
+) -> None:
+    batch = [announcement(1), correction("fact-0001", announcement(1, customer="x"))]
+    assert ledger.append(batch).appended == 2
+    with pytest.raises(InputError, match="line 1, .*no fact 'fact-0009'"):
+        ledger.append([correction("fact-0009", announcement(9), "fix-9"), announcement(9)])
+
+
+def test_a_batch_is_all_or_nothing(ledger: ComputeLedger) -> None:
+    ledger.append([announcement(0)])
+    head = ledger.head()
+    bad = [announcement(1), announcement(2), correction("missing", announcement(3), "fix-x")]
+    with pytest.raises(InputError, match="line 3"):
+        ledger.append(bad)
+    assert ledger.head() == head
+    assert [e.fact_id for e in ledger.facts()] == ["fact-0000"]
+
+
+def test_find_show_and_positions(ledger: ComputeLedger) -> None:
+    ledger.append([announcement(i) for i in range(4)])
+    assert ledger.show("fact-0002").position == 3
+    with pytest.raises(NotFoundError, match="no fact with id 'nope'"):
+        ledger.show("nope")
+    assert [e.position for e in ledger.facts(after=1, until=3)] == [2, 3]
+
+
+def test_position_known_at(ledger: ComputeLedger, clock: ManualClock) -> None:
+    for i in range(5):
+        ledger.append([announcement(i)])
+    times = [e.recorded_instant for e in ledger.facts()]
+    store = ledger.ledger
+    assert store.position_known_at(times[0] - timedelta(seconds=1)) == 0
+    for position, moment in enumerate(times, start=1):
+        assert store.position_known_at(moment) == position
+        assert store.position_known_at(moment + timedelta(microseconds=500_000)) == position
+    assert store.position_known_at(times[-1] + timedelta(days=9)) == 5
+
+
+def test_verify_and_pins(ledger: ComputeLedger) -> None:
+    assert ledger.verify().head == Head(0, GENESIS, None)
+    ledger.append([announcement(i) for i in range(3)])
+    pinned = ledger.head()
+    ledger.append([announcement(3)])
+    report = ledger.verify(against=pinned)
+    assert report.checked == 4
+    assert report.head == ledger.head()
+
+
+def test_an_empty_batch_is_refused(ledger: ComputeLedger) -> None:
+    with pytest.raises(InputError, match="no facts given"):
+        ledger.append([])
+
+
+def test_reopening_sees_the_same_ledger(db: str, clock: ManualClock) -> None:
+    with ComputeLedger.open(db, clock=clock, environ={}) as first:
+        first.append([announcement(i) for i in range(3)])
+        head = first.head()
+    with ComputeLedger.open(db, clock=clock, environ={}) as second:
+        assert second.head() == head
+        assert second.verify().checked == 3
+
+
+def test_feed_records_are_the_stored_bytes(ledger: ComputeLedger) -> None:
+    ledger.append([announcement(i) for i in range(3)])
+    from projections.api import record_json
+
+    lines = [json.loads(record_json(r)) for r in ledger.records(after=1)]
+    assert [line["position"] for line in lines] == [2, 3]
+    assert lines[0]["fact"]["id"] == "fact-0001"
+    assert set(lines[0]) == {"fact", "hash", "position", "prev", "recorded_at"}
+
+
+def test_an_unreachable_postgres_names_the_url_without_the_password() -> None:
+    url = "postgresql://ledger:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=1"
+    with pytest.raises(StorageError) as raised:
+        with ComputeLedger.open(url, environ={}) as opened:
+            opened.head()
+    message = str(raised.value)
+    assert "s3cret-pw" not in message
+    assert "postgresql://ledger:***@127.0.0.1:1/nowhere" in message
