@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import IO, Any
 
 import click
 import msgspec
 
+from cli import render
 from cli.options import (
     BadInput,
     LedgerGroup,
+    as_of_option,
     db_option,
     emit_json,
     emit_line,
     json_option,
+    known_at_option,
     opened,
 )
 from ledger.facts import canonical_bytes, fact_schema, parse_facts
@@ -37,6 +41,89 @@ def main() -> None:
     Example:
       compute-ledger verdict --as-of 2026-05-23 --explain
     """
+
+
+# ---------------------------------------------------------------------------------------------
+# The answers
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@as_of_option
+@known_at_option
+@click.option("--explain", is_flag=True,
+              help="Print the clause checklist of every deal and offering, with the facts "
+              "that decide each clause.")
+@db_option
+@json_option
+def verdict(as_of: datetime | None, known_at: datetime | None, explain: bool, db: str | None,
+            as_json: bool) -> None:
+    """The market's verdict as of T, as known at K, and why.
+
+    Statuses: OPEN, CRITERIA_MET, CRITERIA_NOT_MET, RESOLVED_YES, RESOLVED_NO, RESOLVED_NA.
+    The answer names the instants it resolved, the ledger position and head it stands on
+    (so it can be reproduced), the qualifying deals and offerings, and the creator's rulings
+    in force.
+
+    \b
+    Example:
+      compute-ledger verdict --as-of 2026-05-23 --explain
+      compute-ledger verdict --as-of 2026-05-10 --known-at 2026-05-10 --json
+    """
+    with opened(db) as ledger:
+        answer = ledger.verdict(as_of, known_at)
+    if as_json:
+        emit_json(answer)
+    else:
+        for line in render.verdict_lines(answer, explain):
+            click.echo(line)
+
+
+@main.command()
+@as_of_option
+@known_at_option
+@db_option
+@json_option
+def business(as_of: datetime | None, known_at: datetime | None, db: str | None,
+             as_json: bool) -> None:
+    """The state of xAI's compute business as of T, as known at K.
+
+    Each deal with its merged terms, status (reported, announced, filed, confirmed, active,
+    ended, retracted) and the fact behind each term; capacity per facility and customer;
+    external customers; monthly run-rate and contracted backlog of active deals.
+
+    \b
+    Example:
+      compute-ledger business --as-of 2026-05-23
+    """
+    with opened(db) as ledger:
+        answer = ledger.business(as_of, known_at)
+    if as_json:
+        emit_json(answer)
+    else:
+        for line in render.business_lines(answer):
+            click.echo(line)
+
+
+@main.command()
+@known_at_option
+@db_option
+@json_option
+def timeline(known_at: datetime | None, db: str | None, as_json: bool) -> None:
+    """Every change point of the verdict and the business along valid time, as known at K.
+
+    \b
+    Example:
+      compute-ledger timeline
+      compute-ledger timeline --known-at 2026-05-10 --json
+    """
+    with opened(db) as ledger:
+        answer = ledger.timeline(known_at)
+    if as_json:
+        emit_json(answer)
+    else:
+        for line in render.timeline_lines(answer):
+            click.echo(line)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 import msgspec
 
 from ledger.errors import ConfigurationError, InputError, LedgerError
+from ledger.instants import InstantSyntaxError, parse_instant
 from projections.api import ComputeLedger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_JSON = msgspec.json.Encoder(order="sorted", enc_hook=lambda o: str(o))
+_JSON = msgspec.json.Encoder(order="sorted", enc_hook=str)
 
 
 class BadInput(click.ClickException):
@@ -46,6 +48,39 @@ def db_option(func: F) -> F:
         help="The ledger: a SQLite file path or a postgresql://user:password@host/db URL. "
         "Default: $COMPUTE_LEDGER_DB, else the default ledger in your data directory "
         "(created with the bundled public record on first use).",
+    )(func)
+
+
+class InstantType(click.ParamType):  # type: ignore[type-arg]
+    """An RFC 3339 instant with an offset, or a date (the end of that day, Pacific time)."""
+
+    name = "INSTANT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_instant(str(value))
+        except InstantSyntaxError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+INSTANT = InstantType()
+
+
+def as_of_option(func: F) -> F:
+    return click.option(
+        "--as-of", type=INSTANT, metavar="T",
+        help="Valid time: count facts that occurred at or before T (default: now). A date "
+        "means the end of that day in America/Los_Angeles; an instant needs Z or an offset.",
+    )(func)
+
+
+def known_at_option(func: F) -> F:
+    return click.option(
+        "--known-at", type=INSTANT, metavar="K",
+        help="System time: use only what the ledger had recorded at K (default: now), to "
+        "see what it said then.",
     )(func)
 
 

@@ -72,7 +72,8 @@ class Quantity(Decimal):
     """A non-negative decimal written as a JSON string (``"300"``, ``"1250000000"``).
 
     A float or an integer where a quantity belongs is refused: binary floats lose cents and
-    megawatts.  Arithmetic on quantities gives plain :class:`~decimal.Decimal` values.
+    megawatts.  Arithmetic on quantities gives plain :class:`~decimal.Decimal` values; encode
+    facts with :func:`canonical_bytes` or :func:`encode_json`, which write them as strings.
     """
 
 

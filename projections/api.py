@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from importlib import resources
 
 from ledger import config as store_config
@@ -29,16 +30,25 @@ from ledger.store import (
     parse_pin,
     record_json,
 )
+from projections import business as business_projection
+from projections import timeline as timeline_projection
+from projections import verdict as verdict_projection
+from projections.answers import Business, Timeline, Verdict
+from projections.view import View, build_view
 
 PUBLIC_RECORD = "public-record.jsonl"
 
 __all__ = [
     "AppendResult",
+    "Business",
     "ComputeLedger",
     "Entry",
     "Head",
     "Record",
+    "Timeline",
+    "Verdict",
     "VerifyReport",
+    "View",
     "bundled_record",
     "parse_pin",
     "record_json",
@@ -125,3 +135,45 @@ class ComputeLedger:
 
     def verify(self, against: Head | None = None) -> VerifyReport:
         return self.ledger.verify(against)
+
+    # -- the projections --------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The current instant, from the ledger's clock."""
+        return self.ledger.clock.now().astimezone(UTC)
+
+    def moments(
+        self, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> tuple[datetime, datetime]:
+        """Resolve ``as_of`` (valid time) and ``known_at`` (system time); both default to now."""
+        now = self.now()
+        return (
+            (as_of or now).astimezone(UTC),
+            (known_at or now).astimezone(UTC),
+        )
+
+    def view(self, known_at: datetime | None = None) -> View:
+        """Everything the ledger knew at ``known_at`` (default: now), as histories."""
+        known = (known_at or self.now()).astimezone(UTC)
+        position = self.ledger.position_known_at(known)
+        return build_view(
+            (e.position, e.recorded_at, e.hash, e.fact)
+            for e in self.ledger.entries(until=position)
+        )
+
+    def verdict(self, as_of: datetime | None = None, known_at: datetime | None = None) -> Verdict:
+        """The market's verdict as of ``as_of``, as known at ``known_at``."""
+        as_of, known_at = self.moments(as_of, known_at)
+        return verdict_projection.verdict(self.view(known_at), as_of, known_at)
+
+    def business(
+        self, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> Business:
+        """The state of xAI's compute business as of ``as_of``, as known at ``known_at``."""
+        as_of, known_at = self.moments(as_of, known_at)
+        return business_projection.business(self.view(known_at), as_of, known_at)
+
+    def timeline(self, known_at: datetime | None = None) -> Timeline:
+        """Every change point of the verdict and the business, as known at ``known_at``."""
+        _, known_at = self.moments(None, known_at)
+        return timeline_projection.timeline(self.view(known_at), known_at)

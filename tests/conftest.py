@@ -12,10 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pg  # noqa: E402
+import pg
 
-from ledger.clock import ManualClock  # noqa: E402
-from projections.api import ComputeLedger  # noqa: E402
+from ledger.clock import ManualClock
+from projections.api import ComputeLedger
 
 REQUIRE_PG = os.environ.get("COMPUTE_LEDGER_REQUIRE_PG") == "1"
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -115,7 +115,7 @@ def start() -> Server | None:
 
     def stop() -> None:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
+                        "stop"], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
     server = Server("127.0.0.1", port, user, password, stop)

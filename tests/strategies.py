@@ -49,7 +49,9 @@ def deal_terms(draw: st.DrawFn) -> F.DealTerms:
         customer=draw(st.none() | slugs),
         service=draw(st.none() | _literal(F.Service)),
         consideration=draw(st.none() | _literal(F.Consideration)),
-        facilities=draw(st.none() | st.lists(slugs, min_size=1, max_size=3, unique=True).map(tuple)),
+        facilities=draw(
+            st.none() | st.lists(slugs, min_size=1, max_size=3, unique=True).map(tuple)
+        ),
         capacity_mw=draw(st.none() | quantities),
         usd_per_month=draw(st.none() | quantities),
         starts_on=start,

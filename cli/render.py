@@ -1,0 +1,172 @@
+"""Human-readable renderings of the JSON answers (tables for people; tools use --json)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger.instants import market_text, rfc3339
+from projections.answers import Business, CandidateOut, CheckOut, Timeline, Verdict
+
+MARK = {"met": "✓", "failed": "✗", "unknown": "?", "not_applicable": "·"}
+STATE = {"met": "met", "failed": "failed", "unknown": "unknown", "not_applicable": "n/a"}
+
+
+def instant(moment: datetime) -> str:
+    """``2026-05-23 23:59:59.999999 PDT (2026-05-24T06:59:59.999999Z)``."""
+    return f"{market_text(moment)} ({rfc3339(moment)})"
+
+
+def usd(amount: Decimal | None) -> str:
+    return "-" if amount is None else f"${amount:,.0f}"
+
+
+def mw(amount: Decimal | None) -> str:
+    return "-" if amount is None else f"{amount.normalize():f} MW"
+
+
+def _reason(candidate: CandidateOut) -> str:
+    if candidate.qualifies:
+        return "by the creator's ruling" if candidate.by_ruling else ""
+    failed = [c for c in candidate.checks if c.state == "failed" and c.kind == "exclusion"]
+    failed = failed or [c for c in candidate.checks if c.state == "failed" and c.kind in (
+        "proof", "deadline", "special")]
+    if failed:
+        return f"{failed[0].clause}: {failed[0].note}"
+    if candidate.missing:
+        return "missing: " + ", ".join(candidate.missing)
+    return ""
+
+
+def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
+    yield f"Market     {answer.market}: {answer.question}"
+    yield f"As of      {instant(answer.as_of)}"
+    yield (f"Known at   {instant(answer.known_at)}, ledger position {answer.ledger_position} "
+           f"(head {answer.ledger_head[:12]})")
+    review = " (under review by the market's creator)" if answer.under_review else ""
+    disagree = "  -- the creator's resolution disagrees with the clauses" if \
+        answer.disagrees_with_rules else ""
+    yield f"Status     {answer.status}{review}{disagree}"
+    if answer.criteria_met_since is not None:
+        yield f"Met since  {instant(answer.criteria_met_since)}"
+    yield f"Qualifying {', '.join(answer.qualifying) or 'none'}"
+    yield ""
+    if not answer.candidates:
+        yield "No deal or offering is known at this time."
+    else:
+        yield "Deals and offerings"
+        width = max(len(c.id) for c in answer.candidates) + 2
+        for candidate in answer.candidates:
+            review = ", under review" if candidate.under_review else ""
+            yield (f"  {candidate.kind:<8} {candidate.id:<{width}} "
+                   f"{candidate.standing}{review}  {_reason(candidate)}".rstrip())
+    if answer.rulings:
+        yield ""
+        yield "Creator rulings in force"
+        for ruling in answer.rulings:
+            about = f" on {ruling.subject}" if ruling.subject else ""
+            clauses = f" [{', '.join(ruling.clauses)}]" if ruling.clauses else ""
+            yield f"  {market_text(ruling.at)}  {ruling.ruling}{about}{clauses}  ({ruling.fact})"
+            yield f"      {ruling.summary}"
+    if explain:
+        for candidate in answer.candidates:
+            yield ""
+            yield from explain_lines(candidate)
+        yield ""
+        yield ("A deal qualifies when its provider is in the xAI group, at least one inc- "
+               "clause is met and every exc-, prf- and ddl- clause holds, unless a creator "
+               "ruling in force says otherwise.  ✓ met  ✗ failed  ? unknown  · not applicable")
+
+
+def explain_lines(candidate: CandidateOut) -> Iterator[str]:
+    yield f"{candidate.kind} {candidate.id}: {candidate.standing}"
+    width = max(len(c.clause) for c in candidate.checks)
+    for check in candidate.checks:
+        yield "  " + check_line(check, width)
+
+
+def check_line(check: CheckOut, width: int) -> str:
+    facts = f"  [{', '.join(check.facts)}]" if check.facts else ""
+    return (f"{MARK[check.state]} {check.clause:<{width}}  {STATE[check.state]:<7}  "
+            f"{check.note}{facts}")
+
+
+def business_lines(answer: Business) -> Iterator[str]:
+    yield f"Business as of {instant(answer.as_of)}"
+    yield (f"Known at {instant(answer.known_at)}, ledger position {answer.ledger_position} "
+           f"(head {answer.ledger_head[:12]})")
+    yield ""
+    rows: list[tuple[str, ...]] = [
+        ("DEAL", "STATUS", "PROVIDER", "CUSTOMER", "FACILITIES", "CAPACITY", "USD/MONTH",
+         "ENDS", "QUALIFIES")
+    ]
+    for deal in answer.deals:
+        rows.append((
+            deal.id, deal.status, deal.provider or "?", _customer(deal.customer, deal.external),
+            ",".join(deal.facilities or []) or "?", mw(deal.capacity_mw),
+            usd(deal.usd_per_month), str(deal.ends_on or "-"), "yes" if deal.qualifies else "no",
+        ))
+    yield from _table(rows) if answer.deals else iter(["No deals known at this time."])
+    if answer.offerings:
+        yield ""
+        rows = [("OFFERING", "STATUS", "PROVIDER", "SERVICE", "SIGN-UP", "PRICING", "FROM",
+                 "QUALIFIES")]
+        for offering in answer.offerings:
+            rows.append((offering.id, offering.status, offering.provider or "?",
+                         offering.service or "?", _flag(offering.signup_open),
+                         _flag(offering.pricing_published), str(offering.available_from or "-"),
+                         "yes" if offering.qualifies else "no"))
+        yield from _table(rows)
+    yield ""
+    customers = ", ".join(
+        f"{c.customer} ({mw(c.capacity_mw)}, {usd(c.usd_per_month)}/month)"
+        for c in answer.external_customers
+    )
+    yield f"External customers   {customers or 'none'}"
+    capacity = ", ".join(f"{k} {mw(v)}" for k, v in answer.capacity_mw_by_facility.items())
+    yield f"Capacity by facility {capacity or 'none active'}"
+    yield f"Monthly run-rate     {usd(answer.monthly_run_rate_usd)} (active deals)"
+    open_ended = f"; open-ended, not counted: {', '.join(answer.open_ended_deals)}" if \
+        answer.open_ended_deals else ""
+    yield (f"Contracted backlog   {usd(answer.contracted_backlog_usd)} "
+           f"(active deals, to their end dates{open_ended})")
+
+
+def _customer(customer: str | None, external: bool | None) -> str:
+    if customer is None:
+        return "?"
+    return customer if external else f"{customer} (Musk co.)"
+
+
+def _flag(flag: bool | None) -> str:
+    return "?" if flag is None else "yes" if flag else "no"
+
+
+def _table(rows: list[tuple[str, ...]]) -> Iterator[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+
+def timeline_lines(answer: Timeline) -> Iterator[str]:
+    yield (f"Timeline as known at {instant(answer.known_at)}, ledger position "
+           f"{answer.ledger_position} (head {answer.ledger_head[:12]})")
+    yield ""
+    for point in answer.points:
+        qualifying = f" qualifying: {', '.join(point.qualifying)}" if point.qualifying else ""
+        yield f"{market_text(point.at)}  {point.status}{qualifying}"
+        for change in point.changes:
+            yield f"    {change.subject} {change.what}: {_value(change.before)} -> " \
+                  f"{_value(change.after)}"
+        if point.facts:
+            yield f"    facts: {', '.join(point.facts)}"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return usd(value)
+    return str(value)

@@ -1,0 +1,196 @@
+"""The market ``xai-compute-2026``: its clauses, how they combine, and its statuses.
+
+A **deal** qualifies when its provider is in the xAI group (or the Tesla exception holds), at
+least one inclusion route is met (an enterprise deal announced by the provider or the
+customer, a filing disclosing compute revenue, an earnings report, an official confirmation),
+and every exclusion, proof and deadline clause holds; unless the creator's ruling in force
+says otherwise: ``does_not_count`` excludes it, ``counts`` makes it qualify by the creator's
+word.  An **offering** qualifies when ``inc-public-offering`` is met and the same exclusion,
+proof and deadline clauses hold.
+
+The status of the market at a valid time T (see :func:`status`) follows DOMAIN.md section 4.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+from contracts.clauses import RULES, Check, Context, available_since, provider_side
+from contracts.state import RulingRef, SubjectState
+
+MARKET_ID = "xai-compute-2026"
+QUESTION = (
+    "Will xAI offer AI compute services to external customers by 11:59 PM PT on "
+    "December 31, 2026?"
+)
+DEADLINE = datetime(2027, 1, 1, 7, 59, tzinfo=UTC)
+"""11:59 PM on 2026-12-31 in America/Los_Angeles, inclusive."""
+
+ClauseKind = Literal["inclusion", "exclusion", "special", "proof", "deadline"]
+
+
+class ClauseInfo(msgspec.Struct, frozen=True):
+    id: str
+    kind: ClauseKind
+    summary: str
+
+
+CLAUSES: tuple[ClauseInfo, ...] = (
+    ClauseInfo("inc-public-offering", "inclusion",
+               "a public platform to sign up for, rent or buy compute, or published prices "
+               "for compute hours or tokens"),
+    ClauseInfo("inc-enterprise-deal", "inclusion",
+               "a deal, announced by the provider or the customer, to supply compute to a "
+               "named company"),
+    ClauseInfo("inc-sec-filing", "inclusion", "an SEC filing that mentions compute service "
+               "revenue"),
+    ClauseInfo("inc-earnings", "inclusion", "an earnings report showing infrastructure-as-a-"
+               "service revenue"),
+    ClauseInfo("inc-official-confirmation", "inclusion",
+               "confirmed on xAI's site, blog or press releases, explicitly by Musk on X, or "
+               "by a customer testimonial"),
+    ClauseInfo("exc-free-research", "exclusion", "free research partnerships and grants do "
+               "not count"),
+    ClauseInfo("exc-musk-company", "exclusion", "use by Tesla, X, SpaceX or another Musk "
+               "company does not count"),
+    ClauseInfo("exc-model-license", "exclusion", "licensing Grok without compute "
+               "infrastructure does not count"),
+    ClauseInfo("exc-collaboration", "exclusion", "a collaboration where both sides "
+               "contribute resources does not count"),
+    ClauseInfo("exc-hardware-sale", "exclusion", "selling hardware does not count"),
+    ClauseInfo("exc-api-access", "exclusion", "plain Grok API access or model-as-a-service "
+               "without a compute component does not count"),
+    ClauseInfo("exc-vague-statement", "exclusion", "considering or exploring, with nothing "
+               "available, does not count"),
+    ClauseInfo("spc-tesla-merger", "special", "after a formal xAI-Tesla merger, Tesla-branded "
+               "compute counts if it runs on Colossus or another xAI facility"),
+    ClauseInfo("spc-byom", "special", "bring-your-own-model training services count"),
+    ClauseInfo("spc-resale", "special", "reselling compute counts even when not all the "
+               "hardware is xAI's"),
+    ClauseInfo("spc-revenue-share", "special", "revenue-sharing deals where partners pay for "
+               "compute, and paid beta programs, count"),
+    ClauseInfo("prf-availability", "proof", "actual availability, not plans (general "
+               "availability in 2027 does not qualify)"),
+    ClauseInfo("prf-customer", "proof", "at least one confirmed external customer, or public "
+               "sign-up"),
+    ClauseInfo("ddl-deadline", "deadline", "by 2026-12-31 23:59 America/Los_Angeles "
+               "(2027-01-01T07:59Z)"),
+)
+CLAUSE_KINDS = {info.id: info.kind for info in CLAUSES}
+
+DEAL_ROUTES = ("inc-enterprise-deal", "inc-sec-filing", "inc-earnings",
+               "inc-official-confirmation")
+OFFERING_ROUTES = ("inc-public-offering",)
+REQUIRED = (
+    "exc-free-research", "exc-musk-company", "exc-model-license", "exc-collaboration",
+    "exc-hardware-sale", "exc-api-access", "exc-vague-statement", "spc-tesla-merger",
+    "prf-availability", "prf-customer", "ddl-deadline",
+)
+
+Standing = Literal["qualifying", "candidate", "excluded"]
+Status = Literal[
+    "OPEN", "CRITERIA_MET", "CRITERIA_NOT_MET", "RESOLVED_YES", "RESOLVED_NO", "RESOLVED_NA"
+]
+
+
+class Assessment(msgspec.Struct, frozen=True, gc=False):
+    """One deal or offering judged against every clause at a valid time."""
+
+    kind: str
+    id: str
+    standing: Standing
+    qualifies: bool
+    by_ruling: bool
+    under_review: bool
+    available_since: datetime | None
+    checks: tuple[Check, ...]
+    missing: tuple[str, ...]
+    """Clauses that are unknown, or the inclusion routes when none is met: what a fact would
+    have to settle for this candidate to qualify."""
+    ruling: RulingRef | None
+
+
+def assess(state: SubjectState, context: Context) -> Assessment:
+    """Every clause applied to one deal or offering, and whether it qualifies."""
+    ruling = state.ruling
+    checks = {clause: rule(state, context) for clause, rule in RULES.items()}
+    if ruling is not None and ruling.ruling == "does_not_count":
+        for clause in ruling.clauses:
+            if clause in checks:
+                before = checks[clause]
+                note = "ruled out by the market's creator"
+                if before.state == "failed":
+                    note = f"{before.note}; the market's creator ruled so too"
+                checks[clause] = Check(
+                    clause, "failed", tuple(dict.fromkeys((ruling.fact, *before.facts))), note
+                )
+    routes = DEAL_ROUTES if state.kind == "deal" else OFFERING_ROUTES
+    route_met = any(checks[r].state == "met" for r in routes)
+    side_ok = provider_side(state, context) in ("xai", "tesla")
+    rules_say = side_ok and route_met and all(checks[c].held for c in REQUIRED)
+    blocked = ruling is not None and ruling.ruling == "does_not_count"
+    by_ruling = ruling is not None and ruling.ruling == "counts"
+    qualifies = by_ruling or (rules_say and not blocked)
+    missing = [c for c in REQUIRED if checks[c].state == "unknown"]
+    if not route_met:
+        missing[:0] = [r for r in routes if checks[r].state in ("unknown", "failed")]
+    excluded = blocked or any(
+        checks[c].state == "failed" for c in REQUIRED if CLAUSE_KINDS[c] == "exclusion"
+    ) or provider_side(state, context) == "other"
+    standing: Standing = "qualifying" if qualifies else "excluded" if excluded else "candidate"
+    since = available_since(state)
+    return Assessment(
+        kind=state.kind,
+        id=state.id,
+        standing=standing,
+        qualifies=qualifies,
+        by_ruling=by_ruling and not rules_say,
+        under_review=ruling is not None and ruling.ruling == "under_review",
+        available_since=None if since is None else since[0],
+        checks=tuple(checks[info.id] for info in CLAUSES),
+        missing=tuple(missing) if standing == "candidate" else (),
+        ruling=ruling,
+    )
+
+
+RESOLUTIONS: dict[str, Status] = {
+    "resolve_yes": "RESOLVED_YES",
+    "resolve_no": "RESOLVED_NO",
+    "resolve_na": "RESOLVED_NA",
+}
+
+
+def status(
+    criteria_met: bool, resolution: RulingRef | None, at: datetime, deadline: datetime = DEADLINE
+) -> Status:
+    """The market's status at ``at`` (DOMAIN.md section 4)."""
+    if resolution is not None and resolution.ruling in RESOLUTIONS:
+        return RESOLUTIONS[resolution.ruling]
+    if criteria_met:
+        return "CRITERIA_MET"
+    if at > deadline:
+        return "CRITERIA_NOT_MET"
+    return "OPEN"
+
+
+def disagrees_with_rules(
+    resolved: Status, criteria_met: bool, at: datetime, deadline: datetime = DEADLINE
+) -> bool:
+    """Whether a resolution in force contradicts what the clauses say at ``at``.
+
+    The clauses say YES once something qualifies, NO once the deadline has passed with
+    nothing qualifying, and nothing yet before that.  RESOLVED_YES disagrees unless they say
+    YES; RESOLVED_NO disagrees unless they say NO; RESOLVED_NA disagrees when they say YES
+    or NO (an N/A is the creator's call only while the clauses have not decided).
+    """
+    rules = "YES" if criteria_met else "NO" if at > deadline else None
+    if resolved == "RESOLVED_YES":
+        return rules != "YES"
+    if resolved == "RESOLVED_NO":
+        return rules != "NO"
+    if resolved == "RESOLVED_NA":
+        return rules is not None
+    return False

@@ -1,0 +1,196 @@
+"""The JSON answers: typed, versioned, and described by JSON Schema.
+
+Every answer carries ``schema`` (``compute-ledger/verdict/1`` ...).  The number changes
+whenever the shape of the answer changes; ``tests/test_answer_schemas.py`` fails if a schema
+changes without its version, so tools can rely on it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+from contracts.market import Standing, Status
+from ledger.facts import schema_of
+
+
+class _Answer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class CheckOut(_Answer, frozen=True, kw_only=True):
+    """One clause applied to one deal or offering."""
+
+    clause: str
+    kind: str
+    state: Literal["met", "failed", "unknown", "not_applicable"]
+    held: bool
+    facts: list[str]
+    note: str
+
+
+class CandidateOut(_Answer, frozen=True, kw_only=True):
+    """A deal or offering weighed by the verdict, with its clause checklist."""
+
+    id: str
+    kind: Literal["deal", "offering"]
+    standing: Standing
+    qualifies: bool
+    by_ruling: bool
+    under_review: bool
+    available_since: datetime | None
+    missing: list[str]
+    checks: list[CheckOut]
+
+
+class RulingOut(_Answer, frozen=True, kw_only=True):
+    """A creator ruling in force."""
+
+    fact: str
+    ruling: str
+    subject: str | None
+    at: datetime
+    clauses: list[str]
+    summary: str
+
+
+class Verdict(_Answer, frozen=True, kw_only=True):
+    """The market's verdict as of a valid time, as known at a system time."""
+
+    schema: str = "compute-ledger/verdict/1"
+    market: str
+    question: str
+    deadline: datetime
+    as_of: datetime
+    known_at: datetime
+    status: Status
+    under_review: bool
+    disagrees_with_rules: bool
+    criteria_met: bool
+    qualifying: list[str]
+    criteria_met_since: datetime | None
+    candidates: list[CandidateOut]
+    rulings: list[RulingOut]
+    clauses_used: list[str]
+    ledger_position: int
+    ledger_head: str
+
+
+class TermOut(_Answer, frozen=True, kw_only=True):
+    value: Any
+    fact: str
+
+
+class DealOut(_Answer, frozen=True, kw_only=True):
+    """A deal with its merged terms, its status and the facts behind each term."""
+
+    id: str
+    status: Literal["reported", "announced", "filed", "confirmed", "active", "ended", "retracted"]
+    provider: str | None
+    customer: str | None
+    external: bool | None
+    service: str | None
+    consideration: str | None
+    facilities: list[str] | None
+    capacity_mw: Decimal | None
+    usd_per_month: Decimal | None
+    starts_on: date | None
+    ends_on: date | None
+    qualifies: bool
+    terms: dict[str, TermOut]
+    facts: int
+    first_fact: str | None
+
+
+class OfferingOut(_Answer, frozen=True, kw_only=True):
+    id: str
+    status: Literal["available", "announced", "retracted"]
+    provider: str | None
+    service: str | None
+    signup_open: bool | None
+    pricing_published: bool | None
+    available_from: date | None
+    qualifies: bool
+    terms: dict[str, TermOut]
+    facts: int
+
+
+class CustomerOut(_Answer, frozen=True, kw_only=True):
+    customer: str
+    deals: list[str]
+    capacity_mw: Decimal
+    usd_per_month: Decimal
+
+
+class Business(_Answer, frozen=True, kw_only=True):
+    """The state of xAI's compute business as of a valid time, as known at a system time."""
+
+    schema: str = "compute-ledger/business/1"
+    as_of: datetime
+    known_at: datetime
+    deals: list[DealOut]
+    offerings: list[OfferingOut]
+    external_customers: list[CustomerOut]
+    capacity_mw_by_facility: dict[str, Decimal]
+    capacity_mw_by_customer: dict[str, Decimal]
+    monthly_run_rate_usd: Decimal
+    contracted_backlog_usd: Decimal
+    open_ended_deals: list[str]
+    """Active deals with no end date: left out of the backlog."""
+    ledger_position: int
+    ledger_head: str
+
+
+class ChangeOut(_Answer, frozen=True, kw_only=True):
+    subject: str
+    what: str
+    before: Any
+    after: Any
+
+
+class PointOut(_Answer, frozen=True, kw_only=True):
+    """A valid time at which the verdict or the business changes."""
+
+    at: datetime
+    status: Status
+    criteria_met: bool
+    qualifying: list[str]
+    monthly_run_rate_usd: Decimal
+    changes: list[ChangeOut]
+    facts: list[str]
+    """Facts that occurred at this instant."""
+
+
+class Timeline(_Answer, frozen=True, kw_only=True):
+    """Every change point of the verdict and of the business along valid time."""
+
+    schema: str = "compute-ledger/timeline/1"
+    known_at: datetime
+    points: list[PointOut]
+    ledger_position: int
+    ledger_head: str
+
+
+class AppendOut(_Answer, frozen=True, kw_only=True):
+    schema: str = "compute-ledger/append/1"
+    appended: int
+    duplicates: int
+    first_position: int | None
+    recorded_at: str | None
+    head: dict[str, Any]
+
+
+ANSWERS: dict[str, Any] = {
+    "verdict": Verdict,
+    "business": Business,
+    "timeline": Timeline,
+}
+
+
+def answer_schema(name: str) -> dict[str, Any]:
+    """JSON Schema of a JSON answer."""
+    schema = schema_of(ANSWERS[name])
+    return schema

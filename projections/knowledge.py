@@ -1,0 +1,95 @@
+"""What the ledger knows at a position: its facts with corrections applied and retractions
+removed.  A pure fold in ledger order.
+
+* A **correction** replaces the content of the fact it names at every valid time, from the
+  moment it is recorded.  When several corrections of one fact are known, the one latest in
+  valid time wins (``occurred_at``, then fact id), so the outcome never depends on the order
+  in which they were appended.
+* A **retraction** withdraws the fact it names from the moment it is recorded.  Retracting a
+  correction withdraws the correction, and the fact it corrected stands again.
+
+Adding an entry returns the ids of the base facts whose effective content may have changed,
+so a caller can refresh just what they touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from ledger.facts import Correction, Fact, Retraction, SourcedFact
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A base fact's effective content at a knowledge position."""
+
+    fact_id: str
+    fact: SourcedFact
+    """The content in force: the original, or the replacement of the winning correction
+    (carrying the original's id)."""
+    position: int
+    """Where the original was recorded."""
+    corrected_by: str | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.fact.occurred_at
+
+
+@dataclass(slots=True)
+class _Fix:
+    fact_id: str
+    at: datetime
+    position: int
+    target: str
+    replacement: SourcedFact
+
+
+@dataclass(slots=True)
+class Knowledge:
+    """Facts in ledger order, folded into their effective contents."""
+
+    position: int = 0
+    base: dict[str, tuple[int, SourcedFact]] = field(default_factory=dict)
+    fixes: dict[str, list[_Fix]] = field(default_factory=dict)
+    fix_by_id: dict[str, _Fix] = field(default_factory=dict)
+    retracted: dict[str, str] = field(default_factory=dict)
+    """Retracted fact id -> the retraction's id."""
+
+    def add(self, position: int, fact: Fact) -> tuple[str, ...]:
+        """Fold one stored fact in; return the base fact ids whose content may have changed."""
+        self.position = position
+        fact_id = fact.id
+        assert fact_id is not None
+        if isinstance(fact, Correction):
+            fix = _Fix(fact_id, fact.occurred_at, position, fact.corrects,
+                       msgspec.structs.replace(fact.fact, id=fact.corrects))
+            self.fixes.setdefault(fact.corrects, []).append(fix)
+            self.fix_by_id[fact_id] = fix
+            return (fact.corrects,)
+        if isinstance(fact, Retraction):
+            self.retracted[fact.retracts] = fact_id
+            voided = self.fix_by_id.get(fact.retracts)
+            return (voided.target,) if voided is not None else (fact.retracts,)
+        self.base[fact_id] = (position, fact)
+        return (fact_id,)
+
+    def effective(self, fact_id: str) -> Known | None:
+        """The content in force for a base fact, or ``None`` if retracted or unknown."""
+        stored = self.base.get(fact_id)
+        if stored is None or fact_id in self.retracted:
+            return None
+        position, fact = stored
+        live = [f for f in self.fixes.get(fact_id, ()) if f.fact_id not in self.retracted]
+        if not live:
+            return Known(fact_id, fact, position)
+        winner = max(live, key=lambda f: (f.at, f.fact_id))
+        return Known(fact_id, winner.replacement, position, winner.fact_id)
+
+    def originals(self, fact_id: str) -> SourcedFact | None:
+        """The content as first recorded (for a fact that was corrected or retracted)."""
+        stored = self.base.get(fact_id)
+        return None if stored is None else stored[1]
