@@ -26,8 +26,10 @@ QUESTION = (
     "Will xAI offer AI compute services to external customers by 11:59 PM PT on "
     "December 31, 2026?"
 )
-DEADLINE = datetime(2027, 1, 1, 7, 59, tzinfo=UTC)
-"""11:59 PM on 2026-12-31 in America/Los_Angeles, inclusive."""
+DEADLINE = datetime(2027, 1, 1, 7, 59, 59, 999999, tzinfo=UTC)
+"""The end of the minute 23:59 on 2026-12-31 in America/Los_Angeles (2027-01-01T07:59Z):
+"by 11:59 PM" includes all of 11:59 PM; 00:00 on January 1 is too late.  It is also the
+instant a query for the date 2026-12-31 resolves to."""
 
 ClauseKind = Literal["inclusion", "exclusion", "special", "proof", "deadline"]
 

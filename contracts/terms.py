@@ -8,6 +8,7 @@ term remembers the fact that decided it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -29,10 +30,14 @@ OFFERING_FIELDS = ("provider", "service", "signup_open", "pricing_published", "a
 
 
 class Term(msgspec.Struct, frozen=True, gc=False):
-    """A merged term and the fact that decided it."""
+    """A merged term and the fact that decided it.  Quantities are plain Decimals."""
 
     value: Any
     fact: str
+
+
+def _plain(term: Any) -> Any:
+    return Decimal(term) if isinstance(term, Decimal) else term
 
 
 Terms = dict[str, Term]
@@ -51,14 +56,14 @@ def merge(terms: Terms, update: DealTerms | OfferingTerms, fact: str) -> Terms:
             continue
         if merged is None:
             merged = dict(terms)
-        merged[name] = Term(value, fact)
+        merged[name] = Term(_plain(value), fact)
     return terms if merged is None else merged
 
 
 def set_term(terms: Terms, name: str, value: Any, fact: str) -> Terms:
     """One term set by a fact that is not a terms object (a confirmation's customer, say)."""
     merged = dict(terms)
-    merged[name] = Term(value, fact)
+    merged[name] = Term(_plain(value), fact)
     return merged
 
 

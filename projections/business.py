@@ -58,18 +58,11 @@ def months_left(at: datetime, until: datetime) -> Decimal:
     return seconds / SECONDS_PER_MONTH
 
 
-def plain(term: Any) -> Any:
-    """A term as a plain JSON-able value (quantities as plain Decimals, lists not tuples)."""
-    if isinstance(term, Decimal):
-        return Decimal(term)
-    if isinstance(term, tuple):
-        return list(term)
-    return term
-
-
 def _terms(state: SubjectState) -> dict[str, TermOut]:
     return {
-        name: TermOut(value=plain(t.value), fact=t.fact) for name, t in sorted(state.terms.items())
+        name: TermOut(value=list(t.value) if isinstance(t.value, tuple) else t.value,
+                      fact=t.fact)
+        for name, t in sorted(state.terms.items())
     }
 
 
@@ -85,8 +78,8 @@ def deal_out(state: SubjectState, at: datetime, groups: Groups, assessment: Asse
         service=value(state.terms, "service"),
         consideration=value(state.terms, "consideration"),
         facilities=None if facilities is None else list(facilities),
-        capacity_mw=plain(value(state.terms, "capacity_mw")),
-        usd_per_month=plain(value(state.terms, "usd_per_month")),
+        capacity_mw=value(state.terms, "capacity_mw"),
+        usd_per_month=value(state.terms, "usd_per_month"),
         starts_on=value(state.terms, "starts_on"),
         ends_on=value(state.terms, "ends_on"),
         qualifies=assessment.qualifies,
