@@ -7,7 +7,7 @@ changes without its version, so tools can rely on it.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -19,6 +19,15 @@ from ledger.facts import schema_of
 
 class _Answer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
+
+
+def utc(moment: datetime) -> datetime:
+    """Answers state every instant in UTC."""
+    return moment.astimezone(UTC)
+
+
+def utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 class CheckOut(_Answer, frozen=True, kw_only=True):

@@ -23,7 +23,7 @@ from contracts.parties import Groups
 from contracts.state import SubjectState
 from contracts.terms import value
 from ledger.instants import start_of_day
-from projections.answers import Business, CustomerOut, DealOut, OfferingOut, TermOut
+from projections.answers import Business, CustomerOut, DealOut, OfferingOut, TermOut, utc
 from projections.subjects import groups_at
 from projections.verdict import assess_subject
 from projections.view import View
@@ -177,8 +177,8 @@ def summarise(
                 left = months_left(as_of, start_of_day(deal.ends_on))
                 backlog += deal.usd_per_month * left
     return Business(
-        as_of=as_of,
-        known_at=known_at,
+        as_of=utc(as_of),
+        known_at=utc(known_at),
         deals=deals,
         offerings=offerings,
         external_customers=[

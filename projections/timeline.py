@@ -19,7 +19,7 @@ from contracts.parties import Groups
 from contracts.state import SubjectState
 from contracts.terms import value
 from ledger.instants import ONE_MICROSECOND, start_of_day
-from projections.answers import ChangeOut, PointOut, Timeline
+from projections.answers import ChangeOut, PointOut, Timeline, utc
 from projections.business import deal_status
 from projections.subjects import groups_at
 from projections.verdict import assess_subject, change_points
@@ -93,12 +93,12 @@ def timeline(view: View, known_at: datetime) -> Timeline:
                 (s.get("usd_per_month") or Decimal(0) for s in current.values()), Decimal(0)
             )
             points.append(PointOut(
-                at=at, status=now, criteria_met=bool(qualifying),
+                at=utc(at), status=now, criteria_met=bool(qualifying),
                 qualifying=[k.split(":", 1)[1] for k in qualifying],
                 monthly_run_rate_usd=run_rate, changes=changes, facts=sorted(set(facts)),
             ))
         previous, last_status = current, now
-    return Timeline(known_at=known_at, points=points, ledger_position=view.position,
+    return Timeline(known_at=utc(known_at), points=points, ledger_position=view.position,
                     ledger_head=view.head)
 
 

@@ -19,7 +19,7 @@ from contracts.market import (
 )
 from contracts.parties import Groups
 from contracts.state import RulingRef, SubjectState
-from projections.answers import CandidateOut, CheckOut, RulingOut, Verdict
+from projections.answers import CandidateOut, CheckOut, RulingOut, Verdict, utc, utc_or_none
 from projections.subjects import groups_at
 from projections.view import View
 
@@ -113,7 +113,7 @@ def _rulings(view: View, as_of: datetime, assessed: dict[str, Assessment]) -> li
         for clarification in state.clarifications:
             refs[clarification.fact] = clarification
     return [
-        RulingOut(fact=r.fact, ruling=r.ruling, subject=r.subject, at=r.at,
+        RulingOut(fact=r.fact, ruling=r.ruling, subject=r.subject, at=utc(r.at),
                   clauses=list(r.clauses), summary=r.summary)
         for r in sorted(refs.values(), key=lambda r: (r.at, r.fact))
     ]
@@ -127,7 +127,7 @@ def candidate_out(key: str, assessment: Assessment) -> CandidateOut:
         qualifies=assessment.qualifies,
         by_ruling=assessment.by_ruling,
         under_review=assessment.under_review,
-        available_since=assessment.available_since,
+        available_since=utc_or_none(assessment.available_since),
         missing=list(assessment.missing),
         checks=[
             CheckOut(clause=c.clause, kind=CLAUSE_KINDS[c.clause], state=c.state, held=c.held,
@@ -155,14 +155,14 @@ def verdict(view: View, as_of: datetime, known_at: datetime) -> Verdict:
         market=MARKET_ID,
         question=QUESTION,
         deadline=DEADLINE,
-        as_of=as_of,
-        known_at=known_at,
+        as_of=utc(as_of),
+        known_at=utc(known_at),
         status=current,
         under_review=met and all(assessed[k].under_review for k in qualifying),
         disagrees_with_rules=disagrees_with_rules(current, met, as_of),
         criteria_met=met,
         qualifying=[assessed[k].id for k in qualifying],
-        criteria_met_since=criteria_met_since(view, as_of) if met else None,
+        criteria_met_since=utc_or_none(criteria_met_since(view, as_of)) if met else None,
         candidates=[candidate_out(k, a) for k, a in sorted(assessed.items())],
         rulings=_rulings(view, as_of, assessed),
         clauses_used=used,
