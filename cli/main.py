@@ -22,10 +22,10 @@ from cli.options import (
     opened,
 )
 from ledger.facts import canonical_bytes, fact_schema, parse_facts
-from projections.api import Entry, parse_pin, record_json
+from projections.api import Entry, KnownAt, parse_pin, record_json
 
 EXIT_CODES = """
-Exit codes: 0 ok; 1 a known error (``Error: ...`` on stderr); 2 bad usage or bad input.
+Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad input.
 """
 
 
@@ -56,7 +56,7 @@ def main() -> None:
               "that decide each clause.")
 @db_option
 @json_option
-def verdict(as_of: datetime | None, known_at: datetime | None, explain: bool, db: str | None,
+def verdict(as_of: datetime | None, known_at: KnownAt | None, explain: bool, db: str | None,
             as_json: bool) -> None:
     """The market's verdict as of T, as known at K, and why.
 
@@ -69,6 +69,7 @@ def verdict(as_of: datetime | None, known_at: datetime | None, explain: bool, db
     Example:
       compute-ledger verdict --as-of 2026-05-23 --explain
       compute-ledger verdict --as-of 2026-05-10 --known-at 2026-05-10 --json
+      compute-ledger verdict --known-at @8
     """
     with opened(db) as ledger:
         answer = ledger.verdict(as_of, known_at)
@@ -84,7 +85,7 @@ def verdict(as_of: datetime | None, known_at: datetime | None, explain: bool, db
 @known_at_option
 @db_option
 @json_option
-def business(as_of: datetime | None, known_at: datetime | None, db: str | None,
+def business(as_of: datetime | None, known_at: KnownAt | None, db: str | None,
              as_json: bool) -> None:
     """The state of xAI's compute business as of T, as known at K.
 
@@ -109,7 +110,7 @@ def business(as_of: datetime | None, known_at: datetime | None, db: str | None,
 @known_at_option
 @db_option
 @json_option
-def timeline(known_at: datetime | None, db: str | None, as_json: bool) -> None:
+def timeline(known_at: KnownAt | None, db: str | None, as_json: bool) -> None:
     """Every change point of the verdict and the business along valid time, as known at K.
 
     \b
@@ -187,7 +188,7 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
         "recorded_at": entry.recorded_at,
         "hash": entry.hash,
         "prev": entry.prev,
-        "fact": entry.fact,
+        "fact": msgspec.Raw(entry.raw),  # the canonical bytes, exactly as stored
     }
 
 

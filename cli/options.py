@@ -16,7 +16,7 @@ from projections.api import ComputeLedger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_JSON = msgspec.json.Encoder(order="sorted", enc_hook=str)
+_JSON = msgspec.json.Encoder(enc_hook=str)  # answers keep their declared field order
 
 
 class BadInput(click.ClickException):
@@ -68,6 +68,20 @@ class InstantType(click.ParamType):  # type: ignore[type-arg]
 INSTANT = InstantType()
 
 
+class KnownAtType(InstantType):
+    """An instant or date as for --as-of, or @N: as known when position N was recorded."""
+
+    name = "K"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip()
+        if text.startswith("@"):
+            if not text[1:].isdigit():
+                self.fail(f"{text!r}: after @ comes a ledger position, such as @12", param, ctx)
+            return int(text[1:])
+        return super().convert(value, param, ctx)
+
+
 def as_of_option(func: F) -> F:
     return click.option(
         "--as-of", type=INSTANT, metavar="T",
@@ -78,9 +92,10 @@ def as_of_option(func: F) -> F:
 
 def known_at_option(func: F) -> F:
     return click.option(
-        "--known-at", type=INSTANT, metavar="K",
+        "--known-at", type=KnownAtType(), metavar="K",
         help="System time: use only what the ledger had recorded at K (default: now), to "
-        "see what it said then.",
+        "see what it said then. K is an instant or date as for --as-of, or @N: as known when "
+        "position N was recorded.",
     )(func)
 
 

@@ -20,6 +20,7 @@ from ledger import config as store_config
 from ledger.clock import Clock
 from ledger.errors import NotFoundError
 from ledger.facts import Fact, parse_facts
+from ledger.instants import ONE_MICROSECOND
 from ledger.store import (
     AppendResult,
     Entry,
@@ -37,6 +38,8 @@ from projections.answers import Business, Timeline, Verdict
 from projections.view import View, build_view
 
 PUBLIC_RECORD = "public-record.jsonl"
+KnownAt = datetime | int
+"""A system time: an instant, or a ledger position (as known when it was recorded)."""
 
 __all__ = [
     "AppendResult",
@@ -44,6 +47,7 @@ __all__ = [
     "ComputeLedger",
     "Entry",
     "Head",
+    "KnownAt",
     "Record",
     "Timeline",
     "Verdict",
@@ -142,38 +146,51 @@ class ComputeLedger:
         """The current instant, from the ledger's clock."""
         return self.ledger.clock.now().astimezone(UTC)
 
+    def known_instant(self, known_at: KnownAt | None = None) -> datetime:
+        """The system time a ``known_at`` stands for: an instant, or a position N meaning
+        "when position N was recorded" (its whole batch was recorded at that instant).
+        Position 0 is the instant before the first record."""
+        if known_at is None:
+            return self.now()
+        if isinstance(known_at, datetime):
+            return known_at.astimezone(UTC)
+        if known_at < 0:
+            raise NotFoundError(f"no position {known_at}: positions start at 1")
+        if known_at == 0:
+            head = self.ledger.head()
+            if head.position == 0:
+                return self.now()
+            return self.ledger.entry_at(1).recorded_instant - ONE_MICROSECOND
+        return self.ledger.entry_at(known_at).recorded_instant
+
     def moments(
-        self, as_of: datetime | None = None, known_at: datetime | None = None
+        self, as_of: datetime | None = None, known_at: KnownAt | None = None
     ) -> tuple[datetime, datetime]:
         """Resolve ``as_of`` (valid time) and ``known_at`` (system time); both default to now."""
-        now = self.now()
-        return (
-            (as_of or now).astimezone(UTC),
-            (known_at or now).astimezone(UTC),
-        )
+        return (as_of or self.now()).astimezone(UTC), self.known_instant(known_at)
 
-    def view(self, known_at: datetime | None = None) -> View:
+    def view(self, known_at: KnownAt | None = None) -> View:
         """Everything the ledger knew at ``known_at`` (default: now), as histories."""
-        known = (known_at or self.now()).astimezone(UTC)
+        known = self.known_instant(known_at)
         position = self.ledger.position_known_at(known)
         return build_view(
             (e.position, e.recorded_at, e.hash, e.fact)
             for e in self.ledger.entries(until=position)
         )
 
-    def verdict(self, as_of: datetime | None = None, known_at: datetime | None = None) -> Verdict:
+    def verdict(self, as_of: datetime | None = None, known_at: KnownAt | None = None) -> Verdict:
         """The market's verdict as of ``as_of``, as known at ``known_at``."""
         as_of, known_at = self.moments(as_of, known_at)
         return verdict_projection.verdict(self.view(known_at), as_of, known_at)
 
     def business(
-        self, as_of: datetime | None = None, known_at: datetime | None = None
+        self, as_of: datetime | None = None, known_at: KnownAt | None = None
     ) -> Business:
         """The state of xAI's compute business as of ``as_of``, as known at ``known_at``."""
         as_of, known_at = self.moments(as_of, known_at)
         return business_projection.business(self.view(known_at), as_of, known_at)
 
-    def timeline(self, known_at: datetime | None = None) -> Timeline:
+    def timeline(self, known_at: KnownAt | None = None) -> Timeline:
         """Every change point of the verdict and the business, as known at ``known_at``."""
         _, known_at = self.moments(None, known_at)
         return timeline_projection.timeline(self.view(known_at), known_at)
