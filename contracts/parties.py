@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 XAI = "xai"
 TESLA = "tesla"
 MUSK = "elon-musk"
@@ -32,11 +34,12 @@ class CorporateChange:
     result: str
 
 
-@dataclass(frozen=True, slots=True)
-class Groups:
-    xai_group: frozenset[str]
-    musk_companies: frozenset[str]
-    tesla_names: frozenset[str]
+class Groups(msgspec.Struct, frozen=True, gc=False):
+    """The groups at a valid time.  Members are kept sorted, so equal groups encode equally."""
+
+    xai_group: tuple[str, ...]
+    musk_companies: tuple[str, ...]
+    tesla_names: tuple[str, ...]
     tesla_merger: str | None
     """The id of the corporate event that formally merged Tesla and the xAI group, if any."""
     shaped_by: tuple[str, ...]
@@ -52,7 +55,7 @@ class Groups:
         return party in self.tesla_names
 
 
-INITIAL = Groups(frozenset({XAI}), BASE_MUSK_COMPANIES, frozenset({TESLA}), None, ())
+INITIAL = Groups((XAI,), tuple(sorted(BASE_MUSK_COMPANIES)), (TESLA,), None, ())
 
 
 def groups_after(changes: Iterable[CorporateChange]) -> Groups:
@@ -66,7 +69,9 @@ def groups_after(changes: Iterable[CorporateChange]) -> Groups:
 def apply(groups: Groups, change: CorporateChange) -> Groups:
     """The groups after one corporate event."""
     involved = frozenset(change.parties) | {change.result}
-    xai, musk, tesla = groups.xai_group, groups.musk_companies, groups.tesla_names
+    xai = frozenset(groups.xai_group)
+    musk = frozenset(groups.musk_companies)
+    tesla = frozenset(groups.tesla_names)
     merger = groups.tesla_merger
     if change.action == "rename":
         old = change.parties[0]
@@ -83,11 +88,11 @@ def apply(groups: Groups, change: CorporateChange) -> Groups:
             xai = xai | (involved - tesla)
         if involved & musk:
             musk = musk | involved
-    changed = (xai, musk, tesla, merger) != (
-        groups.xai_group, groups.musk_companies, groups.tesla_names, groups.tesla_merger
-    )
-    shaped = (*groups.shaped_by, change.fact) if changed else groups.shaped_by
-    return Groups(xai, musk, tesla, merger, shaped)
+    after = (tuple(sorted(xai)), tuple(sorted(musk)), tuple(sorted(tesla)), merger)
+    if after == (groups.xai_group, groups.musk_companies, groups.tesla_names,
+                 groups.tesla_merger):
+        return groups
+    return Groups(*after, shaped_by=(*groups.shaped_by, change.fact))
 
 
 def is_xai_facility(facility: str) -> bool:

@@ -3,7 +3,7 @@
 It is built by a pure fold over the subject's facts (``projections.subjects``) and holds only
 what the rules need, so its size does not grow with the number of facts: the merged terms,
 the first statement per speaker and channel, the earliest evidence of availability, the
-creator's ruling in force.
+creator's ruling in force.  A fact that only repeats what is known leaves it unchanged.
 """
 
 from __future__ import annotations
@@ -55,13 +55,12 @@ class SubjectState(msgspec.Struct, frozen=True, gc=False):
     kind: SubjectKind
     id: str
     terms: Terms
-    facts: int
     first_fact: str
     first_at: datetime
-    last_at: datetime
     statements: tuple[Statement, ...] = ()
     """The first announcement per (speaker, channel)."""
     latest_statement: Statement | None = None
+    """The announcement that last changed what is said of availability."""
     evidence: Evidence | None = None
     """The evidence of availability with the earliest ``since``."""
     filing: str | None = None

@@ -3,7 +3,8 @@
 Every fact about a deal names it by ``deal_id`` and may carry some of its terms.  A null term
 is unknown and changes nothing; a known term overrides the same term from any fact earlier in
 valid time (``occurred_at``, ties broken by fact id, never by ledger position).  Each merged
-term remembers the fact that decided it.
+term remembers the fact that decided it: the first fact that gave it its current value (a
+later fact repeating the same value changes nothing).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def merge(terms: Terms, update: DealTerms | OfferingTerms, fact: str) -> Terms:
         if value is None or value == "unknown":
             continue
         current = terms.get(name)
-        if current is not None and current.value == value and current.fact == fact:
+        if current is not None and current.value == value:
             continue
         if merged is None:
             merged = dict(terms)
@@ -62,6 +63,9 @@ def merge(terms: Terms, update: DealTerms | OfferingTerms, fact: str) -> Terms:
 
 def set_term(terms: Terms, name: str, value: Any, fact: str) -> Terms:
     """One term set by a fact that is not a terms object (a confirmation's customer, say)."""
+    current = terms.get(name)
+    if current is not None and current.value == value:
+        return terms
     merged = dict(terms)
     merged[name] = Term(_plain(value), fact)
     return merged

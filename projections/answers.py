@@ -110,7 +110,6 @@ class DealOut(_Answer, frozen=True, kw_only=True):
     ends_on: date | None
     qualifies: bool
     terms: dict[str, TermOut]
-    facts: int
     first_fact: str | None
 
 
@@ -124,7 +123,6 @@ class OfferingOut(_Answer, frozen=True, kw_only=True):
     available_from: date | None
     qualifies: bool
     terms: dict[str, TermOut]
-    facts: int
 
 
 class CustomerOut(_Answer, frozen=True, kw_only=True):

@@ -24,9 +24,8 @@ from contracts.state import SubjectState
 from contracts.terms import value
 from ledger.instants import start_of_day
 from projections.answers import Business, CustomerOut, DealOut, OfferingOut, TermOut, utc
-from projections.subjects import groups_at
 from projections.verdict import assess_subject
-from projections.view import View
+from projections.view import Histories
 
 SECONDS_PER_MONTH = Decimal(2_629_746)  # 30.436875 days
 ZERO = Decimal(0)
@@ -84,7 +83,6 @@ def deal_out(state: SubjectState, at: datetime, groups: Groups, assessment: Asse
         ends_on=value(state.terms, "ends_on"),
         qualifies=assessment.qualifies,
         terms=_terms(state),
-        facts=state.facts,
         first_fact=state.first_fact,
     )
 
@@ -101,7 +99,6 @@ def offering_out(state: SubjectState, assessment: Assessment) -> OfferingOut:
         available_from=value(state.terms, "available_from"),
         qualifies=assessment.qualifies,
         terms=_terms(state),
-        facts=state.facts,
     )
 
 
@@ -109,42 +106,39 @@ def _retracted_deal(subject_id: str) -> DealOut:
     return DealOut(
         id=subject_id, status="retracted", provider=None, customer=None, external=None,
         service=None, consideration=None, facilities=None, capacity_mw=None,
-        usd_per_month=None, starts_on=None, ends_on=None, qualifies=False, terms={}, facts=0,
+        usd_per_month=None, starts_on=None, ends_on=None, qualifies=False, terms={},
         first_fact=None,
     )
 
 
-def business(view: View, as_of: datetime, known_at: datetime) -> Business:
-    """The business as of ``as_of`` given what ``view`` holds (known at ``known_at``)."""
-    groups = groups_at(view.groups, as_of)
+def business(histories: Histories, as_of: datetime, known_at: datetime) -> Business:
+    """The business as of ``as_of`` given what ``histories`` hold (known at ``known_at``)."""
+    groups = histories.groups_at(as_of)
     deals: list[DealOut] = []
     offerings: list[OfferingOut] = []
-    for _, history in sorted(view.subjects.items()):
-        state = history.at(as_of)
-        if state is None:
-            continue
+    for _, step in sorted(histories.subjects_at(as_of).items()):
+        state = step.state
         assessment = assess_subject(state, as_of, groups)
         if state.kind == "deal":
             deals.append(deal_out(state, as_of, groups, assessment))
         else:
             offerings.append(offering_out(state, assessment))
-    for key, gone in sorted(view.retracted.items()):
-        if gone.first_at <= as_of:
-            kind, subject_id = key.split(":", 1)
-            if kind == "deal":
-                deals.append(_retracted_deal(subject_id))
-            else:
-                offerings.append(OfferingOut(
-                    id=subject_id, status="retracted", provider=None, service=None,
-                    signup_open=None, pricing_published=None, available_from=None,
-                    qualifies=False, terms={}, facts=0,
-                ))
-    return summarise(deals, offerings, as_of, known_at, view)
+    for key in sorted(histories.retracted_at(as_of)):
+        kind, subject_id = key.split(":", 1)
+        if kind == "deal":
+            deals.append(_retracted_deal(subject_id))
+        else:
+            offerings.append(OfferingOut(
+                id=subject_id, status="retracted", provider=None, service=None,
+                signup_open=None, pricing_published=None, available_from=None,
+                qualifies=False, terms={},
+            ))
+    return summarise(deals, offerings, as_of, known_at, histories)
 
 
 def summarise(
     deals: list[DealOut], offerings: list[OfferingOut], as_of: datetime, known_at: datetime,
-    view: View,
+    histories: Histories,
 ) -> Business:
     by_facility: dict[str, Decimal] = defaultdict(Decimal)
     by_customer: dict[str, Decimal] = defaultdict(Decimal)
@@ -191,6 +185,6 @@ def summarise(
         monthly_run_rate_usd=run_rate,
         contracted_backlog_usd=backlog.quantize(Decimal(1)),
         open_ended_deals=open_ended,
-        ledger_position=view.position,
-        ledger_head=view.head,
+        ledger_position=histories.position,
+        ledger_head=histories.head,
     )

@@ -1,21 +1,35 @@
-"""Facts to subjects: which deal, offering or market-level record a fact is about, and the
-pure fold of a subject's facts, in valid-time order, into its history of states.
+"""Facts to subjects, and each subject's history along valid time.  Pure.
 
-A subject's *history* is a list of steps ``(valid_from, state)``: the state holds from
-``valid_from`` until the next step.  Facts sharing an ``occurred_at`` make one step; ties are
-folded in fact-id order, never in ledger order.
+A *subject* is a deal (``deal:ID``), an offering (``offering:ID``), the market-level rulings
+(``market``) or the party groups (``groups``).  Its *history* is a list of steps: each step
+holds from its ``valid_from`` until the next step, and over a step nothing about the subject
+changes: not its state, and (for deals and offerings) not whether it qualifies.  Steps start
+
+* where facts about the subject occurred (facts sharing an ``occurred_at`` make one step;
+  ties are folded in fact-id order, never in ledger order),
+* where the party groups change (a merger can make a provider part of the xAI group),
+* where the subject's availability begins (``available_from`` in the future),
+
+and a step that changes nothing is not made.  So a fact that only repeats what is known
+leaves the history as it was.
+
+The fold of a subject can be **resumed** from any of its steps: recomputing the history
+from a valid time t0 (after a late fact or a correction) keeps the steps before t0 and folds
+only the facts from t0 on.  :func:`subject_steps` gives the same steps either way.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
 import msgspec
 
+from contracts.clauses import Context, available_since
+from contracts.market import DEADLINE, assess
 from contracts.parties import INITIAL, CorporateChange, Groups, apply
 from contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
 from contracts.terms import Terms, merge, set_term
@@ -34,8 +48,6 @@ MARKET = "market"
 GROUPS = "groups"
 STATUS_RULINGS = frozenset({"counts", "does_not_count", "under_review"})
 RESOLUTION_RULINGS = frozenset({"resolve_yes", "resolve_no", "resolve_na", "unresolve"})
-
-S = TypeVar("S")
 
 
 def buckets(fact: SourcedFact) -> tuple[str, ...]:
@@ -61,12 +73,19 @@ def buckets(fact: SourcedFact) -> tuple[str, ...]:
     raise AssertionError(f"unhandled fact {fact!r}")
 
 
-def subject_keys_of_bucket(bucket: str) -> tuple[str, ...]:
+def subjects_of_bucket(bucket: str) -> tuple[str, ...]:
     """The subjects whose history a bucket's facts enter."""
     if bucket.startswith("ruling:"):
         subject_id = bucket.removeprefix("ruling:")
         return (f"deal:{subject_id}", f"offering:{subject_id}")
     return (bucket,)
+
+
+def buckets_of_subject(subject: str) -> tuple[str, ...]:
+    """The buckets whose facts make up a subject's history."""
+    if subject.startswith(("deal:", "offering:")):
+        return (subject, "ruling:" + subject.split(":", 1)[1])
+    return (subject,)
 
 
 def split_key(key: str) -> tuple[SubjectKind, str]:
@@ -81,54 +100,88 @@ def order(fact: SourcedFact) -> tuple[datetime, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Histories
+# Steps and histories
 # ---------------------------------------------------------------------------------------------
 
 
+class SubjectStep(msgspec.Struct, frozen=True, gc=False):
+    """A deal or offering from ``valid_from`` until the next step."""
+
+    valid_from: datetime
+    state: SubjectState
+    qualifies: bool
+    run_start: datetime | None
+    """When it qualifies: the start of its current unbroken stretch of qualifying."""
+    facts: tuple[str, ...] = ()
+    """The facts that occurred at ``valid_from``."""
+
+
+class MarketState(msgspec.Struct, frozen=True, gc=False):
+    """The creator's market-level rulings in force."""
+
+    resolution: RulingRef | None
+    """The resolve_* ruling in force (an unresolve lifts it)."""
+    clarifications: tuple[RulingRef, ...]
+
+
+class MarketStep(msgspec.Struct, frozen=True, gc=False):
+    valid_from: datetime
+    state: MarketState
+    facts: tuple[str, ...] = ()
+
+
+class GroupsStep(msgspec.Struct, frozen=True, gc=False):
+    valid_from: datetime
+    state: Groups
+    facts: tuple[str, ...] = ()
+
+
+T = TypeVar("T", SubjectStep, MarketStep, GroupsStep)
+
+
 @dataclass(frozen=True, slots=True)
-class History(Generic[S]):
-    """Steps along valid time: ``states[i]`` holds from ``times[i]`` until ``times[i + 1]``;
-    ``facts[i]`` are the ids of the facts that occurred at ``times[i]``."""
+class History(Generic[T]):
+    """A subject's steps in valid-time order."""
 
-    times: tuple[datetime, ...]
-    states: tuple[S, ...]
-    facts: tuple[tuple[str, ...], ...]
+    steps: tuple[T, ...]
+    times: tuple[datetime, ...] = field(default=())
 
-    def at(self, moment: datetime) -> S | None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "times", tuple(s.valid_from for s in self.steps))
+
+    def at(self, moment: datetime) -> T | None:
+        """The step in force at ``moment``."""
         index = bisect_right(self.times, moment) - 1
-        return self.states[index] if index >= 0 else None
+        return self.steps[index] if index >= 0 else None
+
+    def before(self, moment: datetime) -> T | None:
+        """The last step that starts strictly before ``moment``."""
+        index = bisect_left(self.times, moment) - 1
+        return self.steps[index] if index >= 0 else None
 
     def __len__(self) -> int:
-        return len(self.times)
+        return len(self.steps)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.steps)
 
 
-def _steps(facts: Sequence[SourcedFact], fold: _Fold[S]) -> History[S]:
-    times: list[datetime] = []
-    states: list[S] = []
-    ids: list[tuple[str, ...]] = []
-    ordered = sorted(facts, key=order)
-    here: list[str] = []
-    for index, fact in enumerate(ordered):
-        fold.add(fact)
-        here.append(fact.id or "")
-        last_of_its_time = index + 1 == len(ordered) or ordered[index + 1].occurred_at != \
-            fact.occurred_at
-        if last_of_its_time:
-            state = fold.snapshot()
-            if state is not None:
-                times.append(fact.occurred_at)
-                states.append(state)
-                ids.append(tuple(here))
-                here = []
-    return History(tuple(times), tuple(states), tuple(ids))
+EMPTY_GROUPS: History[GroupsStep] = History(())
 
 
-class _Fold(Generic[S]):
-    def add(self, fact: SourcedFact) -> None:
-        raise NotImplementedError
+def groups_at(history: History[GroupsStep], moment: datetime) -> Groups:
+    step = history.at(moment)
+    return INITIAL if step is None else step.state
 
-    def snapshot(self) -> S | None:
-        raise NotImplementedError
+
+def _by_time(facts: Iterable[SourcedFact]) -> list[tuple[datetime, list[SourcedFact]]]:
+    grouped: list[tuple[datetime, list[SourcedFact]]] = []
+    for fact in sorted(facts, key=order):
+        if grouped and grouped[-1][0] == fact.occurred_at:
+            grouped[-1][1].append(fact)
+        else:
+            grouped.append((fact.occurred_at, [fact]))
+    return grouped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,15 +190,13 @@ class _Fold(Generic[S]):
 
 
 @dataclass(slots=True)
-class SubjectFold(_Fold[SubjectState]):
+class SubjectFold:
     """Folds one deal's (or offering's) facts, in valid-time order, into its state."""
 
     kind: SubjectKind
     subject_id: str
     terms: Terms = field(default_factory=dict)
-    facts: int = 0
     first: tuple[str, datetime] | None = None
-    last_at: datetime | None = None
     statements: dict[tuple[str, str], Statement] = field(default_factory=dict)
     latest: Statement | None = None
     evidence: Evidence | None = None
@@ -156,15 +207,25 @@ class SubjectFold(_Fold[SubjectState]):
     clarifications: list[RulingRef] = field(default_factory=list)
     _cached: SubjectState | None = None
 
+    @classmethod
+    def resume(cls, state: SubjectState) -> SubjectFold:
+        """A fold that continues from a state it produced earlier."""
+        return cls(
+            kind=state.kind, subject_id=state.id, terms=state.terms,
+            first=(state.first_fact, state.first_at),
+            statements={(s.speaker, s.channel): s for s in state.statements},
+            latest=state.latest_statement, evidence=state.evidence, filing=state.filing,
+            revenue_filing=state.revenue_filing, confirmation=state.confirmation,
+            ruling=state.ruling, clarifications=list(state.clarifications), _cached=state,
+        )
+
     def _evidence(self, since: datetime, fact: str, kind: str) -> None:
         if self.evidence is None or (since, fact) < (self.evidence.since, self.evidence.fact):
             self.evidence = Evidence(since, fact, kind)  # type: ignore[arg-type]
 
     def _own(self, fact_id: str, at: datetime) -> None:
-        self.facts += 1
         if self.first is None:
             self.first = (fact_id, at)
-        self.last_at = at
 
     def add(self, fact: SourcedFact) -> None:
         self._cached = None
@@ -179,7 +240,11 @@ class SubjectFold(_Fold[SubjectState]):
                 statement = Statement(fact.speaker, fact.channel, fact.availability,
                                       fact.available_from, fact_id, at)
                 self.statements.setdefault((fact.speaker, fact.channel), statement)
-                self.latest = statement
+                latest = self.latest
+                if latest is None or (latest.availability, latest.available_from) != (
+                    fact.availability, fact.available_from
+                ):
+                    self.latest = statement
                 if fact.availability == "available":
                     start = fact.available_from or getattr(terms, "starts_on", None) or \
                         getattr(terms, "available_from", None)
@@ -217,17 +282,15 @@ class SubjectFold(_Fold[SubjectState]):
                 raise AssertionError(f"{fact!r} is not about a deal or an offering")
 
     def snapshot(self) -> SubjectState | None:
-        if self.first is None or self.last_at is None:
+        if self.first is None:
             return None  # only rulings so far: the subject itself is not known yet
         if self._cached is None:
             self._cached = SubjectState(
                 kind=self.kind,
                 id=self.subject_id,
                 terms=self.terms,
-                facts=self.facts,
                 first_fact=self.first[0],
                 first_at=self.first[1],
-                last_at=self.last_at,
                 statements=tuple(self.statements.values()),
                 latest_statement=self.latest,
                 evidence=self.evidence,
@@ -240,9 +303,56 @@ class SubjectFold(_Fold[SubjectState]):
         return self._cached
 
 
-def subject_history(key: str, facts: Sequence[SourcedFact]) -> History[SubjectState]:
+def qualifies(state: SubjectState, at: datetime, groups: Groups) -> bool:
+    return assess(state, Context(at, groups, DEADLINE)).qualifies
+
+
+def subject_steps(
+    key: str,
+    facts: Iterable[SourcedFact],
+    groups: History[GroupsStep],
+    base: SubjectStep | None = None,
+    since: datetime | None = None,
+) -> list[SubjectStep]:
+    """The steps of a deal or offering.
+
+    With no ``base``, from all its ``facts``.  With a ``base`` (the last step before
+    ``since``), the steps from ``since`` on, given the facts that occurred from ``since`` on:
+    the result is what a computation from scratch gives from ``since`` on.
+    """
     kind, subject_id = split_key(key)
-    return _steps(facts, SubjectFold(kind, subject_id))
+    fold = SubjectFold.resume(base.state) if base is not None else SubjectFold(kind, subject_id)
+    if base is not None and since is None:
+        raise ValueError("resuming needs the time to resume from")
+    grouped = _by_time(facts)
+    points: set[datetime] = {t for t, _ in grouped}
+    points.update(t for t in groups.times if since is None or t >= since)
+    if since is not None:
+        points.add(since)
+    by_time = dict(grouped)
+    pending = sorted(points, reverse=True)
+    steps: list[SubjectStep] = []
+    previous = base
+    while pending:
+        point = pending.pop()
+        here = by_time.get(point, ())
+        for fact in here:
+            fold.add(fact)
+        state = fold.snapshot()
+        if state is None:
+            continue
+        good = qualifies(state, point, groups_at(groups, point))
+        if previous is None or previous.state != state or previous.qualifies != good:
+            start = (previous.run_start if previous is not None and previous.qualifies
+                     else point) if good else None
+            previous = SubjectStep(point, state, good, start, tuple(f.id or "" for f in here))
+            steps.append(previous)
+        begins = available_since(state)
+        if begins is not None and begins[0] > point and (
+            not pending or begins[0] < pending[-1]
+        ):
+            pending.append(begins[0])  # availability begins inside this step: split there
+    return steps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,58 +360,46 @@ def subject_history(key: str, facts: Sequence[SourcedFact]) -> History[SubjectSt
 # ---------------------------------------------------------------------------------------------
 
 
-class MarketState(msgspec.Struct, frozen=True, gc=False):
-    """The creator's market-level rulings in force."""
-
-    resolution: RulingRef | None
-    """The resolve_* ruling in force (an unresolve lifts it)."""
-    clarifications: tuple[RulingRef, ...]
-    last_resolution_change: str | None = None
-    """The resolve or unresolve ruling that last changed the resolution."""
-
-
-@dataclass(slots=True)
-class MarketFold(_Fold[MarketState]):
+def market_steps(facts: Iterable[SourcedFact]) -> list[MarketStep]:
     resolution: RulingRef | None = None
-    changed_by: str | None = None
-    clarifications: list[RulingRef] = field(default_factory=list)
-
-    def add(self, fact: SourcedFact) -> None:
-        assert isinstance(fact, CreatorRuling)
-        ref = RulingRef(fact.ruling, fact.id or "", fact.occurred_at, fact.clauses or (),
-                        fact.summary, fact.deal_id)
-        if fact.ruling == "unresolve":
-            self.resolution, self.changed_by = None, ref.fact
-        elif fact.ruling in RESOLUTION_RULINGS:
-            self.resolution, self.changed_by = ref, ref.fact
-        else:
-            self.clarifications.append(ref)
-
-    def snapshot(self) -> MarketState:
-        return MarketState(self.resolution, tuple(self.clarifications), self.changed_by)
-
-
-def market_history(facts: Sequence[SourcedFact]) -> History[MarketState]:
-    return _steps(facts, MarketFold())
+    clarifications: list[RulingRef] = []
+    steps: list[MarketStep] = []
+    for time, here in _by_time(facts):
+        for fact in here:
+            assert isinstance(fact, CreatorRuling)
+            ref = RulingRef(fact.ruling, fact.id or "", fact.occurred_at, fact.clauses or (),
+                            fact.summary, fact.deal_id)
+            if fact.ruling == "unresolve":
+                resolution = None
+            elif fact.ruling in RESOLUTION_RULINGS:
+                resolution = ref
+            else:
+                clarifications.append(ref)
+        state = MarketState(resolution, tuple(clarifications))
+        if not steps or steps[-1].state != state:
+            steps.append(MarketStep(time, state, tuple(f.id or "" for f in here)))
+    return steps
 
 
-@dataclass(slots=True)
-class GroupsFold(_Fold[Groups]):
-    groups: Groups = INITIAL
-
-    def add(self, fact: SourcedFact) -> None:
-        assert isinstance(fact, CorporateEvent)
-        self.groups = apply(
-            self.groups, CorporateChange(fact.id or "", fact.action, fact.parties, fact.result)
-        )
-
-    def snapshot(self) -> Groups:
-        return self.groups
-
-
-def groups_history(facts: Sequence[SourcedFact]) -> History[Groups]:
-    return _steps(facts, GroupsFold())
+def groups_steps(facts: Iterable[SourcedFact]) -> list[GroupsStep]:
+    groups = INITIAL
+    steps: list[GroupsStep] = []
+    for time, here in _by_time(facts):
+        for fact in here:
+            assert isinstance(fact, CorporateEvent)
+            groups = apply(groups, CorporateChange(fact.id or "", fact.action, fact.parties,
+                                                   fact.result))
+        if (steps[-1].state if steps else INITIAL) != groups:
+            steps.append(GroupsStep(time, groups, tuple(f.id or "" for f in here)))
+    return steps
 
 
-def groups_at(history: History[Groups], moment: datetime) -> Groups:
-    return history.at(moment) or INITIAL
+def merge_steps(
+    kept: Sequence[T], since: datetime | None, recomputed: Sequence[T]
+) -> tuple[T, ...]:
+    """The kept steps that start before ``since``, then the steps recomputed from it
+    (``since`` None: the history was recomputed from scratch)."""
+    if since is None:
+        return tuple(recomputed)
+    cut: int = bisect_left([s.valid_from for s in kept], since)
+    return tuple(kept[:cut]) + tuple(recomputed)

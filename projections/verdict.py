@@ -1,12 +1,11 @@
 """The verdict: every deal and offering assessed at a valid time, composed into the market's
-status (DOMAIN.md section 4).  Pure: it reads a :class:`~projections.view.View`."""
+status (DOMAIN.md section 4).  Pure: it reads :class:`~projections.view.Histories`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
-from contracts.clauses import Context, available_since
+from contracts.clauses import Context
 from contracts.market import (
     CLAUSE_KINDS,
     DEADLINE,
@@ -19,95 +18,43 @@ from contracts.market import (
 )
 from contracts.parties import Groups
 from contracts.state import RulingRef, SubjectState
+from ledger.instants import ONE_MICROSECOND
 from projections.answers import CandidateOut, CheckOut, RulingOut, Verdict, utc, utc_or_none
-from projections.subjects import groups_at
-from projections.view import View
+from projections.subjects import SubjectStep
+from projections.view import Histories
 
 
 def assess_subject(state: SubjectState, at: datetime, groups: Groups) -> Assessment:
     return assess(state, Context(at, groups, DEADLINE))
 
 
-def assessments_at(view: View, at: datetime) -> dict[str, Assessment]:
-    """Every deal and offering known at ``at``, assessed."""
-    groups = groups_at(view.groups, at)
-    found: dict[str, Assessment] = {}
-    for key, history in view.subjects.items():
-        state = history.at(at)
-        if state is not None:
-            found[key] = assess_subject(state, at, groups)
-    return found
+def criteria_met_since(histories: Histories, steps: dict[str, SubjectStep]) -> datetime | None:
+    """The start of the stretch of valid time, ending at the time of ``steps``, throughout
+    which something qualified: the earliest start of the qualifying runs in force, extended
+    back while another deal or offering was qualifying just before it."""
+    starts = [s.run_start for s in steps.values() if s.qualifies and s.run_start is not None]
+    if not starts:
+        return None
+    start = min(starts)
+    while True:
+        before = histories.subjects_at(start - ONE_MICROSECOND)
+        earlier = [s.run_start for s in before.values()
+                   if s.qualifies and s.run_start is not None and s.run_start < start]
+        if not earlier:
+            return start
+        start = min(earlier)
 
 
-def criteria(assessed: dict[str, Assessment]) -> list[str]:
-    """The keys of the deals and offerings that qualify."""
-    return sorted(key for key, a in assessed.items() if a.qualifies)
-
-
-def change_points(view: View) -> list[datetime]:
-    """Every valid time at which some deal's or offering's assessment may change."""
-    points: set[datetime] = set(view.groups.times)
-    for history in view.subjects.values():
-        points.update(history.times)
-        for time, state in zip(history.times, history.states, strict=True):
-            since = available_since(state)
-            if since is not None and since[0] > time:
-                points.add(since[0])
-    return sorted(points)
-
-
-def sweep(
-    view: View, until: datetime | None = None
-) -> Iterator[tuple[datetime, dict[str, Assessment]]]:
-    """Walk the change points in valid-time order (up to ``until``), yielding the
-    assessments in force from each point on.  Only what can have changed is re-assessed."""
-    current: dict[str, Assessment] = {}
-    states: dict[str, SubjectState] = {}
-    seen_groups: Groups | None = None
-    for point in change_points(view):
-        if until is not None and point > until:
-            return
-        groups = groups_at(view.groups, point)
-        everything = groups is not seen_groups
-        seen_groups = groups
-        for key, history in view.subjects.items():
-            state = history.at(point)
-            if state is None:
-                continue
-            since = available_since(state)
-            if everything or state is not states.get(key) or (
-                since is not None and since[0] == point
-            ):
-                states[key] = state
-                current[key] = assess_subject(state, point, groups)
-        yield point, dict(current)
-
-
-def criteria_met_since(view: View, as_of: datetime) -> datetime | None:
-    """The start of the stretch of valid time, ending at ``as_of``, throughout which the
-    clauses have been met (None if they are not met at ``as_of``)."""
-    since: datetime | None = None
-    for point, assessed in sweep(view, until=as_of):
-        met = any(a.qualifies for a in assessed.values())
-        if met and since is None:
-            since = point
-        elif not met:
-            since = None
-    return since
-
-
-def _rulings(view: View, as_of: datetime, assessed: dict[str, Assessment]) -> list[RulingOut]:
+def _rulings(histories: Histories, at: datetime, states: dict[str, SubjectState]
+             ) -> list[RulingOut]:
     refs: dict[str, RulingRef] = {}
-    market = view.market.at(as_of)
+    market = histories.market_at(at)
     if market is not None:
         if market.resolution is not None:
             refs[market.resolution.fact] = market.resolution
         for clarification in market.clarifications:
             refs[clarification.fact] = clarification
-    for key, history in view.subjects.items():
-        state = history.at(as_of)
-        if state is None or key not in assessed:
-            continue
+    for state in states.values():
         if state.ruling is not None:
             refs[state.ruling.fact] = state.ruling
         for clarification in state.clarifications:
@@ -119,7 +66,7 @@ def _rulings(view: View, as_of: datetime, assessed: dict[str, Assessment]) -> li
     ]
 
 
-def candidate_out(key: str, assessment: Assessment) -> CandidateOut:
+def candidate_out(assessment: Assessment) -> CandidateOut:
     return CandidateOut(
         id=assessment.id,
         kind=assessment.kind,  # type: ignore[arg-type]
@@ -137,14 +84,16 @@ def candidate_out(key: str, assessment: Assessment) -> CandidateOut:
     )
 
 
-def verdict(view: View, as_of: datetime, known_at: datetime) -> Verdict:
-    """The verdict as of ``as_of`` given what ``view`` holds (known at ``known_at``)."""
-    assessed = assessments_at(view, as_of)
-    qualifying = criteria(assessed)
+def verdict(histories: Histories, as_of: datetime, known_at: datetime) -> Verdict:
+    """The verdict as of ``as_of`` given what ``histories`` hold (known at ``known_at``)."""
+    steps = histories.subjects_at(as_of)
+    groups = histories.groups_at(as_of)
+    assessed = {key: assess_subject(step.state, as_of, groups)
+                for key, step in sorted(steps.items())}
+    qualifying = [key for key, a in assessed.items() if a.qualifies]
     met = bool(qualifying)
-    market = view.market.at(as_of)
-    resolution = None if market is None else market.resolution
-    current = status(met, resolution, as_of)
+    market = histories.market_at(as_of)
+    current = status(met, None if market is None else market.resolution, as_of)
     used = sorted({
         check.clause
         for a in assessed.values()
@@ -162,11 +111,10 @@ def verdict(view: View, as_of: datetime, known_at: datetime) -> Verdict:
         disagrees_with_rules=disagrees_with_rules(current, met, as_of),
         criteria_met=met,
         qualifying=[assessed[k].id for k in qualifying],
-        criteria_met_since=utc_or_none(criteria_met_since(view, as_of)) if met else None,
-        candidates=[candidate_out(k, a) for k, a in sorted(assessed.items())],
-        rulings=_rulings(view, as_of, assessed),
+        criteria_met_since=utc_or_none(criteria_met_since(histories, steps)),
+        candidates=[candidate_out(a) for a in assessed.values()],
+        rulings=_rulings(histories, as_of, {k: s.state for k, s in steps.items()}),
         clauses_used=used,
-        ledger_position=view.position,
-        ledger_head=view.head,
+        ledger_position=histories.position,
+        ledger_head=histories.head,
     )
-

@@ -1,10 +1,17 @@
 """The ledger as known at one position, laid out for questions along valid time.
 
-A :class:`View` holds, for every deal and offering, its history of states along valid time,
-plus the histories of the market-level rulings and of the party groups.  It is what the
-verdict, the business and the timeline read.  :func:`build_view` folds it from stored facts
-(the reference computation, used by replays and tests); the maintained projection builds the
-same histories incrementally and stores them (see :mod:`projections.runner`).
+:class:`Histories` is what the verdict, the business and the timeline read: each subject's
+step in force at a valid time, the party groups and the market rulings then.  Two things
+provide it:
+
+* :class:`View`, folded in memory from stored facts by :func:`build_view`: the reference
+  computation, used by replays, audits and tests, and for any ``--known-at`` older than
+  the maintained projection;
+* :class:`projections.runner.StoredView`, the maintained projection kept in the ledger's
+  database, which answers without replaying anything.
+
+Both are built from the same pure functions (:mod:`projections.subjects`), and the tests hold
+them equal.
 """
 
 from __future__ import annotations
@@ -13,23 +20,61 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
+
+import msgspec
 
 from contracts.parties import Groups
-from contracts.state import SubjectState
 from ledger.facts import Fact, SourcedFact
 from ledger.instants import from_utc_text
 from projections.knowledge import Knowledge
 from projections.subjects import (
+    EMPTY_GROUPS,
     GROUPS,
     MARKET,
+    GroupsStep,
     History,
     MarketState,
+    MarketStep,
+    SubjectStep,
     buckets,
-    groups_history,
-    market_history,
-    subject_history,
-    subject_keys_of_bucket,
+    buckets_of_subject,
+    groups_at,
+    groups_steps,
+    market_steps,
+    subject_steps,
 )
+
+
+class Retracted(msgspec.Struct, frozen=True, gc=False):
+    """A deal or offering known only from retracted facts."""
+
+    first_at: datetime
+    facts: tuple[str, ...]
+
+
+class Histories(Protocol):
+    """What the answers read (see the module docstring)."""
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def head(self) -> str: ...
+
+    def subjects_at(self, at: datetime) -> dict[str, SubjectStep]:
+        """Every deal and offering known at valid time ``at``: its step then."""
+        ...
+
+    def groups_at(self, at: datetime) -> Groups: ...
+
+    def market_at(self, at: datetime) -> MarketState | None: ...
+
+    def retracted_at(self, at: datetime) -> dict[str, Retracted]: ...
+
+    def full(self) -> View:
+        """All the histories (for the timeline)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +84,31 @@ class View:
     position: int
     head: str
     recorded_at: datetime | None
-    subjects: dict[str, History[SubjectState]]
-    market: History[MarketState]
-    groups: History[Groups]
+    subjects: dict[str, History[SubjectStep]]
+    market: History[MarketStep]
+    groups: History[GroupsStep]
     retracted: dict[str, Retracted] = field(default_factory=dict)
-    """Deals and offerings all of whose facts were retracted."""
 
+    def subjects_at(self, at: datetime) -> dict[str, SubjectStep]:
+        found: dict[str, SubjectStep] = {}
+        for key, history in self.subjects.items():
+            step = history.at(at)
+            if step is not None:
+                found[key] = step
+        return found
 
-@dataclass(frozen=True, slots=True)
-class Retracted:
-    """A deal or offering that is known only from retracted facts."""
+    def groups_at(self, at: datetime) -> Groups:
+        return groups_at(self.groups, at)
 
-    first_at: datetime
-    facts: tuple[str, ...]
+    def market_at(self, at: datetime) -> MarketState | None:
+        step = self.market.at(at)
+        return None if step is None else step.state
+
+    def retracted_at(self, at: datetime) -> dict[str, Retracted]:
+        return {k: r for k, r in self.retracted.items() if r.first_at <= at}
+
+    def full(self) -> View:
+        return self
 
 
 def group_facts(
@@ -73,33 +130,34 @@ def group_facts(
     return live, gone
 
 
+def retracted_of(facts: Iterable[SourcedFact]) -> Retracted:
+    withdrawn = list(facts)
+    return Retracted(min(f.occurred_at for f in withdrawn),
+                     tuple(sorted(f.id or "" for f in withdrawn)))
+
+
 def view_of(knowledge: Knowledge, head: str, recorded_at: str | None) -> View:
-    """Lay out what ``knowledge`` holds as histories."""
+    """Lay out what ``knowledge`` holds as histories, computed from scratch."""
     live, gone = group_facts(knowledge)
-    subjects: dict[str, History[SubjectState]] = {}
+    groups = History(tuple(groups_steps(live.get(GROUPS, ())))) if live.get(GROUPS) \
+        else EMPTY_GROUPS
+    subjects: dict[str, History[SubjectStep]] = {}
     retracted: dict[str, Retracted] = {}
-    for bucket in sorted(set(live) | set(gone)):
-        if not bucket.startswith(("deal:", "offering:")):
-            continue
-        (key,) = subject_keys_of_bucket(bucket)
-        subject_id = key.split(":", 1)[1]
-        facts = live.get(bucket, []) + live.get(f"ruling:{subject_id}", [])
-        history = subject_history(key, facts) if live.get(bucket) else None
-        if history:
-            subjects[key] = history
-        elif gone.get(bucket):
-            withdrawn = gone[bucket]
-            retracted[key] = Retracted(
-                min(f.occurred_at for f in withdrawn),
-                tuple(sorted(f.id or "" for f in withdrawn)),
-            )
+    for key in sorted(b for b in set(live) | set(gone) if b.startswith(("deal:", "offering:"))):
+        own, rulings = buckets_of_subject(key)
+        if live.get(own):
+            steps = subject_steps(key, [*live[own], *live.get(rulings, ())], groups)
+            if steps:
+                subjects[key] = History(tuple(steps))
+        elif gone.get(own):
+            retracted[key] = retracted_of(gone[own])
     return View(
         position=knowledge.position,
         head=head,
         recorded_at=None if recorded_at is None else from_utc_text(recorded_at),
         subjects=subjects,
-        market=market_history(live.get(MARKET, [])),
-        groups=groups_history(live.get(GROUPS, [])),
+        market=History(tuple(market_steps(live.get(MARKET, ())))),
+        groups=groups,
         retracted=retracted,
     )
 

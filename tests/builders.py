@@ -158,14 +158,15 @@ def timeline_of(*facts: F.Fact) -> Timeline:
 
 def judge(*facts: F.Fact, as_of: str = "2026-11-01", key: str = "deal:d1") -> Assessment:
     """The assessment of one deal (or offering) as of a time."""
-    from projections.subjects import groups_at
     from projections.verdict import assess_subject
 
     view = view_of(*facts)
     moment = at(as_of)
-    state = view.subjects[key].at(moment)
-    assert state is not None, f"{key} is not known as of {as_of}"
-    return assess_subject(state, moment, groups_at(view.groups, moment))
+    step = view.subjects[key].at(moment)
+    assert step is not None, f"{key} is not known as of {as_of}"
+    assessment = assess_subject(step.state, moment, view.groups_at(moment))
+    assert assessment.qualifies == step.qualifies  # the step's flag holds over its interval
+    return assessment
 
 
 def checks(assessment: Assessment) -> dict[str, str]:
