@@ -318,7 +318,7 @@ def spc_revenue_share(s: SubjectState, c: Context) -> Check:
 def available_since(s: SubjectState) -> tuple[datetime, str] | None:
     """Since when the compute is actually available, and the fact that shows it."""
     if s.kind == "offering":
-        start = s.terms.get("available_from")
+        start = s.terms.available_from
         if start is not None and s.evidence is not None:
             return start_of_day(start.value), start.fact
     if s.evidence is not None:

@@ -609,6 +609,20 @@ class Ledger:
             earlier[p.fact_id] = p.fact
         return problems
 
+    # -- tables beside the ledger ------------------------------------------------------------
+
+    @contextmanager
+    def side_tables(self, *, write: bool) -> Iterator[SideCursor]:
+        """One transaction on the ledger's database for the projections' own tables.
+
+        Nothing here can touch the ledger's records: the projections only read those
+        through :meth:`entries`.
+        """
+        with self._storage("write" if write else "read"):
+            datastore = self.recorder.datastore
+            with datastore.transaction(commit=write) as cursor:
+                yield SideCursor(cursor, self.config.backend)
+
     # -- verifying --------------------------------------------------------------------------
 
     def verify(self, against: Head | None = None) -> VerifyReport:
@@ -672,6 +686,38 @@ class Ledger:
         for position, fact_id, digest in page:
             if found.get(fact_id) != (position, digest):
                 _breach(position, "the fact index does not match the record")
+
+
+class SideCursor:
+    """A cursor on tables kept beside the ledger (the projections), inside one transaction.
+
+    SQL is written once with ``?`` placeholders and portable types; rows come back as
+    mappings on both backends.  ``BLOB`` is the binary type's name here.
+    """
+
+    def __init__(self, raw: Any, backend: str) -> None:
+        self._raw = raw
+        self.backend = backend
+        self.blob = "BLOB" if backend == "sqlite" else "BYTEA"
+
+    def _sql(self, statement: str) -> str:
+        if self.backend == "sqlite":
+            return statement
+        return statement.replace("?", "%s").replace(" BLOB", " BYTEA")
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._raw.execute(self._sql(statement), params)
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self._raw.executemany(self._sql(statement), rows)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._raw.fetchall())
+
+    def fetchone(self) -> Any:
+        return self._raw.fetchone()
 
 
 class _Chain:

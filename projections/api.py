@@ -18,7 +18,7 @@ from importlib import resources
 
 from ledger import config as store_config
 from ledger.clock import Clock
-from ledger.errors import NotFoundError
+from ledger.errors import NotFoundError, StorageError
 from ledger.facts import Fact, parse_facts
 from ledger.instants import ONE_MICROSECOND
 from ledger.store import (
@@ -35,7 +35,8 @@ from projections import business as business_projection
 from projections import timeline as timeline_projection
 from projections import verdict as verdict_projection
 from projections.answers import Business, Timeline, Verdict
-from projections.view import View, build_view
+from projections.runner import Projection
+from projections.view import Histories, View, build_view
 
 PUBLIC_RECORD = "public-record.jsonl"
 KnownAt = datetime | int
@@ -69,6 +70,7 @@ class ComputeLedger:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self.projection = Projection(ledger)
 
     @classmethod
     def open(
@@ -170,27 +172,46 @@ class ComputeLedger:
         return (as_of or self.now()).astimezone(UTC), self.known_instant(known_at)
 
     def view(self, known_at: KnownAt | None = None) -> View:
-        """Everything the ledger knew at ``known_at`` (default: now), as histories."""
+        """Everything the ledger knew at ``known_at`` (default: now), folded from the stored
+        facts: the reference computation, independent of the maintained projection."""
         known = self.known_instant(known_at)
-        position = self.ledger.position_known_at(known)
+        return self.replayed(self.ledger.position_known_at(known))
+
+    def replayed(self, position: int) -> View:
+        """The histories folded from the stored facts up to ``position``."""
         return build_view(
             (e.position, e.recorded_at, e.hash, e.fact)
             for e in self.ledger.entries(until=position)
         )
 
+    def histories(self, known_at: KnownAt | None = None) -> Histories:
+        """What the answers read at ``known_at``: the maintained projection when the
+        question is about the ledger's latest knowledge (it is caught up first), else the
+        facts recorded by then, folded afresh."""
+        known = self.known_instant(known_at)
+        position = self.ledger.position_known_at(known)
+        if position == self.ledger.head().position:
+            try:
+                tracked, _ = self.projection.catch_up(until=position)
+            except StorageError:
+                tracked = -1  # a read-only ledger: fold instead
+            if tracked == position:
+                return self.projection.view()
+        return self.replayed(position)
+
     def verdict(self, as_of: datetime | None = None, known_at: KnownAt | None = None) -> Verdict:
         """The market's verdict as of ``as_of``, as known at ``known_at``."""
         as_of, known_at = self.moments(as_of, known_at)
-        return verdict_projection.verdict(self.view(known_at), as_of, known_at)
+        return verdict_projection.verdict(self.histories(known_at), as_of, known_at)
 
     def business(
         self, as_of: datetime | None = None, known_at: KnownAt | None = None
     ) -> Business:
         """The state of xAI's compute business as of ``as_of``, as known at ``known_at``."""
         as_of, known_at = self.moments(as_of, known_at)
-        return business_projection.business(self.view(known_at), as_of, known_at)
+        return business_projection.business(self.histories(known_at), as_of, known_at)
 
     def timeline(self, known_at: KnownAt | None = None) -> Timeline:
         """Every change point of the verdict and the business, as known at ``known_at``."""
         _, known_at = self.moments(None, known_at)
-        return timeline_projection.timeline(self.view(known_at), known_at)
+        return timeline_projection.timeline(self.histories(known_at), known_at)

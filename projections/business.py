@@ -21,7 +21,7 @@ from contracts.clauses import available_since
 from contracts.market import Assessment
 from contracts.parties import Groups
 from contracts.state import SubjectState
-from contracts.terms import value
+from contracts.terms import known, value
 from ledger.instants import start_of_day
 from projections.answers import Business, CustomerOut, DealOut, OfferingOut, TermOut, utc
 from projections.verdict import assess_subject
@@ -61,7 +61,7 @@ def _terms(state: SubjectState) -> dict[str, TermOut]:
     return {
         name: TermOut(value=list(t.value) if isinstance(t.value, tuple) else t.value,
                       fact=t.fact)
-        for name, t in sorted(state.terms.items())
+        for name, t in sorted(known(state.terms))
     }
 
 

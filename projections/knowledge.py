@@ -79,8 +79,15 @@ class Knowledge:
 
     def effective(self, fact_id: str) -> Known | None:
         """The content in force for a base fact, or ``None`` if retracted or unknown."""
+        if fact_id in self.retracted:
+            return None
+        return self.would_be(fact_id)
+
+    def would_be(self, fact_id: str) -> Known | None:
+        """The content that would be in force were the fact not retracted (its corrections
+        applied): what a retracted fact is remembered by."""
         stored = self.base.get(fact_id)
-        if stored is None or fact_id in self.retracted:
+        if stored is None:
             return None
         position, fact = stored
         live = [f for f in self.fixes.get(fact_id, ()) if f.fact_id not in self.retracted]
@@ -89,7 +96,3 @@ class Knowledge:
         winner = max(live, key=lambda f: (f.at, f.fact_id))
         return Known(fact_id, winner.replacement, position, winner.fact_id)
 
-    def originals(self, fact_id: str) -> SourcedFact | None:
-        """The content as first recorded (for a fact that was corrected or retracted)."""
-        stored = self.base.get(fact_id)
-        return None if stored is None else stored[1]

@@ -32,7 +32,7 @@ from contracts.clauses import Context, available_since
 from contracts.market import DEADLINE, assess
 from contracts.parties import INITIAL, CorporateChange, Groups, apply
 from contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
-from contracts.terms import Terms, merge, set_term
+from contracts.terms import NO_TERMS, Terms, merge, set_term
 from ledger.facts import (
     Announcement,
     CorporateEvent,
@@ -195,7 +195,7 @@ class SubjectFold:
 
     kind: SubjectKind
     subject_id: str
-    terms: Terms = field(default_factory=dict)
+    terms: Terms = NO_TERMS
     first: tuple[str, datetime] | None = None
     statements: dict[tuple[str, str], Statement] = field(default_factory=dict)
     latest: Statement | None = None
@@ -253,7 +253,7 @@ class SubjectFold:
                 self._own(fact_id, at)
                 if fact.deal is not None:
                     self.terms = merge(self.terms, fact.deal, fact_id)
-                elif "provider" not in self.terms:
+                elif self.terms.provider is None:
                     self.terms = set_term(self.terms, "provider", fact.filer, fact_id)
                 self.filing = self.filing or fact_id
                 if fact.discloses_compute_revenue:

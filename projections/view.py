@@ -114,7 +114,7 @@ class View:
 def group_facts(
     knowledge: Knowledge,
 ) -> tuple[dict[str, list[SourcedFact]], dict[str, list[SourcedFact]]]:
-    """The effective facts of every bucket, and the retracted facts (as first recorded)."""
+    """The effective facts of every bucket, and the retracted facts (with their corrections)."""
     live: dict[str, list[SourcedFact]] = defaultdict(list)
     gone: dict[str, list[SourcedFact]] = defaultdict(list)
     for fact_id in knowledge.base:
@@ -123,10 +123,10 @@ def group_facts(
             for bucket in buckets(known.fact):
                 live[bucket].append(known.fact)
         else:
-            original = knowledge.originals(fact_id)
-            assert original is not None
-            for bucket in buckets(original):
-                gone[bucket].append(original)
+            withdrawn = knowledge.would_be(fact_id)
+            assert withdrawn is not None
+            for bucket in buckets(withdrawn.fact):
+                gone[bucket].append(withdrawn.fact)
     return live, gone
 
 

@@ -1,0 +1,546 @@
+"""The maintained projection: every subject's history, kept in the ledger's own database and
+caught up incrementally, so questions are answered without replaying the ledger.
+
+Tables (beside eventsourcing's, never touching the records):
+
+``cl_tracking``      the position and head hash the projection has folded, per view
+``cl_facts``         every fact as known: where its content in force lives (its own position,
+                     or its winning correction's), its occurred_at and buckets, live or not
+``cl_fixes``         every correction: its target, valid time, position, live or not
+``cl_bucket_facts``  (bucket, occurred_at, fact) for every fact, live or retracted
+``cl_subjects``      every deal, offering and the market and groups records
+``cl_steps``         each subject's steps along valid time (msgpack), as
+                     :mod:`projections.subjects` defines them
+``cl_retracted``     deals and offerings known only from retracted facts
+
+A catch-up folds the facts after the tracked position, works out which subjects they touch
+and from which valid time, recomputes those histories from that time on (resuming each fold
+from the step before it, see :func:`projections.subjects.subject_steps`), and writes the
+steps, the indexes and the new tracked position in **one transaction**: a reader sees the
+projection before or after a catch-up, never half of one.  Two processes catching up at once
+queue on the tracking row.  The histories kept are those of the ledger's latest knowledge;
+older knowledge (``--known-at`` before the last append) is answered by the reference fold in
+:mod:`projections.view`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from contracts.parties import Groups
+from ledger.chain import GENESIS
+from ledger.facts import Correction, Retraction, SourcedFact
+from ledger.instants import from_utc_text, utc_text
+from ledger.store import Entry, Ledger, SideCursor
+from projections.subjects import (
+    EMPTY_GROUPS,
+    GROUPS,
+    MARKET,
+    GroupsStep,
+    History,
+    MarketState,
+    MarketStep,
+    SubjectStep,
+    buckets,
+    buckets_of_subject,
+    groups_at,
+    groups_steps,
+    market_steps,
+    subject_steps,
+    subjects_of_bucket,
+)
+from projections.view import Retracted, View
+
+VIEW = "histories/1"
+"""The tracking key.  Change it when the stored format changes: the projection rebuilds."""
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS cl_tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL,"
+    " head TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cl_facts (fact_id TEXT PRIMARY KEY, position INTEGER NOT NULL,"
+    " content_position INTEGER NOT NULL, live INTEGER NOT NULL, occurred_at TEXT NOT NULL,"
+    " buckets TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cl_fixes (fix_id TEXT PRIMARY KEY, target TEXT NOT NULL,"
+    " occurred_at TEXT NOT NULL, position INTEGER NOT NULL, live INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS cl_fixes_by_target ON cl_fixes (target)",
+    "CREATE TABLE IF NOT EXISTS cl_bucket_facts (bucket TEXT NOT NULL, occurred_at TEXT NOT NULL,"
+    " fact_id TEXT NOT NULL, content_position INTEGER NOT NULL, live INTEGER NOT NULL,"
+    " PRIMARY KEY (bucket, occurred_at, fact_id))",
+    "CREATE TABLE IF NOT EXISTS cl_subjects (subject TEXT PRIMARY KEY, kind TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
+    " qualifies INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (subject, valid_from))",
+    "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT PRIMARY KEY, first_at TEXT NOT NULL,"
+    " facts TEXT NOT NULL)",
+)
+TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", "cl_retracted")
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODE_SUBJECT = msgspec.msgpack.Decoder(SubjectStep)
+_DECODE_MARKET = msgspec.msgpack.Decoder(MarketStep)
+_DECODE_GROUPS = msgspec.msgpack.Decoder(GroupsStep)
+FAR_PAST = "0000"  # sorts before every utc_text
+
+
+def _kind(subject: str) -> str:
+    return subject.split(":", 1)[0]
+
+
+def _blob(value: Any) -> bytes:
+    return bytes(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the projection
+# ---------------------------------------------------------------------------------------------
+
+
+class StoredView:
+    """The maintained histories, read on demand (implements ``Histories``)."""
+
+    def __init__(self, ledger: Ledger, position: int, head: str) -> None:
+        self.ledger = ledger
+        self._position = position
+        self._head = head
+        self._groups: History[GroupsStep] | None = None
+        self._market: History[MarketStep] | None = None
+        self._at: dict[datetime, dict[str, SubjectStep]] = {}
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    @property
+    def head(self) -> str:
+        return self._head
+
+    def _load_small(self) -> None:
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT subject, state FROM cl_steps WHERE subject IN (?, ?) "
+                        "ORDER BY subject, valid_from", (GROUPS, MARKET))
+            rows = cur.fetchall()
+        self._groups = History(tuple(_DECODE_GROUPS.decode(_blob(r["state"]))
+                                     for r in rows if r["subject"] == GROUPS))
+        self._market = History(tuple(_DECODE_MARKET.decode(_blob(r["state"]))
+                                     for r in rows if r["subject"] == MARKET))
+
+    def subjects_at(self, at: datetime) -> dict[str, SubjectStep]:
+        found = self._at.get(at)
+        if found is None:
+            with self.ledger.side_tables(write=False) as cur:
+                cur.execute(
+                    "SELECT s.subject AS subject, (SELECT t.state FROM cl_steps t WHERE "
+                    "t.subject = s.subject AND t.valid_from <= ? ORDER BY t.valid_from DESC "
+                    "LIMIT 1) AS state FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
+                    (utc_text(at),),
+                )
+                rows = cur.fetchall()
+            found = {r["subject"]: _DECODE_SUBJECT.decode(_blob(r["state"]))
+                     for r in rows if r["state"] is not None}
+            self._at[at] = found
+        return found
+
+    def groups_at(self, at: datetime) -> Groups:
+        if self._groups is None:
+            self._load_small()
+        assert self._groups is not None
+        return groups_at(self._groups, at)
+
+    def market_at(self, at: datetime) -> MarketState | None:
+        if self._market is None:
+            self._load_small()
+        assert self._market is not None
+        step = self._market.at(at)
+        return None if step is None else step.state
+
+    def retracted_at(self, at: datetime) -> dict[str, Retracted]:
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT subject, first_at, facts FROM cl_retracted WHERE first_at <= ?",
+                        (utc_text(at),))
+            rows = cur.fetchall()
+        return {r["subject"]: Retracted(from_utc_text(r["first_at"]),
+                                        tuple(json.loads(r["facts"]))) for r in rows}
+
+    def full(self) -> View:
+        """Every history, read whole (for the timeline and for comparisons)."""
+        subjects: dict[str, list[SubjectStep]] = defaultdict(list)
+        groups: list[GroupsStep] = []
+        market: list[MarketStep] = []
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT subject, state FROM cl_steps ORDER BY subject, valid_from")
+            for row in cur.fetchall():
+                subject, blob = row["subject"], _blob(row["state"])
+                if subject == GROUPS:
+                    groups.append(_DECODE_GROUPS.decode(blob))
+                elif subject == MARKET:
+                    market.append(_DECODE_MARKET.decode(blob))
+                else:
+                    subjects[subject].append(_DECODE_SUBJECT.decode(blob))
+            cur.execute("SELECT subject, first_at, facts FROM cl_retracted")
+            retracted = {r["subject"]: Retracted(from_utc_text(r["first_at"]),
+                                                 tuple(json.loads(r["facts"])))
+                         for r in cur.fetchall()}
+        return View(
+            position=self._position, head=self._head, recorded_at=None,
+            subjects={k: History(tuple(v)) for k, v in sorted(subjects.items())},
+            market=History(tuple(market)), groups=History(tuple(groups)), retracted=retracted,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Catching up
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FactRow:
+    fact_id: str
+    position: int
+    content_position: int
+    live: bool
+    occurred_at: str
+    buckets: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class FixRow:
+    fix_id: str
+    target: str
+    occurred_at: str
+    position: int
+    live: bool
+
+
+class _CatchUp:
+    """One catch-up: folds new entries into the indexes, then recomputes what they touched."""
+
+    def __init__(self, ledger: Ledger, cur: SideCursor) -> None:
+        self.ledger = ledger
+        self.cur = cur
+        self.facts: dict[str, FactRow | None] = {}
+        self.dirty_facts: set[str] = set()
+        self.fixes: dict[str, FixRow] = {}
+        self.fixes_of: dict[str, list[FixRow]] = {}
+        self.dirty_fixes: set[str] = set()
+        self.contents: dict[int, SourcedFact] = {}
+        self.bucket_rows: dict[tuple[str, str, str], tuple[int, bool] | None] = {}
+        self.affected: dict[str, str] = {}
+
+    # -- the indexes ------------------------------------------------------------------------
+
+    def fact(self, fact_id: str) -> FactRow | None:
+        if fact_id not in self.facts:
+            self.cur.execute("SELECT fact_id, position, content_position, live, occurred_at, "
+                             "buckets FROM cl_facts WHERE fact_id = ?", (fact_id,))
+            row = self.cur.fetchone()
+            self.facts[fact_id] = None if row is None else FactRow(
+                row["fact_id"], row["position"], row["content_position"], bool(row["live"]),
+                row["occurred_at"], tuple(json.loads(row["buckets"])),
+            )
+        return self.facts[fact_id]
+
+    def fixes_for(self, target: str) -> list[FixRow]:
+        if target not in self.fixes_of:
+            self.cur.execute("SELECT fix_id, target, occurred_at, position, live FROM cl_fixes "
+                             "WHERE target = ?", (target,))
+            found = [FixRow(r["fix_id"], r["target"], r["occurred_at"], r["position"],
+                            bool(r["live"])) for r in self.cur.fetchall()]
+            for fix in found:
+                self.fixes.setdefault(fix.fix_id, fix)
+            self.fixes_of[target] = [self.fixes[f.fix_id] for f in found]
+        return self.fixes_of[target]
+
+    def fix(self, fix_id: str) -> FixRow | None:
+        if fix_id not in self.fixes:
+            self.cur.execute("SELECT target FROM cl_fixes WHERE fix_id = ?", (fix_id,))
+            row = self.cur.fetchone()
+            if row is None:
+                return None
+            self.fixes_for(row["target"])
+        return self.fixes.get(fix_id)
+
+    def content(self, position: int) -> SourcedFact:
+        if position not in self.contents:
+            self.load_contents([position])
+        return self.contents[position]
+
+    def load_contents(self, positions: Iterable[int]) -> None:
+        wanted = sorted(set(positions) - set(self.contents))
+        for start, end in _runs(wanted):
+            for entry in self.ledger.entries(after=start - 1, until=end):
+                self.contents[entry.position] = _content(entry)
+
+    # -- folding new entries ------------------------------------------------------------------
+
+    def fold(self, entry: Entry) -> None:
+        fact = entry.fact
+        assert fact.id is not None
+        if isinstance(fact, Correction):
+            self.contents[entry.position] = _content(entry)
+            fix = FixRow(fact.id, fact.corrects, utc_text(fact.occurred_at), entry.position,
+                         True)
+            self.fixes_for(fact.corrects).append(fix)
+            self.fixes[fix.fix_id] = fix
+            self.dirty_fixes.add(fix.fix_id)
+            self.refresh(fact.corrects)
+        elif isinstance(fact, Retraction):
+            voided = self.fix(fact.retracts)
+            if voided is not None:
+                voided.live = False
+                self.dirty_fixes.add(voided.fix_id)
+                self.refresh(voided.target)
+            else:
+                row = self.fact(fact.retracts)
+                assert row is not None, f"retraction of unknown {fact.retracts}"
+                self.apply(row, replace(row, live=False))
+        else:
+            self.contents[entry.position] = fact
+            row = FactRow(fact.id, entry.position, entry.position, True,
+                          utc_text(fact.occurred_at), buckets(fact))
+            self.apply(None, row)  # ids are unique in the ledger: this fact is new
+
+    def refresh(self, target: str) -> None:
+        """Recompute which content is in force for ``target`` after its corrections changed."""
+        row = self.fact(target)
+        assert row is not None, f"correction of unknown {target}"
+        live = [f for f in self.fixes_for(target) if f.live]
+        position = max(live, key=lambda f: (f.occurred_at, f.fix_id)).position if live \
+            else row.position
+        content = self.content(position)
+        self.apply(row, replace(row, content_position=position,
+                                occurred_at=utc_text(content.occurred_at),
+                                buckets=buckets(content)))
+
+    def apply(self, old: FactRow | None, new: FactRow) -> None:
+        if old == new:
+            return
+        self.facts[new.fact_id] = new
+        self.dirty_facts.add(new.fact_id)
+        if old is not None:
+            for bucket in old.buckets:
+                self.bucket_rows[(bucket, old.occurred_at, old.fact_id)] = None
+                self.touch(bucket, old.occurred_at)
+        for bucket in new.buckets:
+            self.bucket_rows[(bucket, new.occurred_at, new.fact_id)] = (new.content_position,
+                                                                         new.live)
+            self.touch(bucket, new.occurred_at)
+
+    def touch(self, bucket: str, at: str) -> None:
+        for subject in subjects_of_bucket(bucket):
+            if subject not in self.affected or at < self.affected[subject]:
+                self.affected[subject] = at
+
+    # -- recomputing the histories ----------------------------------------------------------
+
+    def write_indexes(self) -> None:
+        cur = self.cur
+        cur.executemany(
+            "INSERT INTO cl_facts (fact_id, position, content_position, live, occurred_at, "
+            "buckets) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fact_id) DO UPDATE SET "
+            "content_position = excluded.content_position, live = excluded.live, "
+            "occurred_at = excluded.occurred_at, buckets = excluded.buckets",
+            [(r.fact_id, r.position, r.content_position, int(r.live), r.occurred_at,
+              json.dumps(list(r.buckets))) for r in
+             (self.facts[f] for f in sorted(self.dirty_facts)) if r is not None],
+        )
+        cur.executemany(
+            "INSERT INTO cl_fixes (fix_id, target, occurred_at, position, live) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (fix_id) DO UPDATE SET live = excluded.live",
+            [(f.fix_id, f.target, f.occurred_at, f.position, int(f.live))
+             for f in (self.fixes[i] for i in sorted(self.dirty_fixes))],
+        )
+        cur.executemany(
+            "DELETE FROM cl_bucket_facts WHERE bucket = ? AND occurred_at = ? AND fact_id = ?",
+            [key for key, row in self.bucket_rows.items() if row is None],
+        )
+        cur.executemany(
+            "INSERT INTO cl_bucket_facts (bucket, occurred_at, fact_id, content_position, live) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (bucket, occurred_at, fact_id) DO UPDATE SET "
+            "content_position = excluded.content_position, live = excluded.live",
+            [(*key, row[0], int(row[1])) for key, row in self.bucket_rows.items()
+             if row is not None],
+        )
+
+    def bucket_facts(self, bucket_names: Iterable[str], since: str) -> list[SourcedFact]:
+        names = list(bucket_names)
+        self.cur.execute(
+            f"SELECT content_position FROM cl_bucket_facts WHERE live = 1 AND occurred_at >= ? "
+            f"AND bucket IN ({', '.join('?' * len(names))})",
+            (since, *names),
+        )
+        positions = [r["content_position"] for r in self.cur.fetchall()]
+        self.load_contents(positions)
+        return [self.contents[p] for p in positions]
+
+    def steps(self, subject: str, since: str) -> list[bytes]:
+        self.cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from >= ? "
+                         "ORDER BY valid_from", (subject, since))
+        return [_blob(r["state"]) for r in self.cur.fetchall()]
+
+    def replace_steps(self, subject: str, since: str, steps: list[Any]) -> None:
+        self.cur.execute("DELETE FROM cl_steps WHERE subject = ? AND valid_from >= ?",
+                         (subject, since))
+        self.cur.executemany(
+            "INSERT INTO cl_steps (subject, valid_from, qualifies, state) VALUES (?, ?, ?, ?)",
+            [(subject, utc_text(s.valid_from), int(getattr(s, "qualifies", False)),
+              _ENCODER.encode(s)) for s in steps],
+        )
+        if steps:
+            self.cur.execute("INSERT INTO cl_subjects (subject, kind) VALUES (?, ?) "
+                             "ON CONFLICT (subject) DO NOTHING", (subject, _kind(subject)))
+
+    def recompute(self) -> None:
+        self.write_indexes()
+        groups = self.recompute_groups()
+        if MARKET in self.affected:
+            self.replace_steps(MARKET, FAR_PAST,
+                               market_steps(self.bucket_facts([MARKET], FAR_PAST)))
+        for subject, since in sorted(self.affected.items()):
+            if subject.startswith(("deal:", "offering:")):
+                self.recompute_subject(subject, since, groups)
+
+    def recompute_groups(self) -> History[GroupsStep]:
+        if GROUPS in self.affected:
+            steps = groups_steps(self.bucket_facts([GROUPS], FAR_PAST))
+            self.replace_steps(GROUPS, FAR_PAST, steps)
+            since = self.affected.pop(GROUPS)
+            self.cur.execute("SELECT subject FROM cl_subjects WHERE kind IN ('deal', 'offering')")
+            for row in self.cur.fetchall():  # a group change can change who qualifies
+                self.touch(row["subject"], since)
+            return History(tuple(steps)) if steps else EMPTY_GROUPS
+        return History(tuple(_DECODE_GROUPS.decode(b) for b in self.steps(GROUPS, FAR_PAST)))
+
+    def recompute_subject(self, subject: str, since: str, groups: History[GroupsStep]) -> None:
+        self.cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from < ? "
+                         "ORDER BY valid_from DESC LIMIT 1", (subject, since))
+        row = self.cur.fetchone()
+        base = None if row is None else _DECODE_SUBJECT.decode(_blob(row["state"]))
+        start = since if base is not None else FAR_PAST
+        facts = self.bucket_facts(buckets_of_subject(subject), start)
+        steps = subject_steps(subject, facts, groups, base,
+                              from_utc_text(since) if base is not None else None)
+        self.replace_steps(subject, start, steps)
+        self.mark_retracted(subject, base is not None or bool(steps))
+
+    def mark_retracted(self, subject: str, known: bool) -> None:
+        self.cur.execute("DELETE FROM cl_retracted WHERE subject = ?", (subject,))
+        if known:
+            return
+        self.cur.execute("SELECT occurred_at, fact_id FROM cl_bucket_facts WHERE bucket = ? "
+                         "AND live = 0", (subject,))
+        gone = self.cur.fetchall()
+        if gone:
+            self.cur.execute(
+                "INSERT INTO cl_retracted (subject, first_at, facts) VALUES (?, ?, ?)",
+                (subject, min(r["occurred_at"] for r in gone),
+                 json.dumps(sorted(r["fact_id"] for r in gone))),
+            )
+
+
+def _content(entry: Entry) -> SourcedFact:
+    """The content an entry contributes: a fact, or a correction's replacement (which takes
+    the id of the fact it corrects)."""
+    fact = entry.fact
+    if isinstance(fact, Correction):
+        return msgspec.structs.replace(fact.fact, id=fact.corrects)
+    assert not isinstance(fact, Retraction)
+    return fact
+
+
+def _runs(positions: list[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive runs ``(first, last)`` in sorted positions."""
+    start = previous = None
+    for position in positions:
+        if start is None:
+            start = previous = position
+        elif previous is not None and position == previous + 1:
+            previous = position
+        else:
+            assert previous is not None
+            yield start, previous
+            start = previous = position
+    if start is not None and previous is not None:
+        yield start, previous
+
+
+# ---------------------------------------------------------------------------------------------
+# The projection
+# ---------------------------------------------------------------------------------------------
+
+
+class Projection:
+    """The maintained histories of one ledger."""
+
+    def __init__(self, ledger: Ledger, chunk: int = 20_000) -> None:
+        self.ledger = ledger
+        self.chunk = chunk
+        self._ready = False
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self.ledger.side_tables(write=True) as cur:
+            for statement in SCHEMA:
+                cur.execute(statement)
+            cur.execute("INSERT INTO cl_tracking (view, position, head) VALUES (?, 0, ?) "
+                        "ON CONFLICT (view) DO NOTHING", (VIEW, GENESIS))
+        self._ready = True
+
+    def tracked(self) -> tuple[int, str]:
+        """The position and head hash the projection has folded."""
+        self._ensure()
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
+            row = cur.fetchone()
+        return int(row["position"]), str(row["head"])
+
+    def catch_up(self, until: int | None = None) -> tuple[int, str]:
+        """Fold every fact recorded since the tracked position (up to ``until``)."""
+        self._ensure()
+        target = self.ledger.head().position if until is None else until
+        while True:
+            position, head = self.tracked()
+            if position >= target:
+                return position, head
+            self._step(min(target, position + self.chunk))
+
+    def _step(self, until: int) -> None:
+        with self.ledger.side_tables(write=True) as cur:
+            # Take the write lock first (SQLite) or lock the tracking row (PostgreSQL), so
+            # two catch-ups queue instead of interleaving.
+            cur.execute("UPDATE cl_tracking SET head = head WHERE view = ?", (VIEW,))
+            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
+            row = cur.fetchone()
+            position = int(row["position"])
+            if position >= until:
+                return  # someone else caught up meanwhile
+            work = _CatchUp(self.ledger, cur)
+            last: Entry | None = None
+            for entry in self.ledger.entries(after=position, until=until):
+                work.fold(entry)
+                last = entry
+            if last is None:
+                return
+            work.recompute()
+            cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
+                        (last.position, last.hash, VIEW))
+
+    def reset(self) -> None:
+        """Forget everything folded (the next catch-up rebuilds from the first fact)."""
+        self._ensure()
+        with self.ledger.side_tables(write=True) as cur:
+            cur.execute("UPDATE cl_tracking SET position = 0, head = ? WHERE view = ?",
+                        (GENESIS, VIEW))
+            for table in TABLES:
+                cur.execute(f"DELETE FROM {table}")
+
+    def view(self) -> StoredView:
+        """The histories as they stand (call :meth:`catch_up` first for the latest)."""
+        position, head = self.tracked()
+        return StoredView(self.ledger, position, head)
