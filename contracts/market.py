@@ -13,6 +13,7 @@ The status of the market at a valid time T (see :func:`status`) follows DOMAIN.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -115,11 +116,36 @@ class Assessment(msgspec.Struct, frozen=True, gc=False):
     ruling: RulingRef | None
 
 
+def _rules_say(state: SubjectState, context: Context, check: Callable[[str], Check]) -> bool:
+    """Whether the clauses (rulings aside) let it count.  ``check`` gives one clause's check;
+    evaluation stops at the first clause that decides, so a caller that only needs the
+    answer pays for the clauses it reads."""
+    if provider_side(state, context) not in ("xai", "tesla"):
+        return False
+    if not all(check(clause).held for clause in REQUIRED):
+        return False
+    routes = DEAL_ROUTES if state.kind == "deal" else OFFERING_ROUTES
+    return any(check(route).state == "met" for route in routes)
+
+
+def qualifies(state: SubjectState, context: Context) -> bool:
+    """Whether a deal or offering qualifies: :func:`assess`'s answer, reading only the clauses
+    needed to reach it (the projections ask this at every step of every history)."""
+    ruling = state.ruling
+    if ruling is not None and ruling.ruling in ("counts", "does_not_count"):
+        return ruling.ruling == "counts"
+    return _rules_say(state, context, lambda clause: RULES[clause](state, context))
+
+
 def assess(state: SubjectState, context: Context) -> Assessment:
     """Every clause applied to one deal or offering, and whether it qualifies."""
     ruling = state.ruling
     checks = {clause: rule(state, context) for clause, rule in RULES.items()}
-    if ruling is not None and ruling.ruling == "does_not_count":
+    rules_say = _rules_say(state, context, checks.__getitem__)
+    blocked = ruling is not None and ruling.ruling == "does_not_count"
+    by_ruling = ruling is not None and ruling.ruling == "counts"
+    if blocked:
+        assert ruling is not None
         for clause in ruling.clauses:
             if clause in checks:
                 before = checks[clause]
@@ -129,15 +155,10 @@ def assess(state: SubjectState, context: Context) -> Assessment:
                 checks[clause] = Check(
                     clause, "failed", tuple(dict.fromkeys((ruling.fact, *before.facts))), note
                 )
-    routes = DEAL_ROUTES if state.kind == "deal" else OFFERING_ROUTES
-    route_met = any(checks[r].state == "met" for r in routes)
-    side_ok = provider_side(state, context) in ("xai", "tesla")
-    rules_say = side_ok and route_met and all(checks[c].held for c in REQUIRED)
-    blocked = ruling is not None and ruling.ruling == "does_not_count"
-    by_ruling = ruling is not None and ruling.ruling == "counts"
     qualifies = by_ruling or (rules_say and not blocked)
+    routes = DEAL_ROUTES if state.kind == "deal" else OFFERING_ROUTES
     missing = [c for c in REQUIRED if checks[c].state == "unknown"]
-    if not route_met:
+    if not any(checks[r].state == "met" for r in routes):
         missing[:0] = [r for r in routes if checks[r].state in ("unknown", "failed")]
     excluded = blocked or any(
         checks[c].state == "failed" for c in REQUIRED if CLAUSE_KINDS[c] == "exclusion"

@@ -337,6 +337,11 @@ _FACT_DECODER: msgspec.json.Decoder[Fact] = msgspec.json.Decoder(Fact, dec_hook=
 _RAW_DECODER = msgspec.json.Decoder(msgspec.Raw)
 
 
+def decoder(tp: Any) -> msgspec.json.Decoder[Any]:
+    """A JSON decoder for any type that contains facts (quantities decode as in facts)."""
+    return msgspec.json.Decoder(tp, dec_hook=_dec_hook)
+
+
 def canonical_bytes(fact: Fact) -> bytes:
     """The canonical JSON of a fact: sorted keys, no whitespace, absent fields omitted."""
     return _CANONICAL.encode(fact)

@@ -68,6 +68,7 @@ from ledger.facts import (
     Retraction,
     canonical_bytes,
     decode_fact,
+    decoder,
     with_id,
 )
 from ledger.instants import from_utc_text, utc_text
@@ -103,8 +104,18 @@ class Record(msgspec.Struct, frozen=True, gc=False):
         return self.position
 
 
+class _FactRecord(msgspec.Struct, frozen=True, gc=False):
+    """A stored record read for its fact alone: one parse, no raw bytes kept."""
+
+    fact: Fact
+    hash: str
+    position: int
+    recorded_at: str
+
+
 _RECORD_ENCODER = msgspec.json.Encoder(order="sorted")
 _RECORD_DECODER = msgspec.json.Decoder(Record)
+_FACT_RECORD_DECODER = decoder(_FactRecord)
 
 
 def record_json(record: Record) -> bytes:
@@ -214,6 +225,17 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT COUNT(*) FROM {self.index_table}")
             return int(c.fetchone()[0])
 
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, stored state) after a position, in order: the fast path for replays."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_version, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND originator_version > ? "
+                "ORDER BY originator_version LIMIT ?",
+                (LEDGER_ID.hex, after, limit),
+            )
+            return [(row[0], row[1]) for row in c.fetchall()]
+
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
     """eventsourcing's PostgreSQL application recorder, plus the fact index."""
@@ -278,6 +300,20 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT COUNT(*) AS n FROM {0}").format(self._index))
             row = curs.fetchone()
             return int(row["n"]) if row else 0
+
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, stored state) after a position, in order: the fast path for replays."""
+        from psycopg.sql import SQL, Identifier
+
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT originator_version, state FROM {0}.{1} WHERE originator_id = %s "
+                    "AND originator_version > %s ORDER BY originator_version LIMIT %s"
+                ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+                (LEDGER_ID, after, limit),
+            )
+            return [(int(r["originator_version"]), bytes(r["state"])) for r in curs.fetchall()]
 
 
 LedgerRecorder = LedgerSQLiteRecorder | LedgerPostgresRecorder
@@ -470,6 +506,31 @@ class Ledger:
                     "run `compute-ledger verify`"
                 ) from None
             yield Entry(record.position, record.recorded_at, record.hash, record.prev, fact, raw)
+
+    def stream(
+        self, after: int = 0, until: int | None = None, page: int = PAGE
+    ) -> Iterator[tuple[int, str, str, Fact]]:
+        """``(position, recorded_at, hash, fact)`` in ledger order, one parse per record: what
+        a replay folds.  (It trusts the records; :meth:`verify` is what checks them.)"""
+        cursor = after
+        while True:
+            limit = page if until is None else min(page, until - cursor)
+            if limit <= 0:
+                return
+            with self._storage("read"):
+                rows = self.recorder.select_states(cursor, limit)
+            for position, state in rows:
+                try:
+                    record = _FACT_RECORD_DECODER.decode(state)
+                except msgspec.MsgspecError:
+                    raise StorageError(
+                        f"the record at position {position} cannot be decoded; "
+                        "run `compute-ledger verify`"
+                    ) from None
+                yield record.position, record.recorded_at, record.hash, record.fact
+            if len(rows) < limit:
+                return
+            cursor = rows[-1][0]
 
     def entry_at(self, position: int) -> Entry:
         """The stored fact at ``position``."""

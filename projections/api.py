@@ -179,10 +179,7 @@ class ComputeLedger:
 
     def replayed(self, position: int) -> View:
         """The histories folded from the stored facts up to ``position``."""
-        return build_view(
-            (e.position, e.recorded_at, e.hash, e.fact)
-            for e in self.ledger.entries(until=position)
-        )
+        return build_view(self.ledger.stream(until=position))
 
     def histories(self, known_at: KnownAt | None = None) -> Histories:
         """What the answers read at ``known_at``: the maintained projection when the

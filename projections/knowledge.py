@@ -14,6 +14,7 @@ so a caller can refresh just what they touch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -76,6 +77,18 @@ class Knowledge:
             return (voided.target,) if voided is not None else (fact.retracts,)
         self.base[fact_id] = (position, fact)
         return (fact_id,)
+
+    def contents(self) -> Iterator[tuple[str, SourcedFact, bool]]:
+        """Every base fact's content in force (or that would be, if retracted), and whether it
+        is live: the fast path for laying out a whole view."""
+        fixes, retracted = self.fixes, self.retracted
+        for fact_id, (_, original) in self.base.items():
+            content = original
+            if fact_id in fixes:
+                known = self.would_be(fact_id)
+                assert known is not None
+                content = known.fact
+            yield fact_id, content, fact_id not in retracted
 
     def effective(self, fact_id: str) -> Known | None:
         """The content in force for a base fact, or ``None`` if retracted or unknown."""

@@ -5,7 +5,8 @@ Tables (beside eventsourcing's, never touching the records):
 
 ``cl_tracking``      the position and head hash the projection has folded, per view
 ``cl_facts``         every fact as known: where its content in force lives (its own position,
-                     or its winning correction's), its occurred_at and buckets, live or not
+                     or its winning correction's), its occurred_at and buckets (space-
+                     separated), live or not
 ``cl_fixes``         every correction: its target, valid time, position, live or not
 ``cl_bucket_facts``  (bucket, occurred_at, fact) for every fact, live or retracted
 ``cl_subjects``      every deal, offering and the market and groups records
@@ -36,9 +37,9 @@ import msgspec
 
 from contracts.parties import Groups
 from ledger.chain import GENESIS
-from ledger.facts import Correction, Retraction, SourcedFact
+from ledger.facts import Correction, Fact, Retraction, SourcedFact
 from ledger.instants import from_utc_text, utc_text
-from ledger.store import Entry, Ledger, SideCursor
+from ledger.store import Ledger, SideCursor
 from projections.subjects import (
     EMPTY_GROUPS,
     GROUPS,
@@ -241,7 +242,7 @@ class _CatchUp:
             row = self.cur.fetchone()
             self.facts[fact_id] = None if row is None else FactRow(
                 row["fact_id"], row["position"], row["content_position"], bool(row["live"]),
-                row["occurred_at"], tuple(json.loads(row["buckets"])),
+                row["occurred_at"], tuple(row["buckets"].split()),
             )
         return self.facts[fact_id]
 
@@ -273,18 +274,16 @@ class _CatchUp:
     def load_contents(self, positions: Iterable[int]) -> None:
         wanted = sorted(set(positions) - set(self.contents))
         for start, end in _runs(wanted):
-            for entry in self.ledger.entries(after=start - 1, until=end):
-                self.contents[entry.position] = _content(entry)
+            for position, _, _, fact in self.ledger.stream(after=start - 1, until=end):
+                self.contents[position] = _content(fact)
 
     # -- folding new entries ------------------------------------------------------------------
 
-    def fold(self, entry: Entry) -> None:
-        fact = entry.fact
+    def fold(self, position: int, fact: Fact) -> None:
         assert fact.id is not None
         if isinstance(fact, Correction):
-            self.contents[entry.position] = _content(entry)
-            fix = FixRow(fact.id, fact.corrects, utc_text(fact.occurred_at), entry.position,
-                         True)
+            self.contents[position] = _content(fact)
+            fix = FixRow(fact.id, fact.corrects, utc_text(fact.occurred_at), position, True)
             self.fixes_for(fact.corrects).append(fix)
             self.fixes[fix.fix_id] = fix
             self.dirty_fixes.add(fix.fix_id)
@@ -300,9 +299,9 @@ class _CatchUp:
                 assert row is not None, f"retraction of unknown {fact.retracts}"
                 self.apply(row, replace(row, live=False))
         else:
-            self.contents[entry.position] = fact
-            row = FactRow(fact.id, entry.position, entry.position, True,
-                          utc_text(fact.occurred_at), buckets(fact))
+            self.contents[position] = fact
+            row = FactRow(fact.id, position, position, True, utc_text(fact.occurred_at),
+                          buckets(fact))
             self.apply(None, row)  # ids are unique in the ledger: this fact is new
 
     def refresh(self, target: str) -> None:
@@ -346,7 +345,7 @@ class _CatchUp:
             "content_position = excluded.content_position, live = excluded.live, "
             "occurred_at = excluded.occurred_at, buckets = excluded.buckets",
             [(r.fact_id, r.position, r.content_position, int(r.live), r.occurred_at,
-              json.dumps(list(r.buckets))) for r in
+              " ".join(r.buckets)) for r in
              (self.facts[f] for f in sorted(self.dirty_facts)) if r is not None],
         )
         cur.executemany(
@@ -443,10 +442,9 @@ class _CatchUp:
             )
 
 
-def _content(entry: Entry) -> SourcedFact:
-    """The content an entry contributes: a fact, or a correction's replacement (which takes
-    the id of the fact it corrects)."""
-    fact = entry.fact
+def _content(fact: Fact) -> SourcedFact:
+    """The content a stored fact contributes: itself, or a correction's replacement (which
+    takes the id of the fact it corrects)."""
     if isinstance(fact, Correction):
         return msgspec.structs.replace(fact.fact, id=fact.corrects)
     assert not isinstance(fact, Retraction)
@@ -521,15 +519,15 @@ class Projection:
             if position >= until:
                 return  # someone else caught up meanwhile
             work = _CatchUp(self.ledger, cur)
-            last: Entry | None = None
-            for entry in self.ledger.entries(after=position, until=until):
-                work.fold(entry)
-                last = entry
+            last: tuple[int, str] | None = None
+            for at, _, digest, fact in self.ledger.stream(after=position, until=until):
+                work.fold(at, fact)
+                last = (at, digest)
             if last is None:
                 return
             work.recompute()
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
-                        (last.position, last.hash, VIEW))
+                        (*last, VIEW))
 
     def reset(self) -> None:
         """Forget everything folded (the next catch-up rebuilds from the first fact)."""

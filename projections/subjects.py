@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from contracts.clauses import Context, available_since
-from contracts.market import DEADLINE, assess
+from contracts.market import DEADLINE, qualifies
 from contracts.parties import INITIAL, CorporateChange, Groups, apply
 from contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
 from contracts.terms import NO_TERMS, Terms, merge, set_term
@@ -38,8 +38,10 @@ from ledger.facts import (
     CorporateEvent,
     CreatorRuling,
     CustomerConfirmation,
+    DealTerms,
     Filing,
     Offering,
+    OfferingTerms,
     SourcedFact,
 )
 from ledger.instants import start_of_day
@@ -206,6 +208,7 @@ class SubjectFold:
     ruling: RulingRef | None = None
     clarifications: list[RulingRef] = field(default_factory=list)
     _cached: SubjectState | None = None
+    _merged: dict[DealTerms | OfferingTerms, Terms] = field(default_factory=dict)
 
     @classmethod
     def resume(cls, state: SubjectState) -> SubjectFold:
@@ -222,13 +225,33 @@ class SubjectFold:
     def _evidence(self, since: datetime, fact: str, kind: str) -> None:
         if self.evidence is None or (since, fact) < (self.evidence.since, self.evidence.fact):
             self.evidence = Evidence(since, fact, kind)  # type: ignore[arg-type]
+            self._cached = None
 
     def _own(self, fact_id: str, at: datetime) -> None:
         if self.first is None:
             self.first = (fact_id, at)
+            self._cached = None
+
+    def _merge(self, update: DealTerms | OfferingTerms, fact_id: str) -> None:
+        # Most facts restate terms already merged: recognise an update seen before, after
+        # which the terms have not changed, without comparing them term by term.
+        after = self._merged.get(update)
+        if after is not None and after is self.terms:
+            return
+        terms = merge(self.terms, update, fact_id)
+        if terms is not self.terms:
+            self.terms = terms
+            self._cached = None
+        self._merged[update] = terms
+
+    def _first(self, name: str, fact_id: str) -> None:
+        if getattr(self, name) is None:
+            setattr(self, name, fact_id)
+            self._cached = None
 
     def add(self, fact: SourcedFact) -> None:
-        self._cached = None
+        """Fold in the next fact (in valid-time order).  The snapshot changes only if the
+        state does."""
         fact_id = fact.id or ""
         at = fact.occurred_at
         match fact:
@@ -236,15 +259,19 @@ class SubjectFold:
                 self._own(fact_id, at)
                 terms = fact.deal if fact.deal is not None else fact.offering
                 assert terms is not None
-                self.terms = merge(self.terms, terms, fact_id)
-                statement = Statement(fact.speaker, fact.channel, fact.availability,
-                                      fact.available_from, fact_id, at)
-                self.statements.setdefault((fact.speaker, fact.channel), statement)
+                self._merge(terms, fact_id)
                 latest = self.latest
-                if latest is None or (latest.availability, latest.available_from) != (
+                key = (fact.speaker, fact.channel)
+                new_latest = latest is None or (latest.availability, latest.available_from) != (
                     fact.availability, fact.available_from
-                ):
-                    self.latest = statement
+                )
+                if new_latest or key not in self.statements:
+                    statement = Statement(fact.speaker, fact.channel, fact.availability,
+                                          fact.available_from, fact_id, at)
+                    self.statements.setdefault(key, statement)
+                    if new_latest:
+                        self.latest = statement
+                    self._cached = None
                 if fact.availability == "available":
                     start = fact.available_from or getattr(terms, "starts_on", None) or \
                         getattr(terms, "available_from", None)
@@ -252,23 +279,27 @@ class SubjectFold:
             case Filing():
                 self._own(fact_id, at)
                 if fact.deal is not None:
-                    self.terms = merge(self.terms, fact.deal, fact_id)
+                    self._merge(fact.deal, fact_id)
                 elif self.terms.provider is None:
                     self.terms = set_term(self.terms, "provider", fact.filer, fact_id)
-                self.filing = self.filing or fact_id
+                    self._cached = None
+                self._first("filing", fact_id)
                 if fact.discloses_compute_revenue:
-                    self.revenue_filing = self.revenue_filing or fact_id
+                    self._first("revenue_filing", fact_id)
                     start = fact.deal.starts_on if fact.deal is not None else None
                     self._evidence(start_of_day(start) if start else at, fact_id, "filing")
             case CustomerConfirmation():
                 self._own(fact_id, at)
-                self.terms = set_term(self.terms, "customer", fact.customer, fact_id)
-                self.confirmation = self.confirmation or fact_id
+                named = set_term(self.terms, "customer", fact.customer, fact_id)
+                if named is not self.terms:
+                    self.terms = named
+                    self._cached = None
+                self._first("confirmation", fact_id)
                 if fact.in_use:
                     self._evidence(at, fact_id, "customer_confirmation")
             case Offering():
                 self._own(fact_id, at)
-                self.terms = merge(self.terms, fact.offering, fact_id)
+                self._merge(fact.offering, fact_id)
                 start = fact.offering.available_from
                 self._evidence(start_of_day(start) if start else at, fact_id, "offering")
             case CreatorRuling():
@@ -278,6 +309,7 @@ class SubjectFold:
                     self.ruling = ref
                 else:
                     self.clarifications.append(ref)
+                self._cached = None
             case _:
                 raise AssertionError(f"{fact!r} is not about a deal or an offering")
 
@@ -303,8 +335,8 @@ class SubjectFold:
         return self._cached
 
 
-def qualifies(state: SubjectState, at: datetime, groups: Groups) -> bool:
-    return assess(state, Context(at, groups, DEADLINE)).qualifies
+def _qualifies(state: SubjectState, at: datetime, groups: Groups) -> bool:
+    return qualifies(state, Context(at, groups, DEADLINE))
 
 
 def subject_steps(
@@ -333,6 +365,7 @@ def subject_steps(
     pending = sorted(points, reverse=True)
     steps: list[SubjectStep] = []
     previous = base
+    previous_groups = None if base is None else groups_at(groups, base.valid_from)
     while pending:
         point = pending.pop()
         here = by_time.get(point, ())
@@ -341,13 +374,22 @@ def subject_steps(
         state = fold.snapshot()
         if state is None:
             continue
-        good = qualifies(state, point, groups_at(groups, point))
-        if previous is None or previous.state != state or previous.qualifies != good:
-            start = (previous.run_start if previous is not None and previous.qualifies
-                     else point) if good else None
-            previous = SubjectStep(point, state, good, start, tuple(f.id or "" for f in here))
-            steps.append(previous)
+        now_groups = groups_at(groups, point)
         begins = available_since(state)
+        unchanged = (
+            previous is not None and now_groups is previous_groups
+            and (previous.state is state or previous.state == state)
+            and (begins is None or (begins[0] <= previous.valid_from) == (begins[0] <= point))
+        )
+        if not unchanged:
+            good = _qualifies(state, point, now_groups)
+            if previous is None or previous.state != state or previous.qualifies != good:
+                start = (previous.run_start if previous is not None and previous.qualifies
+                         else point) if good else None
+                previous = SubjectStep(point, state, good, start,
+                                       tuple(f.id or "" for f in here))
+                steps.append(previous)
+            previous_groups = now_groups
         if begins is not None and begins[0] > point and (
             not pending or begins[0] < pending[-1]
         ):

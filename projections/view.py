@@ -117,16 +117,10 @@ def group_facts(
     """The effective facts of every bucket, and the retracted facts (with their corrections)."""
     live: dict[str, list[SourcedFact]] = defaultdict(list)
     gone: dict[str, list[SourcedFact]] = defaultdict(list)
-    for fact_id in knowledge.base:
-        known = knowledge.effective(fact_id)
-        if known is not None:
-            for bucket in buckets(known.fact):
-                live[bucket].append(known.fact)
-        else:
-            withdrawn = knowledge.would_be(fact_id)
-            assert withdrawn is not None
-            for bucket in buckets(withdrawn.fact):
-                gone[bucket].append(withdrawn.fact)
+    for _, fact, alive in knowledge.contents():
+        target = live if alive else gone
+        for bucket in buckets(fact):
+            target[bucket].append(fact)
     return live, gone
 
 
