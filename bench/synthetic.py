@@ -37,7 +37,7 @@ SOURCE = F.Source(document="bench/synthetic.py", note="Synthetic benchmark fact.
 SERVICES = ("training", "inference", "training_and_inference", "compute_capacity",
             "fine_tuning", "model_api", "byom_training")
 CONSIDERATIONS = ("cash", "cash", "cash", "revenue_share", "free", "resource_exchange")
-CUSTOMERS = tuple(f"customer-{i}" for i in range(60)) + ("tesla", "x-corp")
+CUSTOMERS = (*(f"customer-{i}" for i in range(60)), "tesla", "x-corp")
 
 
 def generate(n: int, *, deals: int = 100, offerings: int = 10, seed: int = 7) -> list[F.Fact]:

@@ -156,6 +156,7 @@ def append(file: IO[bytes], db: str | None, as_json: bool) -> None:
                 result = ledger.append(facts, progress=bar.update)
         else:
             result = ledger.append(facts)
+        ledger.sync_index()
     if as_json:
         emit_json({
             "appended": result.appended,

@@ -347,6 +347,11 @@ def canonical_bytes(fact: Fact) -> bytes:
     return _CANONICAL.encode(fact)
 
 
+def canonical_encoder() -> msgspec.json.Encoder:
+    """The encoder :func:`canonical_bytes` uses (for loops that encode many facts)."""
+    return _CANONICAL
+
+
 def encode_json(value: object) -> bytes:
     """Encode any value with the project's conventions (decimals as strings, sorted keys)."""
     return _CANONICAL.encode(value)
@@ -556,7 +561,7 @@ def parse_facts(data: bytes | str) -> list[tuple[int, Fact]]:
     chunks: list[tuple[int, bytes]]
     try:
         _RAW_DECODER.decode(stripped)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, ValueError):
         chunks = list(_lines(data))  # not one JSON value: JSON Lines
     else:
         first = len(data) - len(data.lstrip())
@@ -568,6 +573,10 @@ def parse_facts(data: bytes | str) -> list[tuple[int, Fact]]:
             fact = _FACT_DECODER.decode(chunk)
         except msgspec.MsgspecError as exc:
             problems.append(_problem_from_msgspec(number, exc))
+            continue
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(number, "$", f"not valid UTF-8 text ({exc.reason} at byte "
+                                                 f"{exc.start})"))
             continue
         found = check_fact(fact)
         problems += [Problem(number, p.path, p.reason) for p in found]

@@ -10,10 +10,13 @@ Design
   ``IntegrityError``, re-reads the head and tries again.  The chain therefore cannot fork.
 * Records are encoded by a msgspec mapper (set through ``MAPPER_TOPIC``) under an explicit,
   versioned topic, never a class path.
-* Beside the events the recorder keeps ``*_index`` (position, fact id, recorded_at, content
-  digest), written in the same transaction, with a unique key on the fact id.  It makes
-  duplicate detection and ``--known-at`` lookups cheap, and ``verify`` checks it against the
-  records.
+* Beside the events the recorder keeps a **fact index** (fact id -> position and content
+  digest) with a unique key on the fact id, and the position it is complete up to.  The
+  index is derived from the records: an append brings it up to the head *before* checking
+  its batch for duplicates (in a transaction of its own), so an append's own transaction
+  holds just its records, and a write path as lean as eventsourcing's.  Because every
+  append must extend the head it read, checking against an index complete to that head is
+  exact even with concurrent writers.  ``verify`` checks the index against the records.
 * SQLite and PostgreSQL run the same code; only the recorder subclass differs.  Nothing is
   opened at import time.
 
@@ -22,8 +25,12 @@ No code path here updates or deletes a stored record.
 
 from __future__ import annotations
 
+import binascii
 import gc
+import hashlib
+import itertools
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,7 +73,7 @@ from ledger.facts import (
     Correction,
     Fact,
     Retraction,
-    canonical_bytes,
+    canonical_encoder,
     decode_fact,
     decoder,
     with_id,
@@ -80,6 +87,7 @@ RECORD_TOPIC = "compute-ledger/record@1"
 """The stored topic of a record: explicit and versioned, so no rename can orphan history."""
 
 PAGE = 2000
+SCHEMA_LOCK = 0x636C6564676572  # "cledger": serialises table creation on PostgreSQL
 
 
 class Record(msgspec.Struct, frozen=True, gc=False):
@@ -113,8 +121,13 @@ class _FactRecord(msgspec.Struct, frozen=True, gc=False):
     recorded_at: str
 
 
+class _IdOnly(msgspec.Struct, frozen=True, gc=False):
+    id: str
+
+
 _RECORD_ENCODER = msgspec.json.Encoder(order="sorted")
 _RECORD_DECODER = msgspec.json.Decoder(Record)
+_ID_DECODER = msgspec.json.Decoder(_IdOnly)
 _FACT_RECORD_DECODER = decoder(_FactRecord)
 
 
@@ -123,17 +136,40 @@ def record_json(record: Record) -> bytes:
     return _RECORD_ENCODER.encode(record)
 
 
+_STORED_EVENT_HAS_DICT = not hasattr(StoredEvent, "__slots__")
+
+
+def _stored_event(position: int, state: bytes) -> StoredEvent:
+    """A StoredEvent of the ledger's stream, built without the dataclass's __init__ (a bulk
+    append makes 100,000 of them; this is a third of the cost)."""
+    if _STORED_EVENT_HAS_DICT:
+        event = object.__new__(StoredEvent)
+        object.__setattr__(event, "__dict__", {
+            "originator_id": LEDGER_ID, "originator_version": position,
+            "topic": RECORD_TOPIC, "state": state,
+        })
+        return event
+    return StoredEvent(LEDGER_ID, position, RECORD_TOPIC, state)  # pragma: no cover
+
+
 class RecordMapper(Mapper[UUID]):
-    """eventsourcing mapper that stores :class:`Record` structs as msgspec JSON."""
+    """eventsourcing mapper that stores :class:`Record` structs as msgspec JSON.
+
+    The stored state is the sorted-key msgspec encoding of the :class:`Record`:
+    ``{"fact":...,"hash":"...","position":N,"prev":"...","recorded_at":"..."}``.
+    :meth:`state` writes exactly those bytes without building the Record first.
+    """
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         record = cast(Record, domain_event)
-        return StoredEvent(
-            originator_id=LEDGER_ID,
-            originator_version=record.position,
-            topic=RECORD_TOPIC,
-            state=_RECORD_ENCODER.encode(record),
-        )
+        return _stored_event(record.position, _RECORD_ENCODER.encode(record))
+
+    @staticmethod
+    def state(position: int, recorded_at: bytes, prev: bytes, digest: bytes,
+              fact: bytes) -> bytes:
+        """The stored state of a record given its parts (ASCII bytes; the fact canonical)."""
+        return (b'{"fact":%b,"hash":"%b","position":%d,"prev":"%b","recorded_at":"%b"}'
+                % (fact, digest, position, prev, recorded_at))
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if stored_event.topic != RECORD_TOPIC:
@@ -143,7 +179,7 @@ class RecordMapper(Mapper[UUID]):
             )
         try:
             return _RECORD_DECODER.decode(stored_event.state)
-        except msgspec.MsgspecError as exc:
+        except (msgspec.MsgspecError, ValueError) as exc:
             raise MapperDeserialisationError(str(exc)) from exc
 
 
@@ -169,6 +205,16 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     """
 
     index_table = "ledger_index"
+    index_state = "ledger_index_state"
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        # The stream's id and topic are constants of the ledger (hex digits and a fixed
+        # string), so they are written into the statement: each row binds (position, state).
+        self._insert_states = (
+            f"INSERT INTO {self.events_table_name} (originator_id, originator_version, topic, "
+            f"state) VALUES ('{LEDGER_ID.hex}', ?, '{RECORD_TOPIC}', ?)"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -176,23 +222,44 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.index_table} ("
             "fact_id TEXT PRIMARY KEY, position INTEGER NOT NULL, digest BLOB NOT NULL"
             ") WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {self.index_state} ("
+            "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), position INTEGER NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.index_state} VALUES (1, 0)",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Iterable[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        ledger_hex = LEDGER_ID.hex
         c.executemany(
             self.insert_events_statement,
             (
-                (s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                (ledger_hex if s.originator_id is LEDGER_ID or s.originator_id == LEDGER_ID else
+                 s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
                  s.originator_version, s.topic, s.state)
                 for s in stored_events
             ),
         )
-        rows: list[IndexRow] = kwargs.get("index_rows", [])
-        if rows:
-            c.executemany(f"INSERT INTO {self.index_table} VALUES (?,?,?)", rows)
         return None  # positions, not notification ids, order the ledger
+
+    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
+        """Insert the ledger's records, ``(position, state)``, in one transaction: what
+        ``insert_events`` does for StoredEvents of the ledger's stream, without building
+        them (a bulk append streams 100,000 of these straight into executemany)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(self._insert_states, states)
+
+    def index_position(self) -> int:
+        """The position up to which the fact index is complete."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position FROM {self.index_state}")
+            return int(c.fetchone()[0])
+
+    def index_extend(self, rows: list[IndexRow], upto: int) -> None:
+        """Add index rows for the records up to ``upto``, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(f"INSERT OR IGNORE INTO {self.index_table} VALUES (?,?,?)", rows)
+            c.execute(f"UPDATE {self.index_state} SET position = MAX(position, ?)", (upto,))
 
     def index_lookup(
         self, fact_ids: Collection[str], size_hint: int
@@ -225,6 +292,13 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT COUNT(*) FROM {self.index_table}")
             return int(c.fetchone()[0])
 
+    def index_first_after(self, position: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT MIN(position) FROM {self.index_table} WHERE position > ?",
+                      (position,))
+            row = c.fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(position, stored state) after a position, in order: the fast path for replays."""
         with self.datastore.transaction(commit=False) as c:
@@ -250,30 +324,81 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             Identifier(self.datastore.schema), Identifier(self.index_table)
         )
         self._index = table
-        self.sql_create_statements.append(
+        state = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.index_table + "_state")
+        )
+        self._index_state = state
+        self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0} (fact_id text PRIMARY KEY, "
                 "position bigint NOT NULL, digest bytea NOT NULL)"
-            ).format(table)
-        )
+            ).format(table),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (singleton integer PRIMARY KEY "
+                "CHECK (singleton = 1), position bigint NOT NULL)"
+            ).format(state),
+            SQL("INSERT INTO {0} VALUES (1, 0) ON CONFLICT DO NOTHING").format(state),
+        ]
         self._insert_index = SQL(
-            "INSERT INTO {0} (fact_id, position, digest) VALUES (%s, %s, %s)"
+            "INSERT INTO {0} (fact_id, position, digest) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING"
         ).format(table)
 
     def insert_events(
         self, stored_events: Iterable[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids: Sequence[int] | None = super().insert_events(list(stored_events), **kwargs)
-        return ids
+        """Insert a batch with COPY, in one transaction, under eventsourcing's table lock.
 
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        rows: list[IndexRow] = kwargs.get("index_rows", [])
-        if rows:
-            with curs.connection.cursor() as other:
-                other.executemany(self._insert_index, rows)
+        The base class sends the batch as one array parameter in pipeline mode, which stalls
+        (client and server each waiting on the other) once a batch is some megabytes; COPY
+        streams it instead.  The unique key on (originator_id, originator_version) still
+        turns a lost race into eventsourcing's ``IntegrityError``.
+        """
+        self._copy((s.originator_id, s.originator_version, s.topic, s.state)
+                   for s in stored_events)
+        return None  # positions, not notification ids, order the ledger
+
+    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
+        """Insert the ledger's records, ``(position, state)``, in one transaction."""
+        self._copy((LEDGER_ID, position, RECORD_TOPIC, state) for position, state in states)
+
+    def _copy(self, rows: Iterable[tuple[Any, int, str, bytes]]) -> None:
+        from psycopg.sql import SQL, Identifier
+
+        copy = SQL(
+            "COPY {0}.{1} (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            with curs.copy(copy) as out:
+                out.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
+                for row in rows:
+                    out.write_row(row)
+
+    def index_position(self) -> int:
+        """The position up to which the fact index is complete."""
+        from psycopg.sql import SQL
+
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT position FROM {0}").format(self._index_state))
+            row = curs.fetchone()
+            assert row is not None, "the index state row is created with the tables"
+            return int(row["position"])
+
+    def index_extend(self, rows: list[IndexRow], upto: int) -> None:
+        """Add index rows for the records up to ``upto``, in one transaction."""
+        from psycopg.sql import SQL
+
+        with self.datastore.transaction(commit=True) as curs:
+            if rows:
+                curs.executemany(self._insert_index, rows)
+            curs.execute(
+                SQL("UPDATE {0} SET position = GREATEST(position, %s)").format(self._index_state),
+                (upto,),
+            )
 
     def index_lookup(
         self, fact_ids: Collection[str], size_hint: int
@@ -300,6 +425,27 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT COUNT(*) AS n FROM {0}").format(self._index))
             row = curs.fetchone()
             return int(row["n"]) if row else 0
+
+    def index_first_after(self, position: int) -> int | None:
+        from psycopg.sql import SQL
+
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT MIN(position) AS p FROM {0} WHERE position > %s").format(self._index),
+                (position,),
+            )
+            row = curs.fetchone()
+            return None if row is None or row["p"] is None else int(row["p"])
+
+    def create_table(self) -> None:
+        """Create the tables under an advisory lock: PostgreSQL's CREATE ... IF NOT EXISTS
+        is not safe when several processes open a new ledger at once."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(position, stored state) after a position, in order: the fast path for replays."""
@@ -408,10 +554,36 @@ class _Prepared:
     fact: Fact
     fact_id: str
     raw: bytes
-    digest: bytes
+
+    @property
+    def digest(self) -> bytes:
+        """Computed only when the id is found already stored (most facts never need it)."""
+        return content_digest(self.raw)
 
 
-MAX_ATTEMPTS = 40
+RETRY_FOR = 120.0
+"""Seconds a writer that keeps losing races (or finding the database locked) keeps trying."""
+
+
+def _open(config: StoreConfig) -> LedgerApplication:
+    """Open the application, creating its tables if needed.
+
+    Several processes may open a new ledger at once: SQLite may answer "database is locked"
+    while another connection switches it to WAL, so opening is retried for a while (on
+    PostgreSQL, table creation is serialised by an advisory lock, see
+    :class:`LedgerPostgresRecorder`).
+    """
+    deadline = time.monotonic() + RETRY_FOR
+    while True:
+        try:
+            return LedgerApplication(env=_application_settings(config))
+        except (PersistenceError, OSError, sqlite3.Error) as exc:
+            locked = "database is locked" in str(exc) or "database table is locked" in str(exc)
+            if not locked or time.monotonic() > deadline:
+                raise StorageError(
+                    f"cannot open ledger {config.display}: {config.scrub(str(exc))}"
+                ) from None
+            time.sleep(0.02 + 0.08 * random.random())
 
 
 class Ledger:
@@ -420,12 +592,7 @@ class Ledger:
     def __init__(self, config: StoreConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        try:
-            self._app = LedgerApplication(env=_application_settings(config))
-        except (PersistenceError, OSError) as exc:
-            raise StorageError(
-                f"cannot open ledger {config.display}: {config.scrub(str(exc))}"
-            ) from None
+        self._app = _open(config)
         self.recorder = cast(LedgerRecorder, self._app.recorder)
         self.mapper = self._app.mapper
 
@@ -500,7 +667,7 @@ class Ledger:
             raw = bytes(record.fact)
             try:
                 fact = decode_fact(raw)
-            except msgspec.MsgspecError:
+            except (msgspec.MsgspecError, ValueError):
                 raise StorageError(
                     f"the fact at position {record.position} cannot be decoded; "
                     "run `compute-ledger verify`"
@@ -522,7 +689,7 @@ class Ledger:
             for position, state in rows:
                 try:
                     record = _FACT_RECORD_DECODER.decode(state)
-                except msgspec.MsgspecError:
+                except (msgspec.MsgspecError, ValueError):
                     raise StorageError(
                         f"the record at position {position} cannot be decoded; "
                         "run `compute-ledger verify`"
@@ -540,11 +707,62 @@ class Ledger:
 
     def find(self, fact_id: str) -> Entry | None:
         """The stored fact with this id, or ``None``."""
+        hit = self.lookup([fact_id], self.head().position).get(fact_id)
+        return None if hit is None else self.entry_at(hit[0])
+
+    # -- the fact index ---------------------------------------------------------------------
+
+    def _indexed_after(self, after: int, until: int) -> Iterator[IndexRow]:
+        """Index rows read from the records themselves, for positions ``(after, until]``."""
+        cursor = after
+        while cursor < until:
+            with self._storage("read"):
+                rows = self.recorder.select_states(cursor, min(PAGE * 5, until - cursor))
+            if not rows:
+                return
+            for position, state in rows:
+                try:
+                    raw = bytes(_RECORD_DECODER.decode(state).fact)
+                    fact_id = _ID_DECODER.decode(raw).id
+                except (msgspec.MsgspecError, ValueError):
+                    raise StorageError(
+                        f"the record at position {position} cannot be decoded; "
+                        "run `compute-ledger verify`"
+                    ) from None
+                yield fact_id, position, content_digest(raw)
+            cursor = rows[-1][0]
+
+    def sync_index(self, until: int | None = None) -> int:
+        """Bring the fact index up to ``until`` (default: the head); return its position.
+
+        Each page of records is indexed in a transaction that also records how far the index
+        goes, so an interrupted sync loses nothing and a concurrent one repeats nothing.
+        """
+        target = self.head().position if until is None else until
         with self._storage("read"):
-            hit = self.recorder.index_lookup([fact_id], size_hint=1 << 62)
-        if fact_id not in hit:
-            return None
-        return self.entry_at(hit[fact_id][0])
+            done = self.recorder.index_position()
+        while done < target:
+            rows = list(itertools.islice(self._indexed_after(done, target), PAGE * 5))
+            if not rows:
+                break
+            upto = rows[-1][1]
+            with self._storage("write"):
+                self.recorder.index_extend(rows, upto)
+            done = upto
+        return done
+
+    def lookup(self, fact_ids: Collection[str], until: int) -> dict[str, tuple[int, bytes]]:
+        """Where each of these ids is stored (position, content digest), among the records up
+        to ``until``: from the index, and from the records it does not cover yet."""
+        with self._storage("read"):
+            indexed = self.recorder.index_position()
+            found = self.recorder.index_lookup(fact_ids, size_hint=max(indexed, 1))
+        if indexed < until:
+            wanted = set(fact_ids)
+            for fact_id, position, digest in self._indexed_after(indexed, until):
+                if fact_id in wanted:
+                    found[fact_id] = (position, digest)
+        return {k: v for k, v in found.items() if v[0] <= until}
 
     def position_known_at(self, moment: datetime) -> int:
         """The last position whose ``recorded_at`` is at or before ``moment`` (0 if none).
@@ -584,8 +802,13 @@ class Ledger:
         gc.disable()  # a bulk append creates many objects and no cycles
         try:
             prepared, in_batch, problems = _prepare(facts, progress)
-            for attempt in range(1, MAX_ATTEMPTS + 1):
+            deadline = time.monotonic() + RETRY_FOR
+            attempt = 0
+            while True:
+                attempt += 1
                 head = self.head()
+                if head.position:
+                    self.sync_index(head.position)
                 new, duplicates = self._classify(prepared, head, problems)
                 if not new:
                     return AppendResult(0, duplicates + in_batch, head, None, None, attempt)
@@ -594,17 +817,17 @@ class Ledger:
                     recorded_at = head.recorded_at  # never decreases along the ledger
                 chain = _Chain(head, recorded_at, new)
                 try:
-                    # A lazy sequence: the SQLite recorder streams it into executemany.
-                    stored = cast(Sequence[StoredEvent],
-                                  map(self.mapper.to_stored_event, chain.records()))
-                    self.recorder.insert_events(stored, index_rows=chain.index_rows())
+                    # Streamed: executemany on SQLite, COPY on PostgreSQL.
+                    self.recorder.insert_states(chain.states())
                 except (ESIntegrityError, ESOperationalError) as exc:
-                    if attempt == MAX_ATTEMPTS:
+                    # Another writer took these positions (or holds the lock): read the new
+                    # head and try again.
+                    if time.monotonic() > deadline:
                         raise StorageError(
-                            f"could not append after {attempt} attempts: "
+                            f"could not append after {attempt} attempts in {RETRY_FOR:.0f} s: "
                             f"{self.config.scrub(str(exc))}"
                         ) from None
-                    time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
+                    time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
                     continue
                 except PersistenceError as exc:
                     raise StorageError(
@@ -619,7 +842,6 @@ class Ledger:
                     recorded_at=recorded_at,
                     attempts=attempt,
                 )
-            raise AssertionError("unreachable")
         finally:
             if collecting:
                 gc.enable()
@@ -631,12 +853,10 @@ class Ledger:
         targets = {t for p in prepared if (t := _target(p.fact)) is not None}
         found: dict[str, tuple[int, bytes]] = {}
         if head.position:
-            wanted = {p.fact_id for p in prepared} | targets
-            with self._storage("read"):
-                found = self.recorder.index_lookup(wanted, size_hint=head.position)
-        new: list[_Prepared] = []
+            found = self.lookup({p.fact_id for p in prepared} | targets, head.position)
+        new: list[_Prepared] = [] if found else prepared
         duplicates = 0
-        for p in prepared:
+        for p in prepared if found else ():
             stored = found.get(p.fact_id)
             if stored is None:
                 new.append(p)
@@ -659,15 +879,17 @@ class Ledger:
         self, new: list[_Prepared], found: dict[str, tuple[int, bytes]]
     ) -> list[Problem]:
         problems: list[Problem] = []
-        earlier: dict[str, Fact] = {}
+        in_batch = {p.fact_id: p for p in new}
         for p in new:
+            if not isinstance(p.fact, (Correction, Retraction)):
+                continue
             target = _target(p.fact)
-            if target is not None:
-                original = earlier.get(target)
-                if original is None and target in found:
-                    original = self.entry_at(found[target][0]).fact
-                problems += _target_problem(p, target, original)
-            earlier[p.fact_id] = p.fact
+            assert target is not None
+            earlier = in_batch.get(target)
+            original = earlier.fact if earlier is not None and earlier.line < p.line else None
+            if original is None and target in found:
+                original = self.entry_at(found[target][0]).fact
+            problems += _target_problem(p, target, original)
         return problems
 
     # -- tables beside the ledger ------------------------------------------------------------
@@ -695,42 +917,57 @@ class Ledger:
         """
         expected, prev, last_recorded = 1, GENESIS, ""
         page: list[tuple[int, str, bytes]] = []
+        with self._storage("read"):
+            indexed = self.recorder.index_position()
+
+        def breach(position: int, reason: str) -> Any:
+            # A record rewritten with its hash recomputed breaks the link of the next one;
+            # the fact index still holds the old content's digest and names it first.
+            self._check_index(page, upto=min(position, indexed))
+            _breach(position, reason)
+
         for stored in self._stored(0, None, PAGE):
             at = stored.originator_version
             if at != expected:
-                _breach(expected, f"record missing (the next stored record is at position {at})")
+                breach(expected, f"record missing (the next stored record is at position {at})")
             try:
                 record = cast(Record, self.mapper.to_domain_event(stored))
             except MapperDeserialisationError:
-                _breach(at, "the stored record cannot be decoded")
-            if record.position != at:
-                _breach(at, f"the record stored here claims position {record.position}")
-            if record.prev != prev:
-                _breach(at, "the record does not link to the one before it (prev hash differs)")
+                breach(at, "the stored record cannot be decoded")
             raw = bytes(record.fact)
-            if link_hash(prev, at, record.recorded_at, raw) != record.hash:
-                _breach(at, "the stored hash does not match the record's content")
-            if record.recorded_at < last_recorded:
-                _breach(at, "recorded_at goes backwards")
             try:
                 fact = decode_fact(raw)
-            except msgspec.MsgspecError:
-                _breach(at, "the fact cannot be decoded")
-            if against is not None and at == against.position and record.hash != against.hash:
-                _breach(at, "the hash differs from the pinned one: history was rewritten")
+            except (msgspec.MsgspecError, ValueError):
+                breach(at, "the fact cannot be decoded")
             assert fact.id is not None
             page.append((at, fact.id, content_digest(raw)))
+            if record.position != at:
+                breach(at, f"the record stored here claims position {record.position}")
+            if record.prev != prev:
+                breach(at, "the record does not link to the one before it (prev hash differs)")
+            if link_hash(prev, at, record.recorded_at, raw) != record.hash:
+                breach(at, "the stored hash does not match the record's content")
+            if record.recorded_at < last_recorded:
+                breach(at, "recorded_at goes backwards")
+            if against is not None and at == against.position and record.hash != against.hash:
+                breach(at, "the hash differs from the pinned one: history was rewritten")
             if len(page) == PAGE:
-                self._check_index(page)
+                self._check_index(page, upto=indexed)
                 page = []
             prev, last_recorded, expected = record.hash, record.recorded_at, expected + 1
-        self._check_index(page)
+        self._check_index(page, upto=indexed)
         head = Head(expected - 1, prev, last_recorded or None)
         with self._storage("read"):
-            indexed = self.recorder.index_size()
-        if indexed != head.position:
-            _breach(head.position, f"the fact index holds {indexed} entries for {head.position} "
-                                   "records")
+            orphan = self.recorder.index_first_after(min(head.position, indexed))
+            entries = self.recorder.index_size()
+        if orphan is not None:
+            _breach(orphan, "record missing (the fact index still lists it)")
+        if indexed > head.position:
+            _breach(head.position + 1, f"record missing (the fact index covers positions up "
+                                       f"to {indexed})")
+        if entries != indexed:
+            _breach(min(head.position, indexed) or 1,
+                    f"the fact index holds {entries} entries for {indexed} records")
         if against is not None and against.position > head.position:
             _breach(
                 head.position + 1,
@@ -739,12 +976,14 @@ class Ledger:
             )
         return VerifyReport(head=head, checked=head.position, against=against)
 
-    def _check_index(self, page: list[tuple[int, str, bytes]]) -> None:
-        if not page:
+    def _check_index(self, page: list[tuple[int, str, bytes]], upto: int | None = None) -> None:
+        """Raise at the first record (up to position ``upto``) the fact index disagrees with."""
+        rows = [row for row in page if upto is None or row[0] <= upto]
+        if not rows:
             return
         with self._storage("read"):
-            found = self.recorder.index_lookup([i for _, i, _ in page], size_hint=1 << 62)
-        for position, fact_id, digest in page:
+            found = self.recorder.index_lookup([i for _, i, _ in rows], size_hint=1 << 62)
+        for position, fact_id, digest in rows:
             if found.get(fact_id) != (position, digest):
                 _breach(position, "the fact index does not match the record")
 
@@ -790,18 +1029,22 @@ class _Chain:
         self._new = new
         self.last_hash = head.hash
 
-    def records(self) -> Iterator[Record]:
-        prev, position, recorded_at = self._head.hash, self._head.position, self._recorded_at
+    def states(self) -> Iterator[tuple[int, bytes]]:
+        """``(position, stored state)`` of the new records: byte for byte what
+        :class:`RecordMapper` writes for each :class:`Record`, linked by
+        :func:`ledger.chain.link_hash`."""
+        sha256, hexlify, state = hashlib.sha256, binascii.hexlify, RecordMapper.state
+        recorded = self._recorded_at.encode()
+        prev, position = self._head.hash.encode(), self._head.position
         for p in self._new:
             position += 1
-            digest = link_hash(prev, position, recorded_at, p.raw)
-            yield Record(position, recorded_at, prev, digest, msgspec.Raw(p.raw))
+            link = sha256(b"%b\n%d\n%b\n" % (prev, position, recorded))
+            link.update(p.raw)
+            digest = hexlify(link.digest())
+            yield position, state(position, recorded, prev, digest, p.raw)
             prev = digest
-        self.last_hash = prev
+        self.last_hash = prev.decode()
 
-    def index_rows(self) -> list[IndexRow]:
-        start = self._head.position + 1
-        return [(p.fact_id, position, p.digest) for position, p in enumerate(self._new, start)]
 
 
 def _prepare(
@@ -813,17 +1056,19 @@ def _prepare(
     seen: dict[str, _Prepared] = {}
     duplicates = 0
     problems: list[Problem] = []
+    encode = canonical_encoder().encode
     for number, item in enumerate(facts, start=1):
         line, fact = item if isinstance(item, tuple) else (number, item)
-        fact = with_id(fact)
-        raw = canonical_bytes(fact)
-        fact_id = cast(str, fact.id)
-        here = _Prepared(line, fact, fact_id, raw, content_digest(raw))
+        if fact.id is None:
+            fact = with_id(fact)
+        raw = encode(fact)
+        fact_id: str = fact.id  # type: ignore[assignment]  # with_id gave it one
+        here = _Prepared(line, fact, fact_id, raw)
         earlier = seen.get(fact_id)
         if earlier is None:
             seen[fact_id] = here
             prepared.append(here)
-        elif earlier.digest == here.digest:
+        elif earlier.raw == raw:
             duplicates += 1
         else:
             problems.append(Problem(
@@ -836,6 +1081,7 @@ def _prepare(
     if not prepared and not problems:
         raise InputError([Problem(None, "$", "no facts given")])
     return prepared, duplicates, problems
+
 
 
 def _target_problem(p: _Prepared, target: str, original: Fact | None) -> list[Problem]:
@@ -871,10 +1117,9 @@ def _breach(position: int, reason: str) -> Any:
 
 
 def _target(fact: Fact) -> str | None:
-    if isinstance(fact, Correction):
-        return fact.corrects
-    if isinstance(fact, Retraction):
-        return fact.retracts
+    """The fact a correction or retraction names (None for any other fact)."""
+    if isinstance(fact, (Correction, Retraction)):
+        return fact.corrects if isinstance(fact, Correction) else fact.retracts
     return None
 
 

@@ -117,6 +117,11 @@ class ComputeLedger:
         """Append facts atomically (see :meth:`ledger.store.Ledger.append`)."""
         return self.ledger.append(facts, progress=progress)
 
+    def sync_index(self) -> int:
+        """Bring the fact index up to the head (an append does it for the facts before it;
+        the CLI does it after each append, so a command leaves the ledger fully indexed)."""
+        return self.ledger.sync_index()
+
     def append_text(self, data: bytes | str) -> AppendResult:
         """Parse one JSON object or JSON Lines, then append atomically."""
         return self.append(parse_facts(data))

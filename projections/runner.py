@@ -39,7 +39,7 @@ from contracts.parties import Groups
 from ledger.chain import GENESIS
 from ledger.facts import Correction, Fact, Retraction, SourcedFact
 from ledger.instants import from_utc_text, utc_text
-from ledger.store import Ledger, SideCursor
+from ledger.store import SCHEMA_LOCK, Ledger, SideCursor
 from projections.subjects import (
     EMPTY_GROUPS,
     GROUPS,
@@ -484,6 +484,8 @@ class Projection:
         if self._ready:
             return
         with self.ledger.side_tables(write=True) as cur:
+            if cur.backend == "postgresql":  # CREATE ... IF NOT EXISTS races on PostgreSQL
+                cur.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
             for statement in SCHEMA:
                 cur.execute(statement)
             cur.execute("INSERT INTO cl_tracking (view, position, head) VALUES (?, 0, ?) "

@@ -206,3 +206,14 @@ def test_an_unreachable_postgres_names_the_url_without_the_password() -> None:
     message = str(raised.value)
     assert "s3cret-pw" not in message
     assert "postgresql://ledger:***@127.0.0.1:1/nowhere" in message
+
+
+def test_the_fast_record_encoding_is_the_mappers() -> None:
+    from ledger.store import Record, RecordMapper
+
+    raw = F.canonical_bytes(F.with_id(announcement(7)))
+    record = Record(12, "2026-06-01T12:00:00.000000Z", "a" * 64, "b" * 64, msgspec.Raw(raw))
+    mapped = RecordMapper(transcoder=None).to_stored_event(record)  # type: ignore[arg-type]
+    fast = RecordMapper.state(12, record.recorded_at.encode(), record.prev.encode(),
+                              record.hash.encode(), raw)
+    assert fast == mapped.state == msgspec.json.Encoder(order="sorted").encode(record)

@@ -1,0 +1,295 @@
+"""The bulk-append benchmark (PRODUCT.md, "Bars it must clear").
+
+Measures, in one run, on fresh SQLite files in a temporary directory, best of ``--rounds``:
+
+(a) ``ComputeLedger.open(path, environ={}).append(facts)``, the facts already decoded;
+(b) raw ``sqlite3.executemany`` inserting exactly the bytes the ledger stored (its
+    ``stored_events`` rows, read back) into a fresh table of the same shape, WAL mode as
+    eventsourcing uses, in one transaction (the bar: (a) is at least half of (b));
+(c) one ``Application.save()`` per fact with eventsourcing's default JSON transcoder, on a
+    subset, reported as a rate (the bar: (a) is many times faster);
+(d) end to end from JSON Lines text: parse, validate and append.
+
+Usage::
+
+    python -m bench.append [--n 100000] [--rounds 3] [--per-save 2000] [--check]
+
+``--check`` exits 1 when the raw-ratio bar is not met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from bench.synthetic import generate
+from ledger import facts as F
+from projections.api import ComputeLedger
+
+RAW_BAR = 0.5
+SEED = 20260506
+
+
+def jsonl(facts: list[F.Fact]) -> bytes:
+    return b"\n".join(F.canonical_bytes(f) for f in facts) + b"\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# What is measured
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    name: str
+    facts: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.facts / self.seconds
+
+
+def best(rounds: int, run: Callable[[Path], float], workdir: Path, label: str) -> float:
+    """The fastest of ``rounds`` runs, each in a fresh directory; ``run`` returns seconds."""
+    times = []
+    for r in range(rounds):
+        where = workdir / f"{label}-{r}"
+        where.mkdir()
+        gc.collect()
+        times.append(run(where))
+    return min(times)
+
+
+def ledger_append(facts: list[F.Fact], indexing: list[float]) -> Callable[[Path], float]:
+    """The append; the time to bring the fact index up to date afterwards (which the next
+    append, or `compute-ledger append` right away, does) goes to ``indexing``."""
+
+    def run(where: Path) -> float:
+        with ComputeLedger.open(str(where / "ledger.sqlite3"), environ={}) as ledger:
+            started = time.perf_counter()
+            result = ledger.append(facts)
+            seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            assert ledger.sync_index() == len(facts)
+            indexing.append(time.perf_counter() - started)
+        assert result.appended == len(facts), result
+        return seconds
+
+    return run
+
+
+def ledger_append_text(text: bytes, n: int) -> Callable[[Path], float]:
+    def run(where: Path) -> float:
+        with ComputeLedger.open(str(where / "ledger.sqlite3"), environ={}) as ledger:
+            started = time.perf_counter()
+            result = ledger.append_text(text)
+            seconds = time.perf_counter() - started
+        assert result.appended == n, result
+        return seconds
+
+    return run
+
+
+@dataclass(frozen=True)
+class Table:
+    create: str
+    insert: str
+    rows: list[tuple[Any, ...]]
+
+
+def stored_table(path: Path, name: str, columns: str, order: str) -> Table:
+    """A table of the ledger's file as the ledger wrote it: its CREATE TABLE and its rows."""
+    conn = sqlite3.connect(path)
+    try:
+        [(create,)] = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchall()
+        rows = conn.execute(f"SELECT {columns} FROM {name} ORDER BY {order}").fetchall()
+    finally:
+        conn.close()
+    marks = ", ".join("?" * len(columns.split(",")))
+    return Table(create, f"INSERT INTO {name} ({columns}) VALUES ({marks})", rows)
+
+
+def raw_executemany(*tables: Table) -> Callable[[Path], float]:
+    """Fresh tables of the same shape, WAL mode, one transaction, one executemany each."""
+
+    def run(where: Path) -> float:
+        conn = sqlite3.connect(where / "raw.sqlite3", isolation_level=None)
+        try:
+            assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+            for table in tables:
+                conn.execute(table.create)
+            started = time.perf_counter()
+            conn.execute("BEGIN")
+            for table in tables:
+                conn.executemany(table.insert, table.rows)
+            conn.execute("COMMIT")
+            seconds = time.perf_counter() - started
+            for table in tables:
+                name = table.insert.split()[2]
+                [(count,)] = conn.execute(f"SELECT COUNT(*) FROM {name}").fetchall()
+                assert count == len(table.rows)
+        finally:
+            conn.close()
+        return seconds
+
+    return run
+
+
+class FactLog(Aggregate):
+    """The smallest aggregate that records facts: each event carries one fact as a dict."""
+
+    @event("Started")
+    def __init__(self) -> None:
+        self.count = 0
+
+    @event("Recorded")
+    def record(self, fact: dict[str, Any]) -> None:
+        self.count += 1
+
+
+class PlainApplication(Application[Any]):
+    """eventsourcing as it comes: default mapper, default JSON transcoder."""
+
+
+def per_save(facts: list[F.Fact]) -> Callable[[Path], float]:
+    payloads = [msgspec.json.decode(F.canonical_bytes(f)) for f in facts]  # JSON-able dicts
+
+    def run(where: Path) -> float:
+        app = PlainApplication(env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(where / "per-save.sqlite3"),
+        })
+        try:
+            log = FactLog()
+            app.save(log)
+            started = time.perf_counter()
+            for payload in payloads:
+                log.record(payload)
+                app.save(log)
+            seconds = time.perf_counter() - started
+            again: FactLog = app.repository.get(log.id)
+            assert again.count == len(payloads)
+        finally:
+            app.close()
+        return seconds
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = f"{os.cpu_count()} logical" + (f", {usable} usable" if usable else "")
+    return [
+        f"CPU:     {cpu} ({cores})",
+        f"OS:      {platform.platform()}",
+        f"Python:  {platform.python_version()} ({platform.python_implementation()})",
+        f"SQLite:  {sqlite3.sqlite_version} (sqlite3 module)",
+        f"libs:    eventsourcing {version('eventsourcing')}, msgspec {version('msgspec')}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="facts to append (100000)")
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds (3)")
+    parser.add_argument("--per-save", type=int, default=2_000,
+                        help="facts for the one-save-per-fact baseline (2000)")
+    parser.add_argument("--seed", type=int, default=SEED, help="generator seed")
+    parser.add_argument("--check", action="store_true",
+                        help=f"exit 1 unless ledger/raw >= {RAW_BAR}")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.rounds < 1 or args.per_save < 1:
+        parser.error("--n, --rounds and --per-save must be positive")
+
+    print(f"compute-ledger bulk append: {args.n:,} facts, best of {args.rounds} rounds")
+    for line in machine():
+        print("  " + line)
+    started = time.perf_counter()
+    facts = generate(args.n, seed=args.seed)
+    text = jsonl(facts)
+    mix: dict[str, int] = {}
+    for fact in facts:
+        tag = str(fact.__struct_config__.tag)
+        mix[tag] = mix.get(tag, 0) + 1
+    print(f"  facts:   {len(text) / args.n:.0f} bytes each on average as JSON Lines; "
+          + ", ".join(f"{k} {v:,}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1]))
+          + f" (generated in {time.perf_counter() - started:.1f}s)")
+
+    with tempfile.TemporaryDirectory(prefix="compute-ledger-bench-") as tmp:
+        workdir = Path(tmp)
+        indexing: list[float] = []
+        ledger_s = best(args.rounds, ledger_append(facts, indexing), workdir, "ledger")
+        stored = workdir / "ledger-0" / "ledger.sqlite3"
+        events = stored_table(stored, "stored_events",
+                              "originator_id, originator_version, topic, state",
+                              "originator_version")
+        index = stored_table(stored, "ledger_index", "fact_id, position, digest", "position")
+        assert len(events.rows) == len(index.rows) == args.n
+        raw_s = best(args.rounds, raw_executemany(events), workdir, "raw")
+        raw_index_s = best(args.rounds, raw_executemany(events, index), workdir, "raw-index")
+        subset = facts[: min(args.per_save, args.n)]
+        save_s = best(args.rounds, per_save(subset), workdir, "per-save")
+        text_s = best(args.rounds, ledger_append_text(text, args.n), workdir, "text")
+
+    timings = [
+        Timing("(a) ledger append, decoded facts", args.n, ledger_s),
+        Timing("    (a) then the fact index built, for info", args.n, min(indexing)),
+        Timing("(b) raw sqlite3 executemany, same bytes", args.n, raw_s),
+        Timing("    (b) plus the fact index rows, for info", args.n, raw_index_s),
+        Timing("(c) Application.save() per fact", len(subset), save_s),
+        Timing("(d) ledger end to end from JSON Lines", args.n, text_s),
+    ]
+    print()
+    print(f"  {'':<42} {'facts':>9} {'seconds':>9} {'facts/s':>11}")
+    for t in timings:
+        print(f"  {t.name:<42} {t.facts:>9,} {t.seconds:>9.3f} {t.rate:>11,.0f}")
+    raw_ratio = timings[0].rate / timings[2].rate
+    save_ratio = timings[0].rate / timings[4].rate
+    met = raw_ratio >= RAW_BAR
+    print()
+    print(f"  ledger / raw executemany: {raw_ratio:.2f}  "
+          f"(bar >= {RAW_BAR}: {'met' if met else 'NOT MET'})")
+    print(f"  ledger / per-fact save:   {save_ratio:,.1f}x  (bar: many times faster)")
+    both = ledger_s + min(indexing)
+    print(f"  (for info: ledger append + its index / raw records + index: "
+          f"{raw_index_s / both:.2f}; end to end / raw: {timings[5].rate / timings[2].rate:.2f})")
+    if args.check and not met:
+        print(f"FAIL: ledger/raw {raw_ratio:.2f} < {RAW_BAR}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
