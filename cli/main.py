@@ -22,7 +22,7 @@ from cli.options import (
     opened,
 )
 from ledger.facts import canonical_bytes, fact_schema, parse_facts
-from projections.api import Entry, KnownAt, parse_pin, record_json
+from projections.api import Entry, KnownAt, bundled_record, parse_pin, record_json
 
 EXIT_CODES = """
 Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad input.
@@ -134,9 +134,12 @@ def timeline(known_at: KnownAt | None, db: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("file", type=click.File("rb"), default="-")
+@click.option("--public-record", is_flag=True,
+              help="Append the public record bundled with the package instead of FILE "
+              "(to start a shared or PostgreSQL ledger from it).")
 @db_option
 @json_option
-def append(file: IO[bytes], db: str | None, as_json: bool) -> None:
+def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) -> None:
     """Validate and append facts from FILE (one JSON object, or JSON Lines; - for stdin).
 
     The batch is atomic: every fact is appended, or none is.  A fact already in the ledger
@@ -148,8 +151,9 @@ def append(file: IO[bytes], db: str | None, as_json: bool) -> None:
     Example:
       compute-ledger append facts.jsonl
       echo '{"type": "retraction", ...}' | compute-ledger append -
+      compute-ledger append --public-record --db postgresql://me@db.internal/ledger
     """
-    facts = parse_facts(file.read())
+    facts = parse_facts(bundled_record() if public_record else file.read())
     with opened(db) as ledger:
         if len(facts) >= 5000 and not as_json:
             with click.progressbar(length=len(facts), label="appending", file=sys.stderr) as bar:
@@ -317,6 +321,43 @@ def verify(pin: str | None, db: str | None, as_json: bool) -> None:
         return
     extra = f"; extends the pinned head {against.position}" if against else ""
     click.echo(f"ok: {report.checked} records, chain intact{extra}; head {report.head.pin}")
+
+
+@main.command()
+@known_at_option
+@as_of_option
+@click.option("--rebuild", is_flag=True,
+              help="If the maintained projection differs from the replay, rebuild it from "
+              "the facts.")
+@db_option
+@json_option
+def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: str | None,
+           as_json: bool) -> None:
+    """The auditor's replay: verify the chain, rebuild every projection from the raw facts,
+    compare them with the maintained ones, and reproduce a past answer.
+
+    With --known-at K (an instant, a date, or @N for "when position N was recorded") it
+    folds only what had been recorded by K and prints the verdict the ledger gave then, as
+    of K unless --as-of says otherwise, with the position and head hash it stood on.  Exit
+    1 if the chain is broken or the maintained projection disagrees with the replay.
+
+    \b
+    Example:
+      compute-ledger replay
+      compute-ledger replay --known-at @8 --json
+    """
+    with opened(db) as ledger:
+        report = ledger.replay(known_at, as_of, rebuild=rebuild)
+    if as_json:
+        emit_json(report)
+    else:
+        for line in render.replay_lines(report):
+            click.echo(line)
+    if report.projection_differs:
+        raise click.ClickException(
+            "the maintained projection differs from the replay for "
+            f"{', '.join(report.projection_differs)}; run `compute-ledger replay --rebuild`"
+        )
 
 
 @main.command()

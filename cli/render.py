@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from ledger.instants import market_text, rfc3339
-from projections.answers import Business, CandidateOut, CheckOut, Timeline, Verdict
+from projections.answers import (
+    Business,
+    CandidateOut,
+    CheckOut,
+    ReplayReport,
+    Timeline,
+    Verdict,
+)
 
 MARK = {"met": "✓", "failed": "✗", "unknown": "?", "not_applicable": "·"}
 STATE = {"met": "met", "failed": "failed", "unknown": "unknown", "not_applicable": "n/a"}
@@ -158,15 +164,34 @@ def timeline_lines(answer: Timeline) -> Iterator[str]:
         qualifying = f" qualifying: {', '.join(point.qualifying)}" if point.qualifying else ""
         yield f"{market_text(point.at)}  {point.status}{qualifying}"
         for change in point.changes:
-            yield f"    {change.subject} {change.what}: {_value(change.before)} -> " \
-                  f"{_value(change.after)}"
+            yield f"    {change.subject} {change.what}: {_value(change.what, change.before)} -> " \
+                  f"{_value(change.what, change.after)}"
         if point.facts:
             yield f"    facts: {', '.join(point.facts)}"
 
 
-def _value(value: Any) -> str:
+def _value(what: str, value: str | None) -> str:
     if value is None:
         return "-"
-    if isinstance(value, Decimal):
-        return usd(value)
-    return str(value)
+    if what == "usd_per_month":
+        return usd(Decimal(value))
+    return value
+
+
+def replay_lines(report: ReplayReport) -> Iterator[str]:
+    yield (f"Verified   {report.verified} records: chain, positions and fact index intact; "
+           f"head {report.head.position}:{report.head.hash}")
+    yield (f"Replayed   the {report.position} facts recorded by {instant(report.known_at)}: "
+           f"{report.subjects} deals and offerings, {report.steps} steps")
+    if not report.projection_compared:
+        yield ("Projection not compared: it holds the latest knowledge, and this replay is of "
+               "an earlier one")
+    elif report.projection_differs:
+        yield f"Projection DIFFERS from the replay for {', '.join(report.projection_differs)}"
+    elif report.projection_rebuilt:
+        yield "Projection differed from the replay, and was rebuilt from the facts: it agrees"
+    else:
+        yield "Projection the maintained projection agrees with the replay"
+    yield ""
+    yield "The answer the ledger gave then:"
+    yield from verdict_lines(report.answer, explain=False)

@@ -923,7 +923,7 @@ class Ledger:
         def breach(position: int, reason: str) -> Any:
             # A record rewritten with its hash recomputed breaks the link of the next one;
             # the fact index still holds the old content's digest and names it first.
-            self._check_index(page, upto=min(position, indexed))
+            self._check_index(page, upto=min(position - 1, indexed))
             _breach(position, reason)
 
         for stored in self._stored(0, None, PAGE):

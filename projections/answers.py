@@ -89,7 +89,10 @@ class Verdict(_Answer, frozen=True, kw_only=True):
 
 
 class TermOut(_Answer, frozen=True, kw_only=True):
-    value: Any
+    """A merged term and the fact that decided it.  Decimals and dates are strings, as in
+    the fact format, so the value's JSON type does not depend on the term."""
+
+    value: str | bool | list[str]
     fact: str
 
 
@@ -152,10 +155,13 @@ class Business(_Answer, frozen=True, kw_only=True):
 
 
 class ChangeOut(_Answer, frozen=True, kw_only=True):
+    """One thing that changed at a point: a subject's standing or status, or its run-rate
+    (a decimal string), or the market's status."""
+
     subject: str
     what: str
-    before: Any
-    after: Any
+    before: str | None
+    after: str | None
 
 
 class PointOut(_Answer, frozen=True, kw_only=True):
@@ -179,6 +185,36 @@ class Timeline(_Answer, frozen=True, kw_only=True):
     points: list[PointOut]
     ledger_position: int
     ledger_head: str
+
+
+class HeadOut(_Answer, frozen=True, kw_only=True):
+    """A ledger head: the position and hash of the last record."""
+
+    position: int
+    hash: str
+
+
+class ReplayReport(_Answer, frozen=True, kw_only=True):
+    """What an auditor's replay found (``compute-ledger replay``)."""
+
+    schema: str = "compute-ledger/replay/1"
+    ok: bool
+    verified: int
+    """Records whose chain, positions and index were checked."""
+    head: HeadOut
+    position: int
+    """The ledger position the replay folded to: the last one recorded by ``known_at``."""
+    known_at: datetime
+    subjects: int
+    steps: int
+    projection_compared: bool
+    """Whether the maintained projection was compared (it holds the latest knowledge only)."""
+    projection_differs: list[str]
+    """The subjects whose maintained histories differ from the replay (empty: they agree)."""
+    projection_rebuilt: bool
+    answer: Verdict
+    """The verdict the ledger gave at ``known_at``: as of ``known_at`` unless asked
+    otherwise, with the position and head it stood on."""
 
 
 class AppendOut(_Answer, frozen=True, kw_only=True):

@@ -34,7 +34,7 @@ from ledger.store import (
 from projections import business as business_projection
 from projections import timeline as timeline_projection
 from projections import verdict as verdict_projection
-from projections.answers import Business, Timeline, Verdict
+from projections.answers import Business, HeadOut, ReplayReport, Timeline, Verdict
 from projections.runner import Projection
 from projections.view import Histories, View, build_view
 
@@ -50,6 +50,7 @@ __all__ = [
     "Head",
     "KnownAt",
     "Record",
+    "ReplayReport",
     "Timeline",
     "Verdict",
     "VerifyReport",
@@ -217,3 +218,48 @@ class ComputeLedger:
         """Every change point of the verdict and the business, as known at ``known_at``."""
         _, known_at = self.moments(None, known_at)
         return timeline_projection.timeline(self.histories(known_at), known_at)
+
+    # -- the auditor's replay -----------------------------------------------------------------
+
+    def replay(
+        self,
+        known_at: KnownAt | None = None,
+        as_of: datetime | None = None,
+        *,
+        rebuild: bool = False,
+    ) -> ReplayReport:
+        """Verify the chain, fold every projection afresh from the raw facts recorded by
+        ``known_at``, compare them with the maintained projection, and give the verdict
+        the ledger would have given then (as of ``as_of``, default ``known_at``).
+
+        Raises :class:`~ledger.errors.VerificationError` if the chain does not check out.
+        With ``rebuild``, a maintained projection that differs is rebuilt from the facts.
+        """
+        verified = self.ledger.verify()
+        known = self.known_instant(known_at)
+        position = self.ledger.position_known_at(known)
+        replayed = self.replayed(position)
+        compared, differing, rebuilt = False, [], False
+        if position == verified.head.position:
+            compared = True
+            self.projection.catch_up()
+            differing = replayed.differences(self.projection.view().full())
+            if differing and rebuild:
+                self.projection.reset()
+                self.projection.catch_up()
+                differing = replayed.differences(self.projection.view().full())
+                rebuilt = True
+        moment = (as_of or known).astimezone(UTC)
+        return ReplayReport(
+            ok=not differing,
+            verified=verified.checked,
+            head=HeadOut(position=verified.head.position, hash=verified.head.hash),
+            position=position,
+            known_at=known,
+            subjects=len(replayed.subjects),
+            steps=sum(len(h) for h in replayed.subjects.values()),
+            projection_compared=compared,
+            projection_differs=differing,
+            projection_rebuilt=rebuilt,
+            answer=verdict_projection.verdict(replayed, moment, known),
+        )

@@ -57,10 +57,17 @@ def months_left(at: datetime, until: datetime) -> Decimal:
     return seconds / SECONDS_PER_MONTH
 
 
+def _term_value(term: object) -> str | bool | list[str]:
+    if isinstance(term, (bool, str)):
+        return term
+    if isinstance(term, tuple):
+        return list(term)
+    return str(term)  # Decimal, date
+
+
 def _terms(state: SubjectState) -> dict[str, TermOut]:
     return {
-        name: TermOut(value=list(t.value) if isinstance(t.value, tuple) else t.value,
-                      fact=t.fact)
+        name: TermOut(value=_term_value(t.value), fact=t.fact)
         for name, t in sorted(known(state.terms))
     }
 

@@ -501,13 +501,23 @@ class Projection:
         return int(row["position"]), str(row["head"])
 
     def catch_up(self, until: int | None = None) -> tuple[int, str]:
-        """Fold every fact recorded since the tracked position (up to ``until``)."""
+        """Fold every fact recorded since the tracked position (up to ``until``).
+
+        If the record at the tracked position no longer has the tracked hash (the ledger was
+        replaced or rewritten under the projection), the projection is rebuilt from scratch:
+        it is derived data and must not answer for another history.
+        """
         self._ensure()
-        target = self.ledger.head().position if until is None else until
+        ledger_head = self.ledger.head()
+        target = ledger_head.position if until is None else until
+        position, tracked_head = self.tracked()
+        if position and (position > ledger_head.position
+                         or self.ledger.entry_at(position).hash != tracked_head):
+            self.reset()
         while True:
-            position, head = self.tracked()
+            position, tracked_head = self.tracked()
             if position >= target:
-                return position, head
+                return position, tracked_head
             self._step(min(target, position + self.chunk))
 
     def _step(self, until: int) -> None:

@@ -97,6 +97,10 @@ def _diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -
         old, new = before.get(key, {}), after.get(key, {})
         for what in ("standing", "status", "usd_per_month"):
             if old.get(what) != new.get(what):
-                changes.append(ChangeOut(subject=key, what=what, before=old.get(what),
-                                         after=new.get(what)))
+                changes.append(ChangeOut(subject=key, what=what, before=_text(old.get(what)),
+                                         after=_text(new.get(what))))
     return changes
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

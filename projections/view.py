@@ -110,6 +110,23 @@ class View:
     def full(self) -> View:
         return self
 
+    def differences(self, other: View) -> list[str]:
+        """What differs between two views of the same knowledge: the subjects (and
+        'market', 'groups', 'position') whose histories are not equal."""
+        found = [] if (self.position, self.head) == (other.position, other.head) else ["position"]
+        for key in sorted(set(self.subjects) | set(other.subjects)):
+            mine, theirs = self.subjects.get(key), other.subjects.get(key)
+            if mine is None or theirs is None or mine.steps != theirs.steps:
+                found.append(key)
+        for key in sorted(set(self.retracted) | set(other.retracted)):
+            if self.retracted.get(key) != other.retracted.get(key) and key not in found:
+                found.append(key)
+        if self.market.steps != other.market.steps:
+            found.append("market")
+        if self.groups.steps != other.groups.steps:
+            found.append("groups")
+        return found
+
 
 def group_facts(
     knowledge: Knowledge,

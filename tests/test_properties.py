@@ -1,0 +1,237 @@
+"""Replay determinism, searched for counterexamples: properties of the projections over
+generated histories (see tests/histories.py).
+
+* any order of the appends, and any split into batches, gives the same answers;
+* the maintained projection, updated batch by batch, equals the facts folded afresh at
+  every prefix, and equals itself rebuilt from scratch;
+* an answer at known_at = K never changes when facts are recorded after K;
+* the verdict at T has the status the timeline shows at T;
+* SQLite and PostgreSQL give identical answers;
+* facts survive the store unchanged, and JSON answers decode back to equal values;
+* any single change to a stored record is caught by the chain, at its position.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from histories import batches, histories, question_times, reordered
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from contracts.market import DEADLINE
+from ledger import facts as F
+from ledger.clock import ManualClock
+from ledger.errors import VerificationError
+from projections.answers import Business, Timeline, Verdict
+from projections.api import ComputeLedger
+from projections.business import business
+from projections.timeline import timeline
+from projections.verdict import verdict
+from projections.view import View, build_view
+
+NOW = datetime(2027, 6, 1, tzinfo=UTC)
+CENTRAL = settings(max_examples=300, deadline=None,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+STORED = settings(max_examples=80, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                         HealthCheck.function_scoped_fixture])
+
+
+def view_of(facts: Sequence[F.Fact]) -> View:
+    return build_view((i, "2027-01-01T00:00:00.000000Z", "h", f)
+                      for i, f in enumerate(facts, start=1))
+
+
+def answers(view: View) -> list[Any]:
+    """Every answer worth comparing, without what legitimately depends on the order of
+    appends (the head hash) or on when the question is asked (known_at)."""
+    found: list[Any] = []
+    for t in question_times():
+        for answer in (verdict(view, t, NOW), business(view, t, NOW)):
+            found.append(stable(answer))
+    found.append(stable(timeline(view, NOW)))
+    return found
+
+
+def stable(answer: Any) -> Any:
+    data = msgspec.to_builtins(answer)
+    data.pop("ledger_head", None)
+    data.pop("known_at", None)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Order, batches, and the two ways of folding
+# ---------------------------------------------------------------------------------------------
+
+
+@CENTRAL
+@given(histories(), st.integers(0, 2**32))
+def test_any_order_of_the_appends_gives_the_same_answers(facts: list[F.Fact], seed: int) -> None:
+    assert answers(view_of(facts)) == answers(view_of(reordered(facts, seed)))
+
+
+@CENTRAL
+@given(histories())
+def test_the_verdict_at_t_has_the_status_the_timeline_shows_at_t(facts: list[F.Fact]) -> None:
+    view = view_of(facts)
+    points = timeline(view, NOW).points
+    for t in question_times():
+        shown = [p for p in points if p.at <= t]
+        expected = shown[-1].status if shown else ("OPEN" if t <= DEADLINE
+                                                   else "CRITERIA_NOT_MET")
+        expected_qualifying = shown[-1].qualifying if shown else []
+        answer = verdict(view, t, NOW)
+        assert answer.status == expected, t
+        assert sorted(answer.qualifying) == sorted(expected_qualifying), t
+
+
+def _ledger(where: Path | str) -> ComputeLedger:
+    """A ledger (a SQLite path or a URL) whose clock starts on 2027-03-01 and ticks a second
+    per append, so two ledgers fed the same batches record the same times."""
+    clock = ManualClock(datetime(2027, 3, 1, tzinfo=UTC), step=timedelta(seconds=1))
+    return ComputeLedger.open(str(where), clock=clock, environ={})
+
+
+@STORED
+@given(histories(max_size=16), st.integers(0, 2**32))
+def test_the_maintained_projection_equals_the_replay_at_every_prefix(
+    tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact], seed: int
+) -> None:
+    path = tmp_path_factory.mktemp("incremental") / "ledger.sqlite3"
+    with _ledger(path) as ledger:
+        for batch in batches(reordered(facts, seed), seed):
+            ledger.append(batch)
+            head = ledger.head().position
+            assert ledger.projection.catch_up() == (head, ledger.head().hash)
+            maintained = ledger.projection.view().full()
+            assert ledger.replayed(head).differences(maintained) == []
+        ledger.projection.reset()
+        ledger.projection.catch_up()
+        assert ledger.replayed(ledger.head().position).differences(
+            ledger.projection.view().full()) == []
+
+
+@STORED
+@given(histories(max_size=14), st.integers(0, 2**32), st.sampled_from(question_times()))
+def test_an_answer_at_known_at_never_changes_when_more_is_recorded(
+    tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact], seed: int, as_of: datetime
+) -> None:
+    path = tmp_path_factory.mktemp("known") / "ledger.sqlite3"
+    then: list[tuple[datetime, Any, Any]] = []
+    with _ledger(path) as ledger:
+        for batch in batches(reordered(facts, seed), seed):
+            result = ledger.append(batch)
+            assert result.recorded_at is not None
+            known = datetime.fromisoformat(result.recorded_at)
+            # asked right after the batch: answered by the maintained projection
+            then.append((known, msgspec.to_builtins(ledger.verdict(as_of, known)),
+                         msgspec.to_builtins(ledger.business(as_of, known))))
+        for known, said_verdict, said_business in then:
+            # asked again later, with more recorded since: folded from the facts up to known
+            assert msgspec.to_builtins(ledger.verdict(as_of, known)) == said_verdict
+            assert msgspec.to_builtins(ledger.business(as_of, known)) == said_business
+
+
+# ---------------------------------------------------------------------------------------------
+# The two backends
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(histories(max_size=12), st.integers(0, 2**32))
+def test_sqlite_and_postgresql_give_identical_answers(
+    pg_server: Any, tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact], seed: int
+) -> None:
+    name = pg_server.create_database()
+    try:
+        found = []
+        for where in (tmp_path_factory.mktemp("both") / "ledger.sqlite3", pg_server.url(name)):
+            with _ledger(where) as ledger:
+                for batch in batches(facts, seed):
+                    ledger.append(batch)
+                found.append([
+                    msgspec.to_builtins(ledger.verdict(t, NOW)) for t in question_times()[::3]
+                ] + [msgspec.to_builtins(ledger.timeline(NOW)),
+                     [r.hash for r in ledger.records()]])
+        assert found[0] == found[1]
+    finally:
+        pg_server.drop_database(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Round trips
+# ---------------------------------------------------------------------------------------------
+
+
+@STORED
+@given(histories(max_size=12))
+def test_facts_survive_store_and_load_and_answers_decode_back(
+    tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact]
+) -> None:
+    path = tmp_path_factory.mktemp("roundtrip") / "ledger.sqlite3"
+    with _ledger(path) as ledger:
+        ledger.append(facts)
+        stored = list(ledger.facts())
+        assert [e.fact for e in stored] == facts
+        assert [e.raw for e in stored] == [F.canonical_bytes(f) for f in facts]
+        for answer, kind in ((ledger.verdict(question_times()[4]), Verdict),
+                             (ledger.business(question_times()[4]), Business),
+                             (ledger.timeline(), Timeline)):
+            text = F.encode_json(answer)
+            assert msgspec.json.decode(text, type=kind) == answer
+
+
+# ---------------------------------------------------------------------------------------------
+# Tampering
+# ---------------------------------------------------------------------------------------------
+
+MUTATIONS = ["flip a byte", "delete", "swap with the next"]
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(histories(min_size=3, max_size=10), st.sampled_from(MUTATIONS), st.data())
+def test_any_single_change_to_a_stored_record_is_caught_where_it_is(
+    tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact], mutation: str,
+    data: st.DataObject,
+) -> None:
+    path = tmp_path_factory.mktemp("tamper") / "ledger.sqlite3"
+    with _ledger(path) as ledger:
+        ledger.append(facts)
+        ledger.sync_index()
+        count = ledger.head().position
+    k = data.draw(st.integers(1, count - 1 if mutation == "swap with the next" else count))
+    with sqlite3.connect(path) as db:
+        state = db.execute("SELECT state FROM stored_events WHERE originator_version = ?",
+                           (k,)).fetchone()[0]
+        if mutation == "flip a byte":
+            offset = data.draw(st.integers(0, len(state) - 1))
+            bit = data.draw(st.integers(0, 6))
+            changed = bytearray(state)
+            changed[offset] ^= 1 << bit
+            assume(bytes(changed) != state)
+            db.execute("UPDATE stored_events SET state = ? WHERE originator_version = ?",
+                       (bytes(changed), k))
+        elif mutation == "delete":
+            db.execute("DELETE FROM stored_events WHERE originator_version = ?", (k,))
+        else:
+            other = db.execute("SELECT state FROM stored_events WHERE originator_version = ?",
+                               (k + 1,)).fetchone()[0]
+            db.execute("UPDATE stored_events SET state = ? WHERE originator_version = ?",
+                       (other, k))
+            db.execute("UPDATE stored_events SET state = ? WHERE originator_version = ?",
+                       (state, k + 1))
+    with ComputeLedger.open(str(path), environ={}) as ledger, \
+            pytest.raises(VerificationError) as caught:
+        ledger.verify()
+    assert caught.value.breach.position == k, caught.value

@@ -1,0 +1,124 @@
+"""The auditor's replay: verify, rebuild from the raw facts, compare, reproduce."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from builders import announce, at, rule
+from click.testing import CliRunner, Result
+
+from cli.main import main
+from ledger.clock import ManualClock
+from ledger.errors import VerificationError
+from projections.api import ComputeLedger, bundled_record
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False,
+                              prog_name="compute-ledger")
+
+
+def test_a_replay_reproduces_exactly_the_answer_given_then(
+    ledger: ComputeLedger, clock: ManualClock
+) -> None:
+    ledger.append([announce("2026-05-01T12:00:00Z", "d1")])
+    ledger.append([rule("2026-05-02T00:00:00Z", "under_review", "d1")])
+    then = clock.now()
+    given = ledger.verdict(as_of=then, known_at=then)  # from the maintained projection
+    clock.advance(timedelta(days=3))
+    ledger.append([rule("2026-05-03T00:00:00Z", "does_not_count", "d1")])
+    ledger.append([announce("2026-05-04T00:00:00Z", "d2", customer="globex")])
+    report = ledger.replay(known_at=then)
+    assert report.ok and report.position == 2 and not report.projection_compared
+    assert report.answer == given  # position, head, every candidate and check
+    assert report.answer.under_review and report.answer.qualifying == ["d1"]
+    now = ledger.replay()
+    assert now.projection_compared and now.projection_differs == []
+    assert now.answer.qualifying == ["d2"]
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> tuple[str, Path]:
+    db = str(tmp_path / "ledger.sqlite3")
+    facts = tmp_path / "record.jsonl"
+    facts.write_bytes(bundled_record())
+    assert run("append", str(facts), "--db", db).exit_code == 0
+    return db, tmp_path
+
+
+def test_replay_passes_on_an_intact_ledger(record: tuple[str, Path]) -> None:
+    db, _ = record
+    result = run("replay", "--db", db)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Verified   8 records: chain, positions and fact index intact")
+    assert lines[2] == "Projection the maintained projection agrees with the replay"
+
+
+def test_replay_fails_naming_the_position_on_a_tampered_ledger(record: tuple[str, Path]) -> None:
+    db, _ = record
+    with sqlite3.connect(db) as conn:
+        state = conn.execute("SELECT state FROM stored_events WHERE originator_version = 5"
+                             ).fetchone()[0]
+        conn.execute("UPDATE stored_events SET state = ? WHERE originator_version = 5",
+                     (state.replace(b"Claude Pro", b"Claude Pre"),))
+    result = run("replay", "--db", db)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ledger verification failed at position 5: ")
+    with ComputeLedger.open(db, environ={}) as ledger, pytest.raises(VerificationError):
+        ledger.replay()
+
+
+def test_replay_catches_a_tampered_projection_and_rebuilds_it(record: tuple[str, Path]) -> None:
+    db, _ = record
+    assert run("verdict", "--db", db).exit_code == 0  # the projection is caught up
+    with sqlite3.connect(db) as conn:
+        # forge the maintained history: drop the filing's step of the Anthropic deal
+        gone = conn.execute("DELETE FROM cl_steps WHERE subject = 'deal:xai-anthropic-colossus'"
+                            " AND valid_from = (SELECT MAX(valid_from) FROM cl_steps WHERE "
+                            "subject = 'deal:xai-anthropic-colossus')").rowcount
+        assert gone == 1
+    result = run("replay", "--db", db)
+    assert result.exit_code == 1
+    assert "Projection DIFFERS from the replay for deal:xai-anthropic-colossus" in result.stdout
+    assert result.stderr.strip() == (
+        "Error: the maintained projection differs from the replay for "
+        "deal:xai-anthropic-colossus; run `compute-ledger replay --rebuild`"
+    )
+    fixed = run("replay", "--db", db, "--rebuild", "--json")
+    assert fixed.exit_code == 0
+    report = json.loads(fixed.stdout)
+    assert (report["ok"], report["projection_rebuilt"], report["projection_differs"]) == (
+        True, True, [])
+    assert run("replay", "--db", db).exit_code == 0
+
+
+def test_replay_known_at_a_position_in_json(record: tuple[str, Path]) -> None:
+    db, _ = record
+    report = json.loads(run("replay", "--db", db, "--known-at", "@8", "--as-of", "2026-04-30",
+                            "--json").stdout)
+    assert report["schema"] == "compute-ledger/replay/1"
+    assert (report["position"], report["head"]["position"]) == (8, 8)
+    assert report["answer"]["status"] == "OPEN"
+    assert report["answer"]["ledger_position"] == 8
+    assert report["answer"]["as_of"] == at("2026-04-30").astimezone().isoformat().replace(
+        "+00:00", "Z") or report["answer"]["as_of"] == "2026-05-01T06:59:59.999999Z"
+
+
+def test_the_projection_rebuilds_itself_when_the_ledger_is_replaced(tmp_path: Path) -> None:
+    db = str(tmp_path / "ledger.sqlite3")
+    with ComputeLedger.open(db, environ={}) as ledger:
+        ledger.append([announce("2026-06-01T12:00:00Z", "d1")])
+        assert ledger.verdict(as_of=at("2026-07-01")).qualifying == ["d1"]
+    with sqlite3.connect(db) as conn:  # someone swaps the records for another history
+        conn.execute("DELETE FROM stored_events")
+        conn.execute("DELETE FROM ledger_index")
+        conn.execute("UPDATE ledger_index_state SET position = 0")
+    with ComputeLedger.open(db, environ={}) as ledger:
+        ledger.append([announce("2026-06-01T12:00:00Z", "d9", customer="initech")])
+        answer = ledger.verdict(as_of=at("2026-07-01"))
+    assert answer.qualifying == ["d9"]  # not d1: the projection noticed and rebuilt
