@@ -22,6 +22,14 @@ from cli.options import (
     opened,
 )
 from ledger.facts import canonical_bytes, fact_schema, parse_facts
+from projections.answers import (
+    ANSWERS,
+    AppendOut,
+    DigestOut,
+    HeadOut,
+    VerifyOut,
+    answer_schema,
+)
 from projections.api import Entry, KnownAt, bundled_record, parse_pin, record_json
 
 EXIT_CODES = """
@@ -162,13 +170,11 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
             result = ledger.append(facts)
         ledger.sync_index()
     if as_json:
-        emit_json({
-            "appended": result.appended,
-            "duplicates": result.duplicates,
-            "first_position": result.first_position,
-            "recorded_at": result.recorded_at,
-            "head": {"position": result.head.position, "hash": result.head.hash},
-        })
+        emit_json(AppendOut(
+            appended=result.appended, duplicates=result.duplicates,
+            first_position=result.first_position, recorded_at=result.recorded_at,
+            head=HeadOut(position=result.head.position, hash=result.head.hash),
+        ))
         return
     span = ""
     if result.appended:
@@ -188,12 +194,13 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
+    """A stored record as JSON (keys sorted like the stored bytes; the fact canonical)."""
     return {
-        "position": entry.position,
-        "recorded_at": entry.recorded_at,
+        "fact": msgspec.Raw(entry.raw),
         "hash": entry.hash,
+        "position": entry.position,
         "prev": entry.prev,
-        "fact": msgspec.Raw(entry.raw),  # the canonical bytes, exactly as stored
+        "recorded_at": entry.recorded_at,
     }
 
 
@@ -223,7 +230,7 @@ def log(after: int, limit: int | None, fact_type: str | None, db: str | None,
             if fact_type and entry.fact.__struct_config__.tag != fact_type:
                 continue
             if as_json:
-                emit_line(_entry_json(entry))
+                emit_line(_entry_json(entry))  # the stored record, as in the feed
             else:
                 click.echo(
                     f"{entry.position:>6}  {entry.recorded_at:<27}  {entry.hash[:12]}  "
@@ -263,21 +270,32 @@ def show(fact_id: str, db: str | None, as_json: bool) -> None:
 @main.command()
 @click.option("--after", type=click.IntRange(min=0), default=0, show_default=True,
               help="Print the facts after this position (the last one you processed).")
+@click.option("--follow", is_flag=True,
+              help="Keep running: print each new fact as it is appended, until interrupted "
+              "(PostgreSQL notifies; SQLite is polled).")
+@click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="With --follow on SQLite: seconds between looks for new facts.")
 @db_option
-def feed(after: int, db: str | None) -> None:
+def feed(after: int, follow: bool, poll: float, db: str | None) -> None:
     """JSON Lines of the stored records after position N, for other tools.
 
     Each line is a stored record exactly as the ledger holds it: position, recorded_at,
     prev, hash and the fact in canonical form.  Remember the last position you processed and
-    resume with --after it: nothing is missed and nothing repeats.
+    resume with --after it: nothing is missed and nothing repeats.  With --follow, new facts
+    are printed as they are appended until you interrupt it (Ctrl-C ends it cleanly).
 
     \b
     Example:
       compute-ledger feed --after 120 | jq .fact.id
+      compute-ledger feed --after "$(cat last-position)" --follow
     """
     with opened(db) as ledger:
-        for record in ledger.records(after=after):
-            click.echo(record_json(record))
+        records = ledger.follow(after, poll=poll) if follow else ledger.records(after=after)
+        try:
+            for record in records:
+                click.echo(record_json(record))
+        except KeyboardInterrupt:
+            pass  # following ends when interrupted; everything printed was whole
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,13 +329,12 @@ def verify(pin: str | None, db: str | None, as_json: bool) -> None:
     with opened(db) as ledger:
         report = ledger.verify(against)
     if as_json:
-        emit_json({
-            "ok": True,
-            "checked": report.checked,
-            "head": {"position": report.head.position, "hash": report.head.hash},
-            "against": None if against is None else
-            {"position": against.position, "hash": against.hash},
-        })
+        emit_json(VerifyOut(
+            ok=True, checked=report.checked,
+            head=HeadOut(position=report.head.position, hash=report.head.hash),
+            against=None if against is None else HeadOut(position=against.position,
+                                                         hash=against.hash),
+        ))
         return
     extra = f"; extends the pinned head {against.position}" if against else ""
     click.echo(f"ok: {report.checked} records, chain intact{extra}; head {report.head.pin}")
@@ -374,21 +391,27 @@ def digest(db: str | None, as_json: bool) -> None:
     with opened(db) as ledger:
         head = ledger.head()
     if as_json:
-        emit_json({"position": head.position, "hash": head.hash})
+        emit_json(DigestOut(position=head.position, hash=head.hash))
     else:
         click.echo(head.pin)
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["fact"]), default="fact")
+@click.argument("name", type=click.Choice(["fact", *ANSWERS]), default="fact")
 def schema(name: str) -> None:
-    """Print the JSON Schema of the fact format.
+    """Print the JSON Schema of the fact format, or of a JSON answer.
+
+    NAME is fact (the input format, default), or one of the JSON answers: verdict,
+    business, timeline, replay, append, verify, digest, record (a line of feed or log
+    --json).  Every answer carries its version in "schema" (a record, in its stored
+    topic); the version changes whenever the answer's shape does.
 
     \b
     Example:
       compute-ledger schema fact > fact.schema.json
+      compute-ledger schema verdict
     """
-    emit_json(fact_schema())
+    emit_json(fact_schema() if name == "fact" else answer_schema(name))
 
 
 __all__ = ["BadInput", "main"]

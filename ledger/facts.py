@@ -378,10 +378,14 @@ def with_id(fact: Fact) -> Fact:
     return msgspec.structs.replace(fact, id=derive_id(fact))
 
 
+FACT_FORMAT = "compute-ledger/fact/1"
+"""The version of the fact format.  It changes when the format does (by addition only)."""
+
+
 def fact_schema() -> dict[str, Any]:
     """JSON Schema of the fact interchange format (one object per fact)."""
     schema: dict[str, Any] = msgspec.json.schema(Fact, schema_hook=_schema_hook)
-    schema["title"] = "compute-ledger fact"
+    schema["title"] = f"compute-ledger fact ({FACT_FORMAT})"
     schema["description"] = (
         "One fact about xAI's compute business. Batches are JSON Lines: one such object per line."
     )

@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -242,6 +243,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         )
         return None  # positions, not notification ids, order the ledger
 
+    @contextmanager
+    def change_waiter(self) -> Iterator[Callable[[float], None]]:
+        """A function that waits (up to a timeout) for records to be appended.  SQLite has no
+        notifications, so it just sleeps: a follower polls."""
+        yield time.sleep
+
     def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
         """Insert the ledger's records, ``(position, state)``, in one transaction: what
         ``insert_events`` does for StoredEvents of the ledger's stream, without building
@@ -357,6 +364,24 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._copy((s.originator_id, s.originator_version, s.topic, s.state)
                    for s in stored_events)
         return None  # positions, not notification ids, order the ledger
+
+    @contextmanager
+    def change_waiter(self) -> Iterator[Callable[[float], None]]:
+        """A function that waits (up to a timeout) for records to be appended: LISTEN on the
+        channel every insert NOTIFYs (eventsourcing's, committed with the records)."""
+        from psycopg.sql import SQL, Identifier
+
+        with self.datastore.get_connection() as conn:
+            conn.execute(SQL("LISTEN {0}").format(Identifier(self.channel_name)))
+
+            def wait(timeout: float) -> None:
+                for _ in conn.notifies(timeout=timeout, stop_after=1):
+                    pass
+
+            try:
+                yield wait
+            finally:
+                conn.execute(SQL("UNLISTEN {0}").format(Identifier(self.channel_name)))
 
     def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
         """Insert the ledger's records, ``(position, state)``, in one transaction."""
@@ -673,6 +698,22 @@ class Ledger:
                     "run `compute-ledger verify`"
                 ) from None
             yield Entry(record.position, record.recorded_at, record.hash, record.prev, fact, raw)
+
+    def follow(
+        self, after: int = 0, *, poll: float = 1.0, stop: threading.Event | None = None
+    ) -> Iterator[Record]:
+        """The records after ``after``, then every record appended from then on, as it comes:
+        on PostgreSQL woken by a notification, on SQLite by polling every ``poll`` seconds.
+        Runs until ``stop`` is set (or forever).  Each record is yielded once, in order, so a
+        consumer that remembers the last position it handled can resume from it."""
+        with self._storage("read"), self.recorder.change_waiter() as wait:
+            while stop is None or not stop.is_set():
+                seen = False
+                for record in self.records(after=after):
+                    yield record
+                    after, seen = record.position, True
+                if not seen:
+                    wait(poll if stop is None else min(poll, 0.1))  # notice a stop promptly
 
     def stream(
         self, after: int = 0, until: int | None = None, page: int = PAGE

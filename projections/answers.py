@@ -14,7 +14,8 @@ from typing import Any, Literal
 import msgspec
 
 from contracts.market import Standing, Status
-from ledger.facts import schema_of
+from ledger.facts import Fact, schema_of
+from ledger.store import RECORD_TOPIC
 
 
 class _Answer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -218,22 +219,71 @@ class ReplayReport(_Answer, frozen=True, kw_only=True):
 
 
 class AppendOut(_Answer, frozen=True, kw_only=True):
+    """What ``append --json`` reports."""
+
     schema: str = "compute-ledger/append/1"
     appended: int
     duplicates: int
     first_position: int | None
+    """The position of the first fact appended (None when every fact was a duplicate)."""
     recorded_at: str | None
-    head: dict[str, Any]
+    head: HeadOut
+
+
+class VerifyOut(_Answer, frozen=True, kw_only=True):
+    """What ``verify --json`` reports when the ledger checks out (a breach exits 1)."""
+
+    schema: str = "compute-ledger/verify/1"
+    ok: bool
+    checked: int
+    head: HeadOut
+    against: HeadOut | None
+
+
+class DigestOut(_Answer, frozen=True, kw_only=True):
+    """What ``digest --json`` prints: the head to pin."""
+
+    schema: str = "compute-ledger/digest/1"
+    position: int
+    hash: str
+
+
+class RecordOut(msgspec.Struct, frozen=True):
+    """A stored record, one per line of ``feed`` and ``log --json``: exactly the bytes the
+    ledger holds (keys sorted; the fact in canonical form).  Versioned by its stored topic,
+    ``compute-ledger/record@1``."""
+
+    fact: Fact
+    hash: str
+    position: int
+    prev: str
+    recorded_at: str
 
 
 ANSWERS: dict[str, Any] = {
     "verdict": Verdict,
     "business": Business,
     "timeline": Timeline,
+    "replay": ReplayReport,
+    "append": AppendOut,
+    "verify": VerifyOut,
+    "digest": DigestOut,
+    "record": RecordOut,
 }
+"""Every JSON answer the CLI prints, by name (``compute-ledger schema NAME``)."""
+
+
+
+def version_of(name: str) -> str:
+    """The version an answer declares: its ``schema`` field, or the record's stored topic."""
+    if name == "record":
+        return RECORD_TOPIC
+    [field] = [f for f in msgspec.structs.fields(ANSWERS[name]) if f.name == "schema"]
+    return str(field.default)
 
 
 def answer_schema(name: str) -> dict[str, Any]:
     """JSON Schema of a JSON answer."""
-    schema = schema_of(ANSWERS[name])
+    schema: dict[str, Any] = schema_of(ANSWERS[name])
+    schema["title"] = f"compute-ledger {name}"
     return schema

@@ -12,6 +12,7 @@ layer that prints them.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import resources
@@ -137,6 +138,13 @@ class ComputeLedger:
     def records(self, after: int = 0, until: int | None = None) -> Iterator[Record]:
         """Stored records (canonical fact bytes with their chain links), in ledger order."""
         return self.ledger.records(after, until)
+
+    def follow(
+        self, after: int = 0, *, poll: float = 1.0, stop: threading.Event | None = None
+    ) -> Iterator[Record]:
+        """The records after ``after``, then each new one as it is appended, until ``stop``
+        is set (see :meth:`ledger.store.Ledger.follow`)."""
+        return self.ledger.follow(after, poll=poll, stop=stop)
 
     def show(self, fact_id: str) -> Entry:
         """The stored fact with this id."""
