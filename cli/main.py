@@ -10,6 +10,7 @@ import click
 import msgspec
 
 from cli import render
+from cli.export import export
 from cli.options import (
     BadInput,
     LedgerGroup,
@@ -415,3 +416,4 @@ def schema(name: str) -> None:
 
 
 __all__ = ["BadInput", "main"]
+main.add_command(export)

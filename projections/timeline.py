@@ -9,6 +9,7 @@ changed are kept, each listing what changed and the facts that occurred then.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -25,17 +26,18 @@ from projections.verdict import assess_subject
 from projections.view import Histories, View
 
 
-def _instants(view: View) -> list[datetime]:
-    points: set[datetime] = {DEADLINE + ONE_MICROSECOND}
-    points.update(view.market.times, view.groups.times)
-    for history in view.subjects.values():
-        points.update(history.times)
+def _when_subjects_change(view: View) -> dict[datetime, set[str]]:
+    """For each instant, the deals and offerings whose summary may change then: where a step
+    of theirs starts, and on a deal's start and end dates."""
+    found: dict[datetime, set[str]] = defaultdict(set)
+    for key, history in view.subjects.items():
         for step in history:
+            found[step.valid_from].add(key)
             for name in ("starts_on", "ends_on"):
                 day = value(step.state.terms, name)
                 if day is not None:
-                    points.add(start_of_day(day))
-    return sorted(points)
+                    found[start_of_day(day)].add(key)
+    return found
 
 
 def _facts_at(histories: Iterable[History[Any]], at: datetime) -> list[str]:
@@ -48,17 +50,30 @@ def _facts_at(histories: Iterable[History[Any]], at: datetime) -> list[str]:
 
 
 def timeline(histories: Histories, known_at: datetime) -> Timeline:
-    """Every change point of the verdict and the business, given what ``histories`` hold."""
+    """Every change point of the verdict and the business, given what ``histories`` hold.
+
+    Walks the instants once, recomputing at each only the deals and offerings that can have
+    changed there (all of them where the party groups change)."""
     view = histories.full()
+    changing = _when_subjects_change(view)
+    group_times = set(view.groups.times)
+    instants = sorted({*changing, *group_times, *view.market.times,
+                       DEADLINE + ONE_MICROSECOND})
     points: list[PointOut] = []
     judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
-    previous: dict[str, dict[str, Any]] = {}
+    current: dict[str, dict[str, Any]] = {}
+    qualifying_now: set[str] = set()
+    run_rate = Decimal(0)
     last_status: str | None = None
     all_histories: list[History[Any]] = [view.market, view.groups, *view.subjects.values()]
-    for at in _instants(view):
+    for at in instants:
         groups = view.groups_at(at)
-        current: dict[str, dict[str, Any]] = {}
-        for key, step in view.subjects_at(at).items():
+        keys = view.subjects if at in group_times else changing.get(at, ())
+        before = {key: current.get(key, {}) for key in keys}
+        for key in keys:
+            step = view.subjects[key].at(at)
+            if step is None:
+                continue
             seen = judged.get(key)
             if seen is None or seen[0] is not step or seen[1] is not groups:
                 seen = (step, groups, assess_subject(step.state, at, groups))
@@ -68,25 +83,26 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
                 summary["status"] = deal_status(step.state, at)
                 if summary["status"] == "active":
                     summary["usd_per_month"] = value(step.state.terms, "usd_per_month")
+            run_rate += (summary.get("usd_per_month") or 0) - \
+                (before[key].get("usd_per_month") or 0)
+            (qualifying_now.add if summary["standing"] == "qualifying"
+             else qualifying_now.discard)(key)
             current[key] = summary
-        qualifying = sorted(k for k, s in current.items() if s["standing"] == "qualifying")
         market = view.market_at(at)
-        now = status(bool(qualifying), None if market is None else market.resolution, at)
-        changes = _diff(previous, current)
+        now = status(bool(qualifying_now), None if market is None else market.resolution, at)
+        changes = _diff(before, {key: current.get(key, {}) for key in keys})
         if now != last_status:
             changes.insert(0, ChangeOut(subject="market", what="status", before=last_status,
                                         after=now))
         if changes:
-            run_rate = sum(
-                (s.get("usd_per_month") or Decimal(0) for s in current.values()), Decimal(0)
-            )
+            qualifying = sorted(qualifying_now)
             points.append(PointOut(
-                at=utc(at), status=now, criteria_met=bool(qualifying),
+                at=utc(at), status=now, criteria_met=bool(qualifying_now),
                 qualifying=[k.split(":", 1)[1] for k in qualifying],
                 monthly_run_rate_usd=run_rate, changes=changes,
                 facts=sorted(set(_facts_at(all_histories, at))),
             ))
-        previous, last_status = current, now
+        last_status = now
     return Timeline(known_at=utc(known_at), points=points, ledger_position=view.position,
                     ledger_head=view.head)
 
