@@ -57,8 +57,9 @@ Rule = Callable[[SubjectState, Context], Check]
 
 
 def _check(clause: str, state: CheckState, note: str, *facts: str) -> Check:
-    unique = tuple(dict.fromkeys(f for f in facts if f))
-    return Check(clause, state, unique, note)
+    if len(facts) == 1:  # the common case, on the projections' hot path
+        return Check(clause, state, facts if facts[0] else (), note)
+    return Check(clause, state, tuple(dict.fromkeys(f for f in facts if f)), note)
 
 
 # ---------------------------------------------------------------------------------------------

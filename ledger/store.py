@@ -26,7 +26,6 @@ No code path here updates or deletes a stored record.
 from __future__ import annotations
 
 import binascii
-import gc
 import hashlib
 import itertools
 import random
@@ -59,6 +58,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import Environment, EnvType, get_topic
 
+from ledger.bulk import paused_gc
 from ledger.chain import GENESIS, content_digest, link_hash
 from ledger.clock import Clock, SystemClock
 from ledger.config import StoreConfig
@@ -308,14 +308,17 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(position, stored state) after a position, in order: the fast path for replays."""
-        with self.datastore.transaction(commit=False) as c:
+        with self.datastore.transaction(commit=False) as wrapped:
+            c = wrapped.sqlite_cursor
+            c.row_factory = None  # plain tuples: no sqlite3.Row per record on the hot path
             c.execute(
                 f"SELECT originator_version, state FROM {self.events_table_name} "
                 "WHERE originator_id = ? AND originator_version > ? "
                 "ORDER BY originator_version LIMIT ?",
                 (LEDGER_ID.hex, after, limit),
             )
-            return [(row[0], row[1]) for row in c.fetchall()]
+            rows: list[tuple[int, bytes]] = c.fetchall()
+            return rows
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -839,53 +842,55 @@ class Ledger:
         written); the same id with other content is refused.  A writer that loses a race
         with another re-reads the head and tries again.
         """
-        collecting = gc.isenabled()
-        gc.disable()  # a bulk append creates many objects and no cycles
-        try:
-            prepared, in_batch, problems = _prepare(facts, progress)
-            deadline = time.monotonic() + RETRY_FOR
-            attempt = 0
-            while True:
-                attempt += 1
-                head = self.head()
-                if head.position:
-                    self.sync_index(head.position)
-                new, duplicates = self._classify(prepared, head, problems)
-                if not new:
-                    return AppendResult(0, duplicates + in_batch, head, None, None, attempt)
-                recorded_at = utc_text(self.clock.now())
-                if head.recorded_at is not None and recorded_at < head.recorded_at:
-                    recorded_at = head.recorded_at  # never decreases along the ledger
-                chain = _Chain(head, recorded_at, new)
-                try:
-                    # Streamed: executemany on SQLite, COPY on PostgreSQL.
-                    self.recorder.insert_states(chain.states())
-                except (ESIntegrityError, ESOperationalError) as exc:
-                    # Another writer took these positions (or holds the lock): read the new
-                    # head and try again.
-                    if time.monotonic() > deadline:
-                        raise StorageError(
-                            f"could not append after {attempt} attempts in {RETRY_FOR:.0f} s: "
-                            f"{self.config.scrub(str(exc))}"
-                        ) from None
-                    time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
-                    continue
-                except PersistenceError as exc:
+        with paused_gc():
+            return self._append(facts, progress)
+
+    def _append(
+        self,
+        facts: Iterable[Fact] | Iterable[tuple[int, Fact]],
+        progress: Callable[[int], None] | None,
+    ) -> AppendResult:
+        prepared, in_batch, problems = _prepare(facts, progress)
+        deadline = time.monotonic() + RETRY_FOR
+        attempt = 0
+        while True:
+            attempt += 1
+            head = self.head()
+            if head.position:
+                self.sync_index(head.position)
+            new, duplicates = self._classify(prepared, head, problems)
+            if not new:
+                return AppendResult(0, duplicates + in_batch, head, None, None, attempt)
+            recorded_at = utc_text(self.clock.now())
+            if head.recorded_at is not None and recorded_at < head.recorded_at:
+                recorded_at = head.recorded_at  # never decreases along the ledger
+            chain = _Chain(head, recorded_at, new)
+            try:
+                # Streamed: executemany on SQLite, COPY on PostgreSQL.
+                self.recorder.insert_states(chain.states())
+            except (ESIntegrityError, ESOperationalError) as exc:
+                # Another writer took these positions (or holds the lock): read the new
+                # head and try again.
+                if time.monotonic() > deadline:
                     raise StorageError(
-                        f"cannot write to ledger {self.config.display}: "
+                        f"could not append after {attempt} attempts in {RETRY_FOR:.0f} s: "
                         f"{self.config.scrub(str(exc))}"
                     ) from None
-                return AppendResult(
-                    appended=len(new),
-                    duplicates=duplicates + in_batch,
-                    head=Head(head.position + len(new), chain.last_hash, recorded_at),
-                    first_position=head.position + 1,
-                    recorded_at=recorded_at,
-                    attempts=attempt,
-                )
-        finally:
-            if collecting:
-                gc.enable()
+                time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
+                continue
+            except PersistenceError as exc:
+                raise StorageError(
+                    f"cannot write to ledger {self.config.display}: "
+                    f"{self.config.scrub(str(exc))}"
+                ) from None
+            return AppendResult(
+                appended=len(new),
+                duplicates=duplicates + in_batch,
+                head=Head(head.position + len(new), chain.last_hash, recorded_at),
+                first_position=head.position + 1,
+                recorded_at=recorded_at,
+                attempts=attempt,
+            )
 
     def _classify(
         self, prepared: list[_Prepared], head: Head, problems: list[Problem]

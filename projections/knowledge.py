@@ -78,6 +78,11 @@ class Knowledge:
         self.base[fact_id] = (position, fact)
         return (fact_id,)
 
+    def positions(self) -> Iterator[tuple[str, int]]:
+        """Every base fact's id and position, in ledger order."""
+        for fact_id, (position, _) in self.base.items():
+            yield fact_id, position
+
     def contents(self) -> Iterator[tuple[str, SourcedFact, bool]]:
         """Every base fact's content in force (or that would be, if retracted), and whether it
         is live: the fast path for laying out a whole view."""

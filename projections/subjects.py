@@ -24,6 +24,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import Generic, TypeVar
 
 import msgspec
@@ -96,9 +97,10 @@ def split_key(key: str) -> tuple[SubjectKind, str]:
     return kind, subject_id  # type: ignore[return-value]
 
 
-def order(fact: SourcedFact) -> tuple[datetime, str]:
-    """Valid-time order: occurred_at, then fact id."""
-    return fact.occurred_at, fact.id or ""
+order = attrgetter("occurred_at", "id")
+"""Valid-time order: ``(occurred_at, id)``; ties broken by fact id, never by ledger position.
+(Every fact a projection folds has an id: the store requires one, and a correction's
+replacement takes the id of the fact it corrects.)"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +186,24 @@ def _by_time(facts: Iterable[SourcedFact]) -> list[tuple[datetime, list[SourcedF
         else:
             grouped.append((fact.occurred_at, [fact]))
     return grouped
+
+
+def _points(
+    grouped: list[tuple[datetime, list[SourcedFact]]],
+    groups: History[GroupsStep],
+    since: datetime | None,
+) -> list[tuple[datetime, Sequence[SourcedFact]]]:
+    """The times a subject's history is evaluated at, in order, with the facts occurring at
+    each: its facts' times, the group changes (from ``since``) and ``since`` itself."""
+    extra = {t for t in groups.times if since is None or t >= since}
+    if since is not None:
+        extra.add(since)
+    extra.difference_update(t for t, _ in grouped)
+    if not extra:
+        return list(grouped)
+    merged: list[tuple[datetime, Sequence[SourcedFact]]] = [*grouped, *((t, ()) for t in extra)]
+    merged.sort(key=itemgetter(0))
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,33 +376,51 @@ def subject_steps(
     fold = SubjectFold.resume(base.state) if base is not None else SubjectFold(kind, subject_id)
     if base is not None and since is None:
         raise ValueError("resuming needs the time to resume from")
-    grouped = _by_time(facts)
-    points: set[datetime] = {t for t, _ in grouped}
-    points.update(t for t in groups.times if since is None or t >= since)
-    if since is not None:
-        points.add(since)
-    by_time = dict(grouped)
-    pending = sorted(points, reverse=True)
+    points = _points(_by_time(facts), groups, since)
+    group_times, group_steps = groups.times, groups.steps
+    # The groups in force at the current point: the points only move forward, so an index
+    # that moves with them replaces a search per point.
+    in_force = bisect_right(group_times, points[0][0]) - 1 if points else -1
     steps: list[SubjectStep] = []
     previous = base
     previous_groups = None if base is None else groups_at(groups, base.valid_from)
-    while pending:
-        point = pending.pop()
-        here = by_time.get(point, ())
+    # Where qualification was last evaluated, with the state, groups and result of
+    # ``previous``: between two points with those three unchanged, only the start of
+    # availability can change the result (no clause reads the time otherwise), so a point
+    # on the same side of it as ``checked`` needs no new evaluation.
+    checked = None if base is None else base.valid_from
+    begins_of: SubjectState | None = None
+    begins: tuple[datetime, str] | None = None
+    split: datetime | None = None
+    here: Sequence[SourcedFact]
+    index, count = 0, len(points)
+    while True:
+        if split is not None:  # availability begins inside the last step: split there
+            point, here, split = split, (), None
+        elif index < count:
+            point, here = points[index]
+            index += 1
+        else:
+            break
         for fact in here:
             fold.add(fact)
         state = fold.snapshot()
         if state is None:
             continue
-        now_groups = groups_at(groups, point)
-        begins = available_since(state)
+        while in_force + 1 < len(group_times) and group_times[in_force + 1] <= point:
+            in_force += 1
+        now_groups = group_steps[in_force].state if in_force >= 0 else INITIAL
+        if state is not begins_of:
+            begins, begins_of = available_since(state), state
         unchanged = (
             previous is not None and now_groups is previous_groups
             and (previous.state is state or previous.state == state)
-            and (begins is None or (begins[0] <= previous.valid_from) == (begins[0] <= point))
+            and (begins is None or checked is None
+                 or (begins[0] <= checked) == (begins[0] <= point))
         )
         if not unchanged:
             good = _qualifies(state, point, now_groups)
+            checked = point
             if previous is None or previous.state != state or previous.qualifies != good:
                 start = (previous.run_start if previous is not None and previous.qualifies
                          else point) if good else None
@@ -391,9 +429,9 @@ def subject_steps(
                 steps.append(previous)
             previous_groups = now_groups
         if begins is not None and begins[0] > point and (
-            not pending or begins[0] < pending[-1]
+            index >= count or begins[0] < points[index][0]
         ):
-            pending.append(begins[0])  # availability begins inside this step: split there
+            split = begins[0]
     return steps
 
 
