@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -36,10 +36,12 @@ from typing import Any
 import msgspec
 
 from contracts.parties import Groups
+from ledger.bulk import paused_gc
 from ledger.chain import GENESIS
 from ledger.facts import Correction, Fact, Retraction, SourcedFact
 from ledger.instants import from_utc_text, utc_text
 from ledger.store import SCHEMA_LOCK, Ledger, SideCursor
+from projections.knowledge import Knowledge
 from projections.subjects import (
     EMPTY_GROUPS,
     GROUPS,
@@ -57,7 +59,7 @@ from projections.subjects import (
     subject_steps,
     subjects_of_bucket,
 )
-from projections.view import Retracted, View
+from projections.view import Retracted, View, view_of
 
 VIEW = "histories/1"
 """The tracking key.  Change it when the stored format changes: the projection rebuilds."""
@@ -87,6 +89,13 @@ _DECODE_SUBJECT = msgspec.msgpack.Decoder(SubjectStep)
 _DECODE_MARKET = msgspec.msgpack.Decoder(MarketStep)
 _DECODE_GROUPS = msgspec.msgpack.Decoder(GroupsStep)
 FAR_PAST = "0000"  # sorts before every utc_text
+RUN_BRIDGE = 64
+"""Reading the facts a recomputation needs, gaps up to this many positions are read through
+rather than starting a new read: one sequential read beats many short ones."""
+REBUILD_SHARE = 0.2
+"""A catch-up that would fold more than this share of the ledger rebuilds the projection
+from one pass over the facts instead: an incremental fold pays per fact for finding what
+each one touches, a rebuild pays once per fact for everything."""
 
 
 def _kind(subject: str) -> str:
@@ -272,10 +281,29 @@ class _CatchUp:
         return self.contents[position]
 
     def load_contents(self, positions: Iterable[int]) -> None:
-        wanted = sorted(set(positions) - set(self.contents))
-        for start, end in _runs(wanted):
+        wanted = set(positions) - set(self.contents)
+        for start, end in _runs(sorted(wanted), bridge=RUN_BRIDGE):
             for position, _, _, fact in self.ledger.stream(after=start - 1, until=end):
-                self.contents[position] = _content(fact)
+                if position in wanted:  # a bridged read passes records nobody asked for
+                    self.contents[position] = _content(fact)
+
+    def take(self, knowledge: Knowledge) -> None:
+        """Take in everything ``knowledge`` holds, as a catch-up from nothing would: the rows
+        of every fact and correction (to write with :meth:`write_indexes`)."""
+        for fix in knowledge.fix_by_id.values():
+            row = FixRow(fix.fact_id, fix.target, utc_text(fix.at), fix.position,
+                         fix.fact_id not in knowledge.retracted)
+            self.fixes[row.fix_id] = row
+            self.dirty_fixes.add(row.fix_id)
+        for fact_id, position in knowledge.positions():
+            known = knowledge.would_be(fact_id)
+            assert known is not None
+            content_position = position if known.corrected_by is None \
+                else knowledge.fix_by_id[known.corrected_by].position
+            self.apply(None, FactRow(fact_id, position, content_position,
+                                     fact_id not in knowledge.retracted,
+                                     utc_text(known.fact.occurred_at), buckets(known.fact)))
+        self.affected.clear()  # the histories come whole from the same knowledge
 
     # -- folding new entries ------------------------------------------------------------------
 
@@ -382,7 +410,7 @@ class _CatchUp:
                          "ORDER BY valid_from", (subject, since))
         return [_blob(r["state"]) for r in self.cur.fetchall()]
 
-    def replace_steps(self, subject: str, since: str, steps: list[Any]) -> None:
+    def replace_steps(self, subject: str, since: str, steps: Sequence[Any]) -> None:
         self.cur.execute("DELETE FROM cl_steps WHERE subject = ? AND valid_from >= ?",
                          (subject, since))
         self.cur.executemany(
@@ -451,13 +479,14 @@ def _content(fact: Fact) -> SourcedFact:
     return fact
 
 
-def _runs(positions: list[int]) -> Iterator[tuple[int, int]]:
-    """Consecutive runs ``(first, last)`` in sorted positions."""
+def _runs(positions: list[int], bridge: int = 1) -> Iterator[tuple[int, int]]:
+    """Runs ``(first, last)`` covering sorted positions, a new run only where the next
+    position is more than ``bridge`` past the last (1: consecutive runs only)."""
     start = previous = None
     for position in positions:
         if start is None:
             start = previous = position
-        elif previous is not None and position == previous + 1:
+        elif previous is not None and position <= previous + bridge:
             previous = position
         else:
             assert previous is not None
@@ -514,11 +543,15 @@ class Projection:
         if position and (position > ledger_head.position
                          or self.ledger.entry_at(position).hash != tracked_head):
             self.reset()
-        while True:
-            position, tracked_head = self.tracked()
-            if position >= target:
-                return position, tracked_head
-            self._step(min(target, position + self.chunk))
+        with paused_gc():
+            while True:
+                position, tracked_head = self.tracked()
+                if position >= target:
+                    return position, tracked_head
+                if target - position > REBUILD_SHARE * target:
+                    self._rebuild(target)
+                else:
+                    self._step(min(target, position + self.chunk))
 
     def _step(self, until: int) -> None:
         with self.ledger.side_tables(write=True) as cur:
@@ -538,6 +571,39 @@ class Projection:
             if last is None:
                 return
             work.recompute()
+            cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
+                        (*last, VIEW))
+
+    def _rebuild(self, until: int) -> None:
+        """Replace the whole projection with one folded from the facts up to ``until``, in
+        one transaction, through the same folds as :func:`projections.view.build_view`."""
+        with self.ledger.side_tables(write=True) as cur:
+            cur.execute("UPDATE cl_tracking SET head = head WHERE view = ?", (VIEW,))
+            cur.execute("SELECT position FROM cl_tracking WHERE view = ?", (VIEW,))
+            if int(cur.fetchone()["position"]) >= until:
+                return  # someone else caught up meanwhile
+            knowledge = Knowledge()
+            last: tuple[int, str] | None = None
+            for at, _, digest, fact in self.ledger.stream(until=until):
+                knowledge.add(at, fact)
+                last = (at, digest)
+            if last is None:
+                return
+            for table in TABLES:
+                cur.execute(f"DELETE FROM {table}")
+            work = _CatchUp(self.ledger, cur)
+            work.take(knowledge)
+            work.write_indexes()
+            view = view_of(knowledge, last[1], None)
+            work.replace_steps(GROUPS, FAR_PAST, view.groups.steps)
+            work.replace_steps(MARKET, FAR_PAST, view.market.steps)
+            for subject, history in view.subjects.items():
+                work.replace_steps(subject, FAR_PAST, history.steps)
+            cur.executemany(
+                "INSERT INTO cl_retracted (subject, first_at, facts) VALUES (?, ?, ?)",
+                [(subject, utc_text(r.first_at), json.dumps(list(r.facts)))
+                 for subject, r in sorted(view.retracted.items())],
+            )
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (*last, VIEW))
 
