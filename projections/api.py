@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from importlib import resources
 
 from ledger import config as store_config
+from ledger.bulk import paused_gc
 from ledger.clock import Clock
-from ledger.errors import NotFoundError, StorageError
+from ledger.errors import ConfigurationError, NotFoundError, StorageError
 from ledger.facts import Fact, parse_facts
 from ledger.instants import ONE_MICROSECOND
 from ledger.store import (
@@ -60,6 +61,15 @@ __all__ = [
     "parse_pin",
     "record_json",
 ]
+
+
+def aware(instant: datetime, name: str) -> datetime:
+    """``instant`` in UTC; a naive datetime is refused rather than read as local time."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ConfigurationError(
+            f"{name} {instant.isoformat()} has no UTC offset: pass an aware datetime"
+        )
+    return instant.astimezone(UTC)
 
 
 def bundled_record() -> bytes:
@@ -169,7 +179,7 @@ class ComputeLedger:
         if known_at is None:
             return self.now()
         if isinstance(known_at, datetime):
-            return known_at.astimezone(UTC)
+            return aware(known_at, "known_at")
         if known_at < 0:
             raise NotFoundError(f"no position {known_at}: positions start at 1")
         if known_at == 0:
@@ -182,8 +192,10 @@ class ComputeLedger:
     def moments(
         self, as_of: datetime | None = None, known_at: KnownAt | None = None
     ) -> tuple[datetime, datetime]:
-        """Resolve ``as_of`` (valid time) and ``known_at`` (system time); both default to now."""
-        return (as_of or self.now()).astimezone(UTC), self.known_instant(known_at)
+        """Resolve ``as_of`` (valid time) and ``known_at`` (system time); both default to now.
+        Instants must carry their offset: a naive datetime is refused, never guessed."""
+        resolved = self.now() if as_of is None else aware(as_of, "as_of")
+        return resolved, self.known_instant(known_at)
 
     def view(self, known_at: KnownAt | None = None) -> View:
         """Everything the ledger knew at ``known_at`` (default: now), folded from the stored
@@ -192,8 +204,10 @@ class ComputeLedger:
         return self.replayed(self.ledger.position_known_at(known))
 
     def replayed(self, position: int) -> View:
-        """The histories folded from the stored facts up to ``position``."""
-        return build_view(self.ledger.stream(until=position))
+        """The histories folded from the stored facts up to ``position`` (the cyclic
+        collector paused: the fold builds many objects and no cycles)."""
+        with paused_gc():
+            return build_view(self.ledger.stream(until=position))
 
     def histories(self, known_at: KnownAt | None = None) -> Histories:
         """What the answers read at ``known_at``: the maintained projection when the
@@ -243,8 +257,8 @@ class ComputeLedger:
         Raises :class:`~ledger.errors.VerificationError` if the chain does not check out.
         With ``rebuild``, a maintained projection that differs is rebuilt from the facts.
         """
-        verified = self.ledger.verify()
         known = self.known_instant(known_at)
+        verified = self.ledger.verify()
         position = self.ledger.position_known_at(known)
         replayed = self.replayed(position)
         compared, differing, rebuilt = False, [], False
@@ -257,7 +271,7 @@ class ComputeLedger:
                 self.projection.catch_up()
                 differing = replayed.differences(self.projection.view().full())
                 rebuilt = True
-        moment = (as_of or known).astimezone(UTC)
+        moment = known if as_of is None else aware(as_of, "as_of")
         return ReplayReport(
             ok=not differing,
             verified=verified.checked,

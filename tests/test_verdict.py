@@ -226,3 +226,23 @@ def test_append_order_does_not_change_the_answers_on_the_store(
             opened.append(order)
             answers.append(_stable(opened.verdict(as_of=at("2026-05-23"))))
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("argument", ["as_of", "known_at"])
+def test_a_naive_instant_is_refused_not_read_as_local_time(
+    argument: str, tmp_path: Any
+) -> None:
+    from datetime import datetime
+
+    from ledger.errors import ConfigurationError
+
+    naive = datetime(2026, 5, 23, 12, 0)
+    with ComputeLedger.open(str(tmp_path / "l.sqlite3"), environ={}) as opened:
+        opened.append(PUBLIC)
+        before = opened.head()
+        for ask in (opened.verdict, opened.business, opened.replay):
+            with pytest.raises(ConfigurationError, match=f"{argument} .* no UTC offset"):
+                ask(**{argument: naive})
+        with pytest.raises(ConfigurationError, match="no UTC offset"):
+            opened.timeline(known_at=naive) if argument == "known_at" else opened.moments(naive)
+        assert opened.head() == before
