@@ -34,9 +34,11 @@ from ledger import facts as F
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=900)
 SOURCE = F.Source(document="bench/synthetic.py", note="Synthetic benchmark fact.")
-SERVICES = ("training", "inference", "training_and_inference", "compute_capacity",
-            "fine_tuning", "model_api", "byom_training")
-CONSIDERATIONS = ("cash", "cash", "cash", "revenue_share", "free", "resource_exchange")
+SERVICES: tuple[F.Service, ...] = (
+    "training", "inference", "training_and_inference", "compute_capacity", "fine_tuning",
+    "model_api", "byom_training")
+CONSIDERATIONS: tuple[F.Consideration, ...] = (
+    "cash", "cash", "cash", "revenue_share", "free", "resource_exchange")
 CUSTOMERS = (*(f"customer-{i}" for i in range(60)), "tesla", "x-corp")
 
 
