@@ -84,12 +84,14 @@ def utc_text(moment: datetime) -> str:
     """
     if moment.tzinfo is None:
         raise ValueError("naive datetime: an instant needs a time zone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: twice as fast, and it pads years before 1000 to four digits
+    # (strftime's %Y does not on glibc, which would break the text's order).
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def from_utc_text(text: str) -> datetime:
     """Inverse of :func:`utc_text`."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)
 
 
 def rfc3339(moment: datetime) -> str:
