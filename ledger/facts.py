@@ -13,7 +13,9 @@ This module is the public contract other tools write to.  Its rules:
   so adding an optional field later changes neither.
 
 Decoding stored facts never runs the door checks of :func:`check_fact`: validate at the door,
-never on replay.
+never on replay.  The door is :func:`parse_facts` for text and :func:`check_facts` for facts
+built in Python (msgspec does not validate a Struct's constructor); both hand out
+:class:`Checked` facts, and the store checks any fact that is not one.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from __future__ import annotations
 import hashlib
 import re
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta
 
 from ledger.errors import InputError, Problem
+from ledger.instants import in_range, range_problem
 
 # ---------------------------------------------------------------------------------------------
 # Scalar types
@@ -450,6 +453,11 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
     for pattern, meaning in _PATTERN_MEANINGS.items():
         if f"matching regex '{pattern}'" in message:
             return Problem(line, path, f"{message}: {meaning}")
+    if message == "Invalid RFC3339 encoded datetime":
+        return Problem(
+            line, path, "not an RFC 3339 timestamp; write the date, the time and an offset, "
+            "such as 2026-05-22T00:00:00Z or 2026-05-22T00:00:00-07:00"
+        )
     if "with a timezone component" in message:
         return Problem(
             line, path, "timestamp has no UTC offset; add Z or an offset such as -07:00 "
@@ -458,6 +466,21 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
     if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
         return Problem(line, path, f"not valid JSON: {message}")
     return Problem(line, path, message)
+
+
+def _check_range(path: str, value: object) -> list[Problem]:
+    """Every instant and date inside ``value`` (a Struct, not descending into a nested fact,
+    which :func:`check_fact` checks on its own) within the range the ledger speaks of
+    (:data:`ledger.instants.EARLIEST` .. :data:`ledger.instants.LATEST`)."""
+    problems: list[Problem] = []
+    for name in getattr(value, "__struct_fields__", ()):
+        field = getattr(value, name)
+        here = f"{path}.{name}"
+        if isinstance(field, date) and not in_range(field):
+            problems.append(Problem(None, here, range_problem(field)))
+        elif isinstance(field, msgspec.Struct) and not isinstance(field, _Fact):
+            problems += _check_range(here, field)
+    return problems
 
 
 def _check_terms_dates(path: str, start: date | None, end: date | None) -> list[Problem]:
@@ -486,7 +509,7 @@ def _check_deal(path: str, deal: DealTerms | None) -> list[Problem]:
 
 def check_fact(fact: Fact, path: str = "$") -> list[Problem]:
     """The checks msgspec's types cannot express.  Returns problems (line left unset)."""
-    problems = _check_source(f"{path}.source", fact.source)
+    problems = _check_range(path, fact) + _check_source(f"{path}.source", fact.source)
     match fact:
         case Announcement():
             if (fact.deal is None) == (fact.offering is None):
@@ -549,7 +572,53 @@ def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
             yield number, stripped
 
 
-def parse_facts(data: bytes | str) -> list[tuple[int, Fact]]:
+class Checked(NamedTuple):
+    """A fact that passed the door (:func:`parse_facts` or :func:`check_facts`), with the
+    line it came from: the store appends it without checking it again."""
+
+    line: int
+    fact: Fact
+
+
+def check_one(line: int, fact: object) -> tuple[Fact | None, list[Problem]]:
+    """A fact built in Python, checked as if it had arrived as text: its canonical JSON
+    decoded strictly (msgspec checks types when decoding, never in a constructor), then
+    :func:`check_fact`.  Returns the decoded fact, or the problems."""
+    if not isinstance(fact, _Fact):
+        return None, [Problem(line, "$", f"not a fact but {type(fact).__name__}")]
+    try:
+        decoded = _FACT_DECODER.decode(_CANONICAL.encode(fact))
+    except msgspec.MsgspecError as exc:
+        return None, [_problem_from_msgspec(line, exc)]
+    except (TypeError, ValueError, NotImplementedError) as exc:
+        return None, [Problem(line, "$", f"cannot be encoded as a fact: {exc}")]
+    found = check_fact(decoded)
+    if found:
+        return None, [Problem(line, p.path, p.reason) for p in found]
+    return decoded, []
+
+
+def check_facts(facts: Iterable[Fact] | Iterable[tuple[int, Fact]]) -> list[Checked]:
+    """The door for facts built in Python: each checked as :func:`parse_facts` checks text
+    (numbered from 1 unless given as ``(line, fact)`` pairs).  Raises :class:`InputError`
+    listing every problem."""
+    checked: list[Checked] = []
+    problems: list[Problem] = []
+    for number, item in enumerate(facts, start=1):
+        if isinstance(item, Checked):
+            checked.append(item)
+            continue
+        line, fact = item if isinstance(item, tuple) else (number, item)
+        decoded, found = check_one(line, fact)
+        problems += found
+        if decoded is not None:
+            checked.append(Checked(line, decoded))
+    if problems:
+        raise InputError(problems)
+    return checked
+
+
+def parse_facts(data: bytes | str) -> list[Checked]:
     """Parse one JSON object or JSON Lines into ``(line number, fact)`` pairs.
 
     Every line is checked; if any is bad, :class:`InputError` lists each problem with its line,
@@ -570,7 +639,7 @@ def parse_facts(data: bytes | str) -> list[tuple[int, Fact]]:
     else:
         first = len(data) - len(data.lstrip())
         chunks = [(data[:first].count(b"\n") + 1, stripped)]  # one (maybe pretty) object
-    facts: list[tuple[int, Fact]] = []
+    facts: list[Checked] = []
     problems: list[Problem] = []
     for number, chunk in chunks:
         try:
@@ -585,7 +654,7 @@ def parse_facts(data: bytes | str) -> list[tuple[int, Fact]]:
         found = check_fact(fact)
         problems += [Problem(number, p.path, p.reason) for p in found]
         if not found:
-            facts.append((number, fact))
+            facts.append(Checked(number, fact))
     if problems:
         raise InputError(problems)
     return facts

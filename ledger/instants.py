@@ -28,6 +28,33 @@ _INSTANT = re.compile(
 )
 
 
+EARLIEST = date(2, 1, 1)
+LATEST = date(9998, 12, 31)
+"""The range of time the ledger speaks of (UTC dates): a fact's instants and dates, and the
+instants a question names.  Python's datetimes end at years 1 and 9999; the margin leaves
+room for the time-zone and day arithmetic of the projections (the end of a day in Los
+Angeles, the next microsecond), so whatever is accepted can always be folded."""
+
+
+def in_range(moment: date) -> bool:
+    """Whether an instant (by its UTC date) or a date lies within EARLIEST .. LATEST."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            return EARLIEST <= moment.date() <= LATEST
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            return False
+        return EARLIEST <= moment.date() <= LATEST
+    return EARLIEST <= moment <= LATEST
+
+
+def range_problem(moment: date) -> str:
+    """Why ``moment`` is refused (for an error message)."""
+    return (f"{moment.isoformat()} is outside the supported range {EARLIEST} to {LATEST}"
+            + (" (UTC)" if isinstance(moment, datetime) else ""))
+
+
 class InstantSyntaxError(ValueError):
     """Text that is neither an RFC 3339 instant with an offset nor a YYYY-MM-DD date."""
 
@@ -56,9 +83,12 @@ def parse_instant(text: str) -> datetime:
     text = text.strip()
     if _DATE.match(text):
         try:
-            return end_of_day(date.fromisoformat(text))
+            day = date.fromisoformat(text)
         except ValueError as exc:
             raise InstantSyntaxError(f"{text!r} is not a valid date: {exc}") from None
+        if not in_range(day):
+            raise InstantSyntaxError(range_problem(day))
+        return end_of_day(day)
     match = _INSTANT.match(text)
     if match is None:
         raise InstantSyntaxError(
@@ -72,9 +102,12 @@ def parse_instant(text: str) -> datetime:
         )
     normalised = text.replace("z", "Z").replace("t", "T")
     try:
-        return datetime.fromisoformat(normalised.replace(" ", "T"))
+        moment = datetime.fromisoformat(normalised.replace(" ", "T"))
     except ValueError as exc:
         raise InstantSyntaxError(f"{text!r} is not a valid instant: {exc}") from None
+    if not in_range(moment):
+        raise InstantSyntaxError(range_problem(moment))
+    return moment
 
 
 def utc_text(moment: datetime) -> str:

@@ -71,10 +71,12 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.facts import (
+    Checked,
     Correction,
     Fact,
     Retraction,
     canonical_encoder,
+    check_one,
     decode_fact,
     decoder,
     with_id,
@@ -1104,7 +1106,15 @@ def _prepare(
     problems: list[Problem] = []
     encode = canonical_encoder().encode
     for number, item in enumerate(facts, start=1):
-        line, fact = item if isinstance(item, tuple) else (number, item)
+        if isinstance(item, Checked):  # through the door already (parse_facts, check_facts)
+            line, fact = item
+        else:  # built in Python: checked here as text would be at the door
+            line, built = item if isinstance(item, tuple) else (number, item)
+            checked, found = check_one(line, built)
+            if checked is None:
+                problems += found
+                continue
+            fact = checked
         if fact.id is None:
             fact = with_id(fact)
         raw = encode(fact)

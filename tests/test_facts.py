@@ -104,7 +104,8 @@ BAD = [
      "not a plain non-negative decimal"),
     ("naive timestamp", _with(occurred_at="2026-05-06T10:00:00"), "$.occurred_at",
      "no UTC offset"),
-    ("date for a timestamp", _with(occurred_at="2026-05-06"), "$.occurred_at", "datetime"),
+    ("date for a timestamp", _with(occurred_at="2026-05-06"), "$.occurred_at",
+     "not an RFC 3339 timestamp; write the date, the time and an offset"),
     ("missing source", _with(source=DELETE), "$.source", "required field is missing"),
     ("source without url or document", _with(source={"publisher": "xAI"}), "$.source",
      "needs a url or a document"),
@@ -137,6 +138,19 @@ BAD = [
                                    "parties": ["xai", "spacex"], "result": "tesla"},
      "$.result", "must be one of the parties"),
     ("array instead of object", [ANNOUNCEMENT], "$", "Expected `object`, got `array`"),
+    # Python's datetimes end at years 1 and 9999: an instant that only fits because of its
+    # offset, or a date at the very end, would break every later fold, so the door refuses
+    # them.
+    ("instant before the range", _with(occurred_at="0001-01-01T00:00:00+01:00"),
+     "$.occurred_at", "outside the supported range 0002-01-01 to 9998-12-31"),
+    ("instant after the range", _with(occurred_at="9999-12-31T23:00:00-05:00"),
+     "$.occurred_at", "outside the supported range"),
+    ("date after the range", _with(deal__ends_on="9999-12-31"), "$.deal.ends_on",
+     "outside the supported range"),
+    ("replacement's instant out of range", {
+        "type": "correction", "occurred_at": "2026-05-07T00:00:00Z", "corrects": "a",
+        "reason": "r", "fact": {**_with(occurred_at="9999-12-31T12:00:00Z"), "id": None}},
+     "$.fact.occurred_at", "outside the supported range"),
 ]
 
 

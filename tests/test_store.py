@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
@@ -217,3 +217,37 @@ def test_the_fast_record_encoding_is_the_mappers() -> None:
     fast = RecordMapper.state(12, record.recorded_at.encode(), record.prev.encode(),
                               record.hash.encode(), raw)
     assert fast == mapped.state == msgspec.json.Encoder(order="sorted").encode(record)
+
+
+def test_facts_built_in_python_are_checked_as_text_is(ledger: ComputeLedger) -> None:
+    """msgspec checks types when decoding, never in a constructor: a fact built in Python
+    goes through the same door as text before the store takes it."""
+    ledger.append([announcement(0)])
+    before = ledger.head()
+    float_quantity = msgspec.structs.replace(
+        announcement(1), deal=msgspec.structs.replace(announcement(1).deal,
+                                                      capacity_mw=300.5))  # type: ignore[arg-type]
+    out_of_range = msgspec.structs.replace(
+        announcement(2), occurred_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+    neither = msgspec.structs.replace(announcement(3), deal=None)
+    with pytest.raises(InputError) as raised:
+        ledger.append([announcement(4), float_quantity, out_of_range, neither])
+    assert [(p.line, p.path) for p in raised.value.problems] == [
+        (2, "$.deal.capacity_mw"), (3, "$.occurred_at"), (4, "$")]
+    assert "got float 300.5" in raised.value.problems[0].reason
+    assert "outside the supported range" in raised.value.problems[1].reason
+    assert "exactly one of deal or offering" in raised.value.problems[2].reason
+    assert ledger.head() == before
+    with pytest.raises(InputError, match=r"line 1, \$: not a fact but dict"):
+        ledger.append([{"type": "announcement"}])  # type: ignore[list-item]
+    assert ledger.head() == before
+
+
+def test_check_facts_is_the_door_for_python_facts(ledger: ComputeLedger) -> None:
+    checked = F.check_facts([announcement(0), (7, announcement(1))])
+    assert [(c.line, c.fact) for c in checked] == [(1, announcement(0)), (7, announcement(1))]
+    assert all(isinstance(c, F.Checked) for c in checked)
+    assert F.check_facts(checked) == checked  # checked facts pass as they are
+    assert ledger.append(checked).appended == 2
+    with pytest.raises(InputError, match=r"line 7, \$.deal.ends_on: 2026-01-01 is before"):
+        F.check_facts([(7, announcement(2, starts_on="2026-05-01", ends_on="2026-01-01"))])
