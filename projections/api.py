@@ -22,7 +22,7 @@ from ledger.bulk import paused_gc
 from ledger.clock import Clock
 from ledger.errors import ConfigurationError, NotFoundError, StorageError
 from ledger.facts import Fact, parse_facts
-from ledger.instants import ONE_MICROSECOND
+from ledger.instants import ONE_MICROSECOND, in_range, range_problem
 from ledger.store import (
     AppendResult,
     Entry,
@@ -64,11 +64,14 @@ __all__ = [
 
 
 def aware(instant: datetime, name: str) -> datetime:
-    """``instant`` in UTC; a naive datetime is refused rather than read as local time."""
+    """``instant`` in UTC; a naive datetime is refused rather than read as local time, and
+    so is one outside the range the ledger speaks of."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ConfigurationError(
             f"{name} {instant.isoformat()} has no UTC offset: pass an aware datetime"
         )
+    if not in_range(instant):
+        raise ConfigurationError(f"{name} {range_problem(instant)}")
     return instant.astimezone(UTC)
 
 
@@ -180,6 +183,9 @@ class ComputeLedger:
             return self.now()
         if isinstance(known_at, datetime):
             return aware(known_at, "known_at")
+        if isinstance(known_at, bool) or not isinstance(known_at, int):
+            raise ConfigurationError(
+                f"known_at {known_at!r} is neither a datetime nor a position (an int)")
         if known_at < 0:
             raise NotFoundError(f"no position {known_at}: positions start at 1")
         if known_at == 0:
@@ -262,13 +268,16 @@ class ComputeLedger:
         position = self.ledger.position_known_at(known)
         replayed = self.replayed(position)
         compared, differing, rebuilt = False, [], False
-        if position == verified.head.position:
+        # The projection caught up to exactly what was replayed: a writer appending meanwhile
+        # must not make the two differ.  (If another reader has already taken it further,
+        # there is nothing like for like to compare.)
+        if (position == verified.head.position
+                and self.projection.catch_up(until=position)[0] == position):
             compared = True
-            self.projection.catch_up()
             differing = replayed.differences(self.projection.view().full())
             if differing and rebuild:
                 self.projection.reset()
-                self.projection.catch_up()
+                self.projection.catch_up(until=position)
                 differing = replayed.differences(self.projection.view().full())
                 rebuilt = True
         moment = known if as_of is None else aware(as_of, "as_of")

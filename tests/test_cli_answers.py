@@ -96,11 +96,13 @@ def test_timeline(db: str) -> None:
     assert "    market status: OPEN -> CRITERIA_MET" in text
 
 
-@pytest.mark.parametrize("bad", ["2026-05-06T10:00:00", "yesterday", "2026-13-01"])
+@pytest.mark.parametrize("bad", ["2026-05-06T10:00:00", "yesterday", "2026-13-01",
+                                 "9999-12-31", "0001-01-01", "0001-01-01T00:00:00+01:00"])
 def test_a_time_without_offset_or_nonsense_is_a_usage_error(db: str, bad: str) -> None:
     result = run("verdict", "--as-of", bad, "--db", db)
     assert result.exit_code == 2
     assert "Invalid value for '--as-of'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_naive_time_is_refused_with_the_reason(db: str) -> None:

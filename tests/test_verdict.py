@@ -246,3 +246,23 @@ def test_a_naive_instant_is_refused_not_read_as_local_time(
         with pytest.raises(ConfigurationError, match="no UTC offset"):
             opened.timeline(known_at=naive) if argument == "known_at" else opened.moments(naive)
         assert opened.head() == before
+
+
+def test_instants_outside_the_ledgers_range_and_odd_known_ats_are_refused(tmp_path: Any) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from ledger.errors import ConfigurationError
+
+    with ComputeLedger.open(str(tmp_path / "l.sqlite3"), environ={}) as opened:
+        opened.append(PUBLIC)
+        early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+        late = datetime(9999, 12, 31, 12, tzinfo=UTC)
+        for moment in (early, late):
+            with pytest.raises(ConfigurationError, match=r"as_of .* outside the supported range"):
+                opened.verdict(as_of=moment)
+            with pytest.raises(ConfigurationError, match=r"known_at .* outside the supported"):
+                opened.business(known_at=moment)
+        for odd in (True, "8", 8.0):
+            with pytest.raises(ConfigurationError, match="neither a datetime nor a position"):
+                opened.verdict(known_at=odd)  # type: ignore[arg-type]
+        assert opened.verdict(known_at=8).ledger_position == 8
