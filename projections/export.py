@@ -550,10 +550,16 @@ def _check_target(path: Path) -> None:
 
 
 def _open(path: Path) -> Database:
-    conn = sqlite3.connect(path, timeout=60)  # another export may hold the file a while
+    try:
+        conn = sqlite3.connect(path, timeout=60)  # another export may hold the file a while
+    except sqlite3.Error as exc:  # no permission, a path the OS will not open
+        raise StorageError(f"cannot open the export {path}: {exc}") from None
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return Database(conn, execute_plugins=False)
+    except sqlite3.OperationalError as exc:  # could not read it (not: it is not SQLite)
+        conn.close()
+        raise StorageError(f"cannot open the export {path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise ConfigurationError(f"cannot export to {path}: it is not a SQLite database "

@@ -449,6 +449,23 @@ def test_the_command_refuses_a_file_that_is_not_an_export(db_path: str, tmp_path
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
+def test_a_file_that_cannot_be_opened_is_a_clear_error(db_path: str, out: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    connect = sqlite3.connect
+
+    def refuse(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if str(database) == str(out):  # as the OS refuses a file without permission
+            raise sqlite3.OperationalError("unable to open database file")
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+    result = run("export", "sqlite", str(out), "--db", db_path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: cannot open the export {out}: unable to open database file")
+    assert not out.exists()
+
+
 def test_the_command_rejects_a_naive_as_of(db_path: str, out: Path) -> None:
     result = run("export", "sqlite", str(out), "--db", db_path, "--as-of",
                  "2026-05-23T10:00:00")
