@@ -59,7 +59,7 @@ def test_the_examples_on_the_page_run(page: Path, tmp_path: Path) -> None:
     cases = examples(page)
     if not cases:
         return  # a page without commands (checked by test_every_page_has_examples for README)
-    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "docs" / "examples")  # as in a checkout
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,

@@ -122,3 +122,26 @@ def test_the_projection_rebuilds_itself_when_the_ledger_is_replaced(tmp_path: Pa
         ledger.append([announce("2026-06-01T12:00:00Z", "d9", customer="initech")])
         answer = ledger.verdict(as_of=at("2026-07-01"))
     assert answer.qualifying == ["d9"]  # not d1: the projection noticed and rebuilt
+
+
+def test_an_append_during_a_replay_is_no_false_alarm(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer appends between the replay's verification and its comparison: the
+    maintained projection is compared at the position replayed, not at the new head."""
+    db = str(tmp_path / "ledger.sqlite3")
+    with ComputeLedger.open(db, environ={}) as auditor, \
+            ComputeLedger.open(db, environ={}) as writer:
+        auditor.append([announce("2026-05-01T12:00:00Z", "d1")])
+        verify = auditor.ledger.verify
+
+        def verify_then_someone_appends(*args: object, **kwargs: object) -> object:
+            verified = verify(*args, **kwargs)  # type: ignore[arg-type]
+            writer.append([announce("2026-05-02T12:00:00Z", "d2", customer="globex")])
+            return verified
+
+        monkeypatch.setattr(auditor.ledger, "verify", verify_then_someone_appends)
+        report = auditor.replay()
+        assert report.position == 1 and report.head.position == 1
+        assert report.projection_compared and report.ok and report.projection_differs == []
+        monkeypatch.undo()
+        assert auditor.replay().position == 2
