@@ -468,18 +468,43 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
     return Problem(line, path, message)
 
 
+def _timed_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """The fields of a Struct class that may hold an instant or a date (``True``) or a nested
+    Struct to look into (``False``; never a nested fact, which :func:`check_fact` checks on
+    its own), found from its annotations so a field added later is covered too."""
+    found = _TIMED.get(cls)
+    if found is None:
+        fields: list[tuple[str, bool]] = []
+        for name, hint in typing.get_type_hints(cls).items():
+            if name not in cls.__struct_fields__:  # type: ignore[attr-defined]
+                continue
+            kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+            kinds = [typing.get_args(k)[0] if typing.get_origin(k) is Annotated else k
+                     for k in kinds]
+            if any(isinstance(k, type) and issubclass(k, date) for k in kinds):
+                fields.append((name, True))
+            elif any(isinstance(k, type) and issubclass(k, msgspec.Struct)
+                     and not issubclass(k, _Fact) for k in kinds):
+                fields.append((name, False))
+        found = _TIMED[cls] = tuple(fields)
+    return found
+
+
+_TIMED: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
 def _check_range(path: str, value: object) -> list[Problem]:
-    """Every instant and date inside ``value`` (a Struct, not descending into a nested fact,
-    which :func:`check_fact` checks on its own) within the range the ledger speaks of
+    """Every instant and date inside ``value`` within the range the ledger speaks of
     (:data:`ledger.instants.EARLIEST` .. :data:`ledger.instants.LATEST`)."""
     problems: list[Problem] = []
-    for name in getattr(value, "__struct_fields__", ()):
+    for name, timed in _timed_fields(type(value)):
         field = getattr(value, name)
-        here = f"{path}.{name}"
-        if isinstance(field, date) and not in_range(field):
-            problems.append(Problem(None, here, range_problem(field)))
-        elif isinstance(field, msgspec.Struct) and not isinstance(field, _Fact):
-            problems += _check_range(here, field)
+        if field is None:
+            continue
+        if not timed:
+            problems += _check_range(f"{path}.{name}", field)
+        elif not in_range(field):
+            problems.append(Problem(None, f"{path}.{name}", range_problem(field)))
     return problems
 
 

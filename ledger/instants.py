@@ -36,16 +36,18 @@ room for the time-zone and day arithmetic of the projections (the end of a day i
 Angeles, the next microsecond), so whatever is accepted can always be folded."""
 
 
+_FIRST_INSTANT = datetime.combine(EARLIEST, time(0), UTC)
+_AFTER_LAST_INSTANT = datetime.combine(LATEST, time(0), UTC) + timedelta(days=1)
+
+
 def in_range(moment: date) -> bool:
     """Whether an instant (by its UTC date) or a date lies within EARLIEST .. LATEST."""
     if isinstance(moment, datetime):
         if moment.tzinfo is None:
             return EARLIEST <= moment.date() <= LATEST
-        try:
-            moment = moment.astimezone(UTC)
-        except OverflowError:
-            return False
-        return EARLIEST <= moment.date() <= LATEST
+        # Aware datetimes compare by their UTC instants, without converting (which could
+        # overflow at the ends of the calendar).
+        return _FIRST_INSTANT <= moment < _AFTER_LAST_INSTANT
     return EARLIEST <= moment <= LATEST
 
 
