@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgspec
 from msgspec import Meta
 
+from ledger.bulk import paused_gc
 from ledger.errors import InputError, Problem
 from ledger.instants import in_range, range_problem
 
@@ -484,7 +485,7 @@ def _timed_fields(cls: type) -> tuple[tuple[str, bool], ...]:
             if any(isinstance(k, type) and issubclass(k, date) for k in kinds):
                 fields.append((name, True))
             elif any(isinstance(k, type) and issubclass(k, msgspec.Struct)
-                     and not issubclass(k, _Fact) for k in kinds):
+                     and not issubclass(k, _Fact) and _timed_fields(k) for k in kinds):
                 fields.append((name, False))
         found = _TIMED[cls] = tuple(fields)
     return found
@@ -649,6 +650,11 @@ def parse_facts(data: bytes | str) -> list[Checked]:
     Every line is checked; if any is bad, :class:`InputError` lists each problem with its line,
     JSON path and reason, and no fact is returned.
     """
+    with paused_gc():  # many small objects, no cycles (see ledger.bulk)
+        return _parse_facts(data)
+
+
+def _parse_facts(data: bytes | str) -> list[Checked]:
     if isinstance(data, str):
         data = data.encode()
     if data.startswith(b"\xef\xbb\xbf"):
