@@ -11,7 +11,8 @@ Tables (beside eventsourcing's, never touching the records):
 ``cl_bucket_facts``  (bucket, occurred_at, fact) for every fact, live or retracted
 ``cl_subjects``      every deal, offering and the market and groups records
 ``cl_steps``         each subject's steps along valid time (msgpack), as
-                     :mod:`projections.subjects` defines them
+                     :mod:`projections.subjects` defines them, with whether each qualifies
+                     and since when (columns, read without decoding the steps)
 ``cl_retracted``     deals and offerings known only from retracted facts
 
 A catch-up folds the facts after the tracked position, works out which subjects they touch
@@ -61,8 +62,9 @@ from projections.subjects import (
 )
 from projections.view import Retracted, View, view_of
 
-VIEW = "histories/1"
-"""The tracking key.  Change it when the stored format changes: the projection rebuilds."""
+VIEW = "histories/2"
+"""The tracking key.  Change it when the stored format changes: the tables of any other
+layout are dropped and the projection rebuilds (it is derived data)."""
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL,"
@@ -78,7 +80,8 @@ SCHEMA = (
     " PRIMARY KEY (bucket, occurred_at, fact_id))",
     "CREATE TABLE IF NOT EXISTS cl_subjects (subject TEXT PRIMARY KEY, kind TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
-    " qualifies INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (subject, valid_from))",
+    " qualifies INTEGER NOT NULL, run_start TEXT, state BLOB NOT NULL,"
+    " PRIMARY KEY (subject, valid_from))",
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT PRIMARY KEY, first_at TEXT NOT NULL,"
     " facts TEXT NOT NULL)",
 )
@@ -100,6 +103,13 @@ each one touches, a rebuild pays once per fact for everything."""
 
 def _kind(subject: str) -> str:
     return subject.split(":", 1)[0]
+
+
+def _run_start(step: Any) -> str | None:
+    """A qualifying step's run start, as text (a column, so the verdict's walk back through
+    the qualifying runs reads no states)."""
+    start = getattr(step, "run_start", None)
+    return utc_text(start) if start is not None and step.qualifies else None
 
 
 def _blob(value: Any) -> bytes:
@@ -155,6 +165,17 @@ class StoredView:
                      for r in rows if r["state"] is not None}
             self._at[at] = found
         return found
+
+    def qualifying_since(self, at: datetime) -> list[datetime]:
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(
+                "SELECT (SELECT t.run_start FROM cl_steps t WHERE t.subject = s.subject AND "
+                "t.valid_from <= ? ORDER BY t.valid_from DESC LIMIT 1) AS run_start "
+                "FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
+                (utc_text(at),),
+            )
+            rows = cur.fetchall()
+        return [from_utc_text(r["run_start"]) for r in rows if r["run_start"] is not None]
 
     def groups_at(self, at: datetime) -> Groups:
         if self._groups is None:
@@ -414,9 +435,10 @@ class _CatchUp:
         self.cur.execute("DELETE FROM cl_steps WHERE subject = ? AND valid_from >= ?",
                          (subject, since))
         self.cur.executemany(
-            "INSERT INTO cl_steps (subject, valid_from, qualifies, state) VALUES (?, ?, ?, ?)",
+            "INSERT INTO cl_steps (subject, valid_from, qualifies, run_start, state) "
+            "VALUES (?, ?, ?, ?, ?)",
             [(subject, utc_text(s.valid_from), int(getattr(s, "qualifies", False)),
-              _ENCODER.encode(s)) for s in steps],
+              _run_start(s), _ENCODER.encode(s)) for s in steps],
         )
         if steps:
             self.cur.execute("INSERT INTO cl_subjects (subject, kind) VALUES (?, ?) "
@@ -515,7 +537,13 @@ class Projection:
         with self.ledger.side_tables(write=True) as cur:
             if cur.backend == "postgresql":  # CREATE ... IF NOT EXISTS races on PostgreSQL
                 cur.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-            for statement in SCHEMA:
+            cur.execute(SCHEMA[0])  # cl_tracking
+            cur.execute("SELECT view FROM cl_tracking WHERE view <> ?", (VIEW,))
+            if cur.fetchall():  # tables of another layout: derived data, rebuilt
+                for table in TABLES:
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+                cur.execute("DELETE FROM cl_tracking WHERE view <> ?", (VIEW,))
+            for statement in SCHEMA[1:]:
                 cur.execute(statement)
             cur.execute("INSERT INTO cl_tracking (view, position, head) VALUES (?, 0, ?) "
                         "ON CONFLICT (view) DO NOTHING", (VIEW, GENESIS))

@@ -37,9 +37,7 @@ def criteria_met_since(histories: Histories, steps: dict[str, SubjectStep]) -> d
         return None
     start = min(starts)
     while True:
-        before = histories.subjects_at(start - ONE_MICROSECOND)
-        earlier = [s.run_start for s in before.values()
-                   if s.qualifies and s.run_start is not None and s.run_start < start]
+        earlier = [t for t in histories.qualifying_since(start - ONE_MICROSECOND) if t < start]
         if not earlier:
             return start
         start = min(earlier)

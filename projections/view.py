@@ -66,6 +66,11 @@ class Histories(Protocol):
         """Every deal and offering known at valid time ``at``: its step then."""
         ...
 
+    def qualifying_since(self, at: datetime) -> list[datetime]:
+        """The start of the unbroken qualifying run of every deal and offering that
+        qualifies at valid time ``at`` (what the verdict's ``criteria_met_since`` walks)."""
+        ...
+
     def groups_at(self, at: datetime) -> Groups: ...
 
     def market_at(self, at: datetime) -> MarketState | None: ...
@@ -96,6 +101,10 @@ class View:
             if step is not None:
                 found[key] = step
         return found
+
+    def qualifying_since(self, at: datetime) -> list[datetime]:
+        return [s.run_start for s in self.subjects_at(at).values()
+                if s.qualifies and s.run_start is not None]
 
     def groups_at(self, at: datetime) -> Groups:
         return groups_at(self.groups, at)

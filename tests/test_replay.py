@@ -145,3 +145,25 @@ def test_an_append_during_a_replay_is_no_false_alarm(tmp_path: Path,
         assert report.projection_compared and report.ok and report.projection_differs == []
         monkeypatch.undo()
         assert auditor.replay().position == 2
+
+
+def test_a_projection_of_an_older_layout_is_dropped_and_rebuilt(tmp_path: Path) -> None:
+    """The projection is derived data: tables written by an older version (another tracking
+    key) are dropped and rebuilt from the facts, never read in the wrong layout."""
+    db = str(tmp_path / "ledger.sqlite3")
+    with ComputeLedger.open(db, environ={}) as ledger:
+        ledger.append_text(bundled_record())
+        answer = ledger.verdict(as_of=at("2026-05-23"), known_at=8)
+    with sqlite3.connect(db) as conn:  # the layout of histories/1: no run_start column
+        conn.execute("DROP TABLE cl_steps")
+        conn.execute("CREATE TABLE cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
+                     " qualifies INTEGER NOT NULL, state BLOB NOT NULL,"
+                     " PRIMARY KEY (subject, valid_from))")
+        conn.execute("UPDATE cl_tracking SET view = 'histories/1'")
+    with ComputeLedger.open(db, environ={}) as ledger:
+        assert ledger.verdict(as_of=at("2026-05-23"), known_at=8) == answer
+        assert ledger.replay().projection_differs == []
+    with sqlite3.connect(db) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(cl_steps)")]
+        views = [row[0] for row in conn.execute("SELECT view FROM cl_tracking")]
+    assert "run_start" in columns and views == ["histories/2"]
