@@ -77,8 +77,8 @@ CLAUSES: tuple[ClauseInfo, ...] = (
                "compute, and paid beta programs, count"),
     ClauseInfo("prf-availability", "proof", "actual availability, not plans (general "
                "availability in 2027 does not qualify)"),
-    ClauseInfo("prf-customer", "proof", "at least one confirmed external customer, or public "
-               "sign-up"),
+    ClauseInfo("prf-customer", "proof", "an outside customer is confirmed by name, or anyone "
+               "can sign up"),
     ClauseInfo("ddl-deadline", "deadline", "by 2026-12-31 23:59 America/Los_Angeles "
                "(2027-01-01T07:59Z)"),
 )

@@ -606,22 +606,27 @@ class Checked(NamedTuple):
     fact: Fact
 
 
-def check_one(line: int, fact: object) -> tuple[Fact | None, list[Problem]]:
-    """A fact built in Python, checked as if it had arrived as text: its canonical JSON
-    decoded strictly (msgspec checks types when decoding, never in a constructor), then
-    :func:`check_fact`.  Returns the decoded fact, or the problems."""
+def through_door(number: int, item: object) -> tuple[Checked | None, list[Problem]]:
+    """One item of a batch (the ``number``-th) through the door: a :class:`Checked` fact as
+    it is; a fact built in Python, alone or as a ``(line, fact)`` pair, checked as if it had
+    arrived as text (its canonical JSON decoded strictly, since msgspec checks types when
+    decoding, never in a constructor, then :func:`check_fact`).  Returns the checked fact,
+    or the problems."""
+    if isinstance(item, Checked):
+        return item, []
+    line, fact = item if isinstance(item, tuple) else (number, item)
     if not isinstance(fact, _Fact):
         return None, [Problem(line, "$", f"not a fact but {type(fact).__name__}")]
     try:
         decoded = _FACT_DECODER.decode(_CANONICAL.encode(fact))
     except msgspec.MsgspecError as exc:
         return None, [_problem_from_msgspec(line, exc)]
-    except (TypeError, ValueError, NotImplementedError) as exc:
+    except (TypeError, ValueError, NotImplementedError) as exc:  # what enc_hook refuses
         return None, [Problem(line, "$", f"cannot be encoded as a fact: {exc}")]
     found = check_fact(decoded)
     if found:
         return None, [Problem(line, p.path, p.reason) for p in found]
-    return decoded, []
+    return Checked(line, decoded), []
 
 
 def check_facts(facts: Iterable[Fact] | Iterable[tuple[int, Fact]]) -> list[Checked]:
@@ -631,14 +636,10 @@ def check_facts(facts: Iterable[Fact] | Iterable[tuple[int, Fact]]) -> list[Chec
     checked: list[Checked] = []
     problems: list[Problem] = []
     for number, item in enumerate(facts, start=1):
-        if isinstance(item, Checked):
-            checked.append(item)
-            continue
-        line, fact = item if isinstance(item, tuple) else (number, item)
-        decoded, found = check_one(line, fact)
+        passed, found = through_door(number, item)
         problems += found
-        if decoded is not None:
-            checked.append(Checked(line, decoded))
+        if passed is not None:
+            checked.append(passed)
     if problems:
         raise InputError(problems)
     return checked

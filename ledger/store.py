@@ -71,14 +71,13 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.facts import (
-    Checked,
     Correction,
     Fact,
     Retraction,
     canonical_encoder,
-    check_one,
     decode_fact,
     decoder,
+    through_door,
     with_id,
 )
 from ledger.instants import from_utc_text, utc_text
@@ -1106,15 +1105,11 @@ def _prepare(
     problems: list[Problem] = []
     encode = canonical_encoder().encode
     for number, item in enumerate(facts, start=1):
-        if isinstance(item, Checked):  # through the door already (parse_facts, check_facts)
-            line, fact = item
-        else:  # built in Python: checked here as text would be at the door
-            line, built = item if isinstance(item, tuple) else (number, item)
-            checked, found = check_one(line, built)
-            if checked is None:
-                problems += found
-                continue
-            fact = checked
+        passed, found = through_door(number, item)  # a no-op for Checked facts
+        if passed is None:
+            problems += found
+            continue
+        line, fact = passed
         if fact.id is None:
             fact = with_id(fact)
         raw = encode(fact)
