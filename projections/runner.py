@@ -60,7 +60,7 @@ from projections.subjects import (
     subject_steps,
     subjects_of_bucket,
 )
-from projections.view import Retracted, View, view_of
+from projections.view import Retracted, View, fold_knowledge, view_of
 
 VIEW = "histories/2"
 """The tracking key.  Change it when the stored format changes: the tables of any other
@@ -150,32 +150,30 @@ class StoredView:
         self._market = History(tuple(_DECODE_MARKET.decode(_blob(r["state"]))
                                      for r in rows if r["subject"] == MARKET))
 
+    def _steps_at(self, column: str, at: datetime) -> dict[str, Any]:
+        """``column`` of every deal's and offering's step in force at ``at`` (those with
+        none then, or a null there, left out)."""
+        assert column in ("state", "run_start")
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(
+                f"SELECT s.subject AS subject, (SELECT t.{column} FROM cl_steps t WHERE "
+                "t.subject = s.subject AND t.valid_from <= ? ORDER BY t.valid_from DESC "
+                f"LIMIT 1) AS found FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
+                (utc_text(at),),
+            )
+            rows = cur.fetchall()
+        return {r["subject"]: r["found"] for r in rows if r["found"] is not None}
+
     def subjects_at(self, at: datetime) -> dict[str, SubjectStep]:
         found = self._at.get(at)
         if found is None:
-            with self.ledger.side_tables(write=False) as cur:
-                cur.execute(
-                    "SELECT s.subject AS subject, (SELECT t.state FROM cl_steps t WHERE "
-                    "t.subject = s.subject AND t.valid_from <= ? ORDER BY t.valid_from DESC "
-                    "LIMIT 1) AS state FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
-                    (utc_text(at),),
-                )
-                rows = cur.fetchall()
-            found = {r["subject"]: _DECODE_SUBJECT.decode(_blob(r["state"]))
-                     for r in rows if r["state"] is not None}
+            found = {subject: _DECODE_SUBJECT.decode(_blob(state))
+                     for subject, state in self._steps_at("state", at).items()}
             self._at[at] = found
         return found
 
     def qualifying_since(self, at: datetime) -> list[datetime]:
-        with self.ledger.side_tables(write=False) as cur:
-            cur.execute(
-                "SELECT (SELECT t.run_start FROM cl_steps t WHERE t.subject = s.subject AND "
-                "t.valid_from <= ? ORDER BY t.valid_from DESC LIMIT 1) AS run_start "
-                "FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
-                (utc_text(at),),
-            )
-            rows = cur.fetchall()
-        return [from_utc_text(r["run_start"]) for r in rows if r["run_start"] is not None]
+        return [from_utc_text(t) for t in self._steps_at("run_start", at).values()]
 
     def groups_at(self, at: datetime) -> Groups:
         if self._groups is None:
@@ -581,14 +579,17 @@ class Projection:
                 else:
                     self._step(min(target, position + self.chunk))
 
+    @staticmethod
+    def _locked_position(cur: SideCursor) -> int:
+        """The tracked position, after taking the write lock (SQLite) or locking the
+        tracking row (PostgreSQL), so two catch-ups queue instead of interleaving."""
+        cur.execute("UPDATE cl_tracking SET head = head WHERE view = ?", (VIEW,))
+        cur.execute("SELECT position FROM cl_tracking WHERE view = ?", (VIEW,))
+        return int(cur.fetchone()["position"])
+
     def _step(self, until: int) -> None:
         with self.ledger.side_tables(write=True) as cur:
-            # Take the write lock first (SQLite) or lock the tracking row (PostgreSQL), so
-            # two catch-ups queue instead of interleaving.
-            cur.execute("UPDATE cl_tracking SET head = head WHERE view = ?", (VIEW,))
-            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
-            row = cur.fetchone()
-            position = int(row["position"])
+            position = self._locked_position(cur)
             if position >= until:
                 return  # someone else caught up meanwhile
             work = _CatchUp(self.ledger, cur)
@@ -606,23 +607,17 @@ class Projection:
         """Replace the whole projection with one folded from the facts up to ``until``, in
         one transaction, through the same folds as :func:`projections.view.build_view`."""
         with self.ledger.side_tables(write=True) as cur:
-            cur.execute("UPDATE cl_tracking SET head = head WHERE view = ?", (VIEW,))
-            cur.execute("SELECT position FROM cl_tracking WHERE view = ?", (VIEW,))
-            if int(cur.fetchone()["position"]) >= until:
+            if self._locked_position(cur) >= until:
                 return  # someone else caught up meanwhile
-            knowledge = Knowledge()
-            last: tuple[int, str] | None = None
-            for at, _, digest, fact in self.ledger.stream(until=until):
-                knowledge.add(at, fact)
-                last = (at, digest)
-            if last is None:
+            knowledge, head, _ = fold_knowledge(self.ledger.stream(until=until))
+            if not knowledge.position:
                 return
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table}")
             work = _CatchUp(self.ledger, cur)
             work.take(knowledge)
             work.write_indexes()
-            view = view_of(knowledge, last[1], None)
+            view = view_of(knowledge, head, None)
             work.replace_steps(GROUPS, FAR_PAST, view.groups.steps)
             work.replace_steps(MARKET, FAR_PAST, view.market.steps)
             for subject, history in view.subjects.items():
@@ -633,7 +628,7 @@ class Projection:
                  for subject, r in sorted(view.retracted.items())],
             )
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
-                        (*last, VIEW))
+                        (knowledge.position, head, VIEW))
 
     def reset(self) -> None:
         """Forget everything folded (the next catch-up rebuilds from the first fact)."""

@@ -182,11 +182,18 @@ def view_of(knowledge: Knowledge, head: str, recorded_at: str | None) -> View:
     )
 
 
-def build_view(entries: Iterable[tuple[int, str, str, Fact]]) -> View:
-    """Fold ``(position, recorded_at, hash, fact)`` in ledger order into a view."""
+def fold_knowledge(entries: Iterable[tuple[int, str, str, Fact]]
+                   ) -> tuple[Knowledge, str, str | None]:
+    """Take ``(position, recorded_at, hash, fact)`` in ledger order into a
+    :class:`Knowledge`; returns it with the hash and ``recorded_at`` of the last entry."""
     knowledge = Knowledge()
     head, recorded_at = "0" * 64, None
     for position, recorded, digest, fact in entries:
         knowledge.add(position, fact)
         head, recorded_at = digest, recorded
-    return view_of(knowledge, head, recorded_at)
+    return knowledge, head, recorded_at
+
+
+def build_view(entries: Iterable[tuple[int, str, str, Fact]]) -> View:
+    """Fold ``(position, recorded_at, hash, fact)`` in ledger order into a view."""
+    return view_of(*fold_knowledge(entries))
