@@ -6,15 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import run
 
-from cli.main import main
 from projections.api import bundled_record
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False,
-                              prog_name="compute-ledger")
 
 
 @pytest.fixture

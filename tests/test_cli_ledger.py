@@ -6,17 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import run
 
-from cli.main import main
 from projections.api import bundled_record
 
 RECORD_LINES = bundled_record().decode().splitlines()
 
-
-def run(*args: str, input: str | bytes | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False,
-                              prog_name="compute-ledger")
 
 
 @pytest.fixture

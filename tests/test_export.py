@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import run
 from datasette.app import Datasette
 from sqlite_utils import Database
 
 import projections.export as export_module
-from cli.main import main
 from ledger.clock import ManualClock
 from ledger.errors import ConfigurationError
 from ledger.facts import parse_facts
@@ -393,10 +392,6 @@ def test_datasette_opens_the_file_and_shows_the_current_verdict(loaded: ComputeL
 # The command
 # ---------------------------------------------------------------------------------------------
 
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False,
-                              prog_name="compute-ledger")
 
 
 @pytest.fixture

@@ -9,17 +9,11 @@ from pathlib import Path
 
 import pytest
 from builders import announce, at, rule
-from click.testing import CliRunner, Result
+from cli_runner import run
 
-from cli.main import main
 from ledger.clock import ManualClock
 from ledger.errors import VerificationError
 from projections.api import ComputeLedger, bundled_record
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False,
-                              prog_name="compute-ledger")
 
 
 def test_a_replay_reproduces_exactly_the_answer_given_then(
