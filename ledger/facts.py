@@ -21,6 +21,7 @@ built in Python (msgspec does not validate a Struct's constructor); both hand ou
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 import typing
 from collections.abc import Iterable, Iterator
@@ -388,7 +389,7 @@ FACT_FORMAT = "compute-ledger/fact/1"
 
 def fact_schema() -> dict[str, Any]:
     """JSON Schema of the fact interchange format (one object per fact)."""
-    schema: dict[str, Any] = msgspec.json.schema(Fact, schema_hook=_schema_hook)
+    schema = schema_of(Fact)
     schema["title"] = f"compute-ledger fact ({FACT_FORMAT})"
     schema["description"] = (
         "One fact about xAI's compute business. Batches are JSON Lines: one such object per line."
@@ -397,8 +398,23 @@ def fact_schema() -> dict[str, Any]:
 
 
 def schema_of(tp: Any) -> dict[str, Any]:
-    """JSON Schema of any msgspec type using the project's scalar conventions."""
-    schema: dict[str, Any] = msgspec.json.schema(tp, schema_hook=_schema_hook)
+    """JSON Schema of any msgspec type using the project's scalar conventions.
+
+    What the project publishes must not change with a dependency's formatting: msgspec 0.23
+    strips the indentation of docstrings where 0.22 kept it, so every description is passed
+    through :func:`inspect.cleandoc` (which gives the same text for both).
+    """
+    schema: dict[str, Any] = normalised(msgspec.json.schema(tp, schema_hook=_schema_hook))
+    return schema
+
+
+def normalised(schema: Any) -> Any:
+    """A JSON Schema with every ``description`` in :func:`inspect.cleandoc` form."""
+    if isinstance(schema, dict):
+        return {key: inspect.cleandoc(value) if key == "description" and isinstance(value, str)
+                else normalised(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [normalised(item) for item in schema]
     return schema
 
 

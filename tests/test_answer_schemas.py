@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from cli.main import main
+from ledger.facts import normalised, schema_of
 from tests.golden.save_schemas import current, golden_path
 
 NAMES = sorted(current())
@@ -49,3 +51,25 @@ def test_the_schema_command_prints_it(name: str) -> None:
     result = CliRunner().invoke(main, ["schema", name])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == json.loads(json.dumps(current()[name][1]))
+
+
+class _Documented(msgspec.Struct):
+    """First line.
+
+    An indented second paragraph, as docstrings are written.
+    """
+
+    x: int
+
+
+def test_descriptions_do_not_depend_on_msgspecs_docstring_formatting() -> None:
+    # msgspec 0.22 kept a docstring's indentation in "description", 0.23 strips it: what the
+    # project publishes is the cleandoc form under both.
+    expected = "First line.\n\nAn indented second paragraph, as docstrings are written."
+    schema = schema_of(_Documented)
+    assert schema["$defs"]["_Documented"]["description"] == expected
+    as_022 = {"$defs": {"X": {"description": "First line.\n\n    An indented second paragraph, "
+                                             "as docstrings are written.\n    ",
+                              "properties": {"description": {"type": "string"}}}}}
+    assert normalised(as_022) == {"$defs": {"X": {
+        "description": expected, "properties": {"description": {"type": "string"}}}}}
