@@ -40,8 +40,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from bench.synthetic import generate
-from ledger import facts as F
-from projections.api import ComputeLedger
+from compute_ledger.ledger import facts as F
+from compute_ledger.projections.api import ComputeLedger
 
 RAW_BAR = 0.5
 SEED = 20260506

@@ -46,10 +46,10 @@ import msgspec
 from bench.append import machine
 from bench.replay import best_of, build_ledger, load
 from bench.synthetic import generate
-from ledger import facts as F
-from ledger.instants import parse_instant
-from projections.api import ComputeLedger
-from projections.runner import StoredView
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.runner import StoredView
 
 AS_OF = "2026-05-23"
 RATIO_BAR = 3.0
@@ -58,9 +58,9 @@ SEED = 7
 
 REPLAY_SCRIPT = """\
 import sys
-from ledger.instants import parse_instant
-from projections import verdict
-from projections.api import ComputeLedger
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.projections import verdict
+from compute_ledger.projections.api import ComputeLedger
 with ComputeLedger.open(sys.argv[1], environ={}) as ledger:
     as_of, known_at = ledger.moments(parse_instant(sys.argv[2]), None)
     answer = verdict.verdict(ledger.replayed(ledger.head().position), as_of, known_at)

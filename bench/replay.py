@@ -45,10 +45,10 @@ import msgspec
 
 from bench.append import Timing, machine
 from bench.synthetic import generate
-from ledger import facts as F
-from ledger.store import LEDGER_ID
-from projections.api import ComputeLedger
-from projections.view import View
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.store import LEDGER_ID
+from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.view import View
 
 BAR = 1 / 3
 SEED = 7

@@ -29,7 +29,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from ledger import facts as F
+from compute_ledger.ledger import facts as F
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=900)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from cli.options import LedgerGroup, as_of_option, db_option, emit_json, json_option, opened
-from ledger.instants import rfc3339
-from projections.export import ExportReport, export_sqlite
+from compute_ledger.cli.options import (
+    LedgerGroup,
+    as_of_option,
+    db_option,
+    emit_json,
+    json_option,
+    opened,
+)
+from compute_ledger.ledger.instants import rfc3339
+
+if TYPE_CHECKING:  # sqlite_utils is imported by the export command alone
+    from compute_ledger.projections.export import ExportReport
 
 
 @click.group(cls=LedgerGroup)
@@ -47,6 +57,8 @@ def sqlite(path: Path, as_of: datetime | None, db: str | None, as_json: bool) ->
       compute-ledger export sqlite ledger-export.db --as-of 2026-05-23
       datasette ledger-export.db --metadata ledger-export.db.metadata.json
     """
+    from compute_ledger.projections.export import export_sqlite
+
     with opened(db) as ledger:
         report = export_sqlite(ledger, path, as_of=as_of)
     if as_json:

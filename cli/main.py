@@ -9,9 +9,9 @@ from typing import IO, Any
 import click
 import msgspec
 
-from cli import render
-from cli.export import export
-from cli.options import (
+from compute_ledger.cli import render
+from compute_ledger.cli.export import export
+from compute_ledger.cli.options import (
     BadInput,
     LedgerGroup,
     as_of_option,
@@ -22,8 +22,8 @@ from cli.options import (
     known_at_option,
     opened,
 )
-from ledger.facts import canonical_bytes, fact_schema, parse_facts
-from projections.answers import (
+from compute_ledger.ledger.facts import canonical_bytes, fact_schema, parse_facts
+from compute_ledger.projections.answers import (
     ANSWERS,
     AppendOut,
     DigestOut,
@@ -31,7 +31,7 @@ from projections.answers import (
     VerifyOut,
     answer_schema,
 )
-from projections.api import Entry, KnownAt, bundled_record, parse_pin, record_json
+from compute_ledger.projections.api import Entry, KnownAt, bundled_record, parse_pin, record_json
 
 EXIT_CODES = """
 Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad input.

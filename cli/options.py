@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from ledger.errors import ConfigurationError, InputError, LedgerError
-from ledger.instants import InstantSyntaxError, parse_instant
-from projections.api import ComputeLedger
+from compute_ledger.ledger.errors import ConfigurationError, InputError, LedgerError
+from compute_ledger.ledger.instants import InstantSyntaxError, parse_instant
+from compute_ledger.projections.api import ComputeLedger
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
-from ledger.instants import market_text, rfc3339
-from projections.answers import (
+from compute_ledger.ledger.instants import market_text, rfc3339
+from compute_ledger.projections.answers import (
     Business,
     CandidateOut,
     CheckOut,

@@ -6,23 +6,27 @@ is met, failed, unknown or not applicable, the ids of the facts that decide it, 
 person can read.  ``held`` is true when the clause does not stand in the way of counting
 (met, or not applicable).  For an exclusion clause, *met* means the exclusion does not apply.
 
-The verdict composes these checks (see :mod:`contracts.market`); the explanation it prints
-is the list of checks, so it cannot drift from the rules.
+Each clause is written once: ``@clause(id, kind=..., applies_to=..., summary=...)`` above its
+rule registers it in :data:`REGISTRY` (in the market's order), with an id typed as
+:data:`~compute_ledger.ledger.facts.ClauseId` so that a typo is a type error.  The rule is
+called with its own id and only for the kinds of subject it applies to; on any other it is
+not applicable.  The verdict composes these checks (see :mod:`contracts.market`); the
+explanation it prints is the list of checks, so it cannot drift from the rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import msgspec
 
-from contracts.parties import BASE_MUSK_COMPANIES, MUSK, Groups, is_xai_facility
-from contracts.state import Statement, SubjectState
-from contracts.terms import deciding, value
-from ledger.instants import market_text, start_of_day
+from compute_ledger.contracts.parties import BASE_MUSK_COMPANIES, MUSK, Groups, is_xai_facility
+from compute_ledger.contracts.state import Statement, SubjectKind, SubjectState
+from compute_ledger.contracts.terms import deciding, value
+from compute_ledger.ledger.facts import ClauseId
+from compute_ledger.ledger.instants import market_text, start_of_day
 
 CheckState = Literal["met", "failed", "unknown", "not_applicable"]
 COMPUTE_SERVICES = frozenset(
@@ -36,7 +40,7 @@ OFFICIAL_CHANNELS = frozenset({"official_site", "press_release"})
 class Check(msgspec.Struct, frozen=True, gc=False):
     """One clause applied to one deal or offering."""
 
-    clause: str
+    clause: ClauseId
     state: CheckState
     facts: tuple[str, ...]
     note: str
@@ -46,17 +50,53 @@ class Check(msgspec.Struct, frozen=True, gc=False):
         return self.state in ("met", "not_applicable")
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(msgspec.Struct, frozen=True):
     at: datetime
     groups: Groups
     deadline: datetime
 
 
-Rule = Callable[[SubjectState, Context], Check]
+ClauseKind = Literal["inclusion", "exclusion", "special", "proof", "deadline"]
+Rule: TypeAlias = Callable[[SubjectState, Context], Check]
+Body: TypeAlias = Callable[[ClauseId, SubjectState, Context], Check]
+DEALS: tuple[SubjectKind, ...] = ("deal",)
+OFFERINGS: tuple[SubjectKind, ...] = ("offering",)
+BOTH: tuple[SubjectKind, ...] = ("deal", "offering")
+_NOT_ITS_KIND = {"deal": "not a public offering", "offering": "not a deal"}
 
 
-def _check(clause: str, state: CheckState, note: str, *facts: str) -> Check:
+class Clause(msgspec.Struct, frozen=True):
+    """A clause of the market: its registry entry and its rule.  Calling it applies the rule
+    to one deal or offering at a valid time."""
+
+    id: ClauseId
+    kind: ClauseKind
+    summary: str
+    applies_to: tuple[SubjectKind, ...]
+    body: Body
+
+    def __call__(self, s: SubjectState, c: Context) -> Check:
+        if s.kind not in self.applies_to:
+            return Check(self.id, "not_applicable", (), _NOT_ITS_KIND[s.kind])
+        return self.body(self.id, s, c)
+
+
+REGISTRY: dict[ClauseId, Clause] = {}
+"""Every clause, in the market's order, by id."""
+
+
+def clause(id: ClauseId, *, kind: ClauseKind, applies_to: tuple[SubjectKind, ...],
+           summary: str) -> Callable[[Body], Clause]:
+    """Register the rule below as the clause ``id``."""
+    def register(body: Body) -> Clause:
+        if id in REGISTRY:
+            raise ValueError(f"clause {id} is registered twice")
+        REGISTRY[id] = entry = Clause(id, kind, summary, applies_to, body)
+        return entry
+    return register
+
+
+def _check(clause: ClauseId, state: CheckState, note: str, *facts: str) -> Check:
     if len(facts) == 1:  # the common case, on the projections' hot path
         return Check(clause, state, facts if facts[0] else (), note)
     return Check(clause, state, tuple(dict.fromkeys(f for f in facts if f)), note)
@@ -87,7 +127,7 @@ def _speaks_for_provider(statement: Statement, s: SubjectState, c: Context) -> b
     )
 
 
-def _provider_problem(clause: str, s: SubjectState, c: Context) -> Check | None:
+def _provider_problem(clause: ClauseId, s: SubjectState, c: Context) -> Check | None:
     side = provider_side(s, c)
     if side == "unknown":
         return _check(clause, "unknown", "the provider is not known yet")
@@ -105,10 +145,10 @@ def _provider_problem(clause: str, s: SubjectState, c: Context) -> Check | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def inc_public_offering(s: SubjectState, c: Context) -> Check:
-    clause = "inc-public-offering"
-    if s.kind != "offering":
-        return _check(clause, "not_applicable", "not a public offering")
+@clause("inc-public-offering", kind="inclusion", applies_to=OFFERINGS,
+        summary=("a public platform to sign up for, rent or buy compute, or published prices for "
+                 "compute hours or tokens"))
+def inc_public_offering(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if (problem := _provider_problem(clause, s, c)) is not None:
         return problem
     signup, pricing = value(s.terms, "signup_open"), value(s.terms, "pricing_published")
@@ -124,10 +164,10 @@ def inc_public_offering(s: SubjectState, c: Context) -> Check:
                   *deciding(s.terms, "signup_open", "pricing_published"))
 
 
-def inc_enterprise_deal(s: SubjectState, c: Context) -> Check:
-    clause = "inc-enterprise-deal"
-    if s.kind != "deal":
-        return _check(clause, "not_applicable", "not a deal")
+@clause("inc-enterprise-deal", kind="inclusion", applies_to=DEALS,
+        summary=("a deal, announced by the provider or the customer, to supply compute to a named "
+                 "company"))
+def inc_enterprise_deal(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if (problem := _provider_problem(clause, s, c)) is not None:
         return problem
     customer = value(s.terms, "customer")
@@ -148,10 +188,9 @@ def inc_enterprise_deal(s: SubjectState, c: Context) -> Check:
     return _check(clause, "failed", "no announcement of the deal")
 
 
-def inc_sec_filing(s: SubjectState, c: Context) -> Check:
-    clause = "inc-sec-filing"
-    if s.kind != "deal":
-        return _check(clause, "not_applicable", "not a deal")
+@clause("inc-sec-filing", kind="inclusion", applies_to=DEALS,
+        summary="an SEC filing that mentions compute service revenue")
+def inc_sec_filing(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if s.revenue_filing is None:
         return _check(clause, "failed", "no filing disclosing compute revenue")
     if (problem := _provider_problem(clause, s, c)) is not None:
@@ -159,10 +198,9 @@ def inc_sec_filing(s: SubjectState, c: Context) -> Check:
     return _check(clause, "met", "a filing discloses compute service revenue", s.revenue_filing)
 
 
-def inc_earnings(s: SubjectState, c: Context) -> Check:
-    clause = "inc-earnings"
-    if s.kind != "deal":
-        return _check(clause, "not_applicable", "not a deal")
+@clause("inc-earnings", kind="inclusion", applies_to=DEALS,
+        summary="an earnings report showing infrastructure-as-a-service revenue")
+def inc_earnings(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     for statement in s.statements:
         if statement.channel == "earnings_call" and _speaks_for_provider(statement, s, c):
             if (problem := _provider_problem(clause, s, c)) is not None:
@@ -172,10 +210,10 @@ def inc_earnings(s: SubjectState, c: Context) -> Check:
     return _check(clause, "failed", "no earnings report")
 
 
-def inc_official_confirmation(s: SubjectState, c: Context) -> Check:
-    clause = "inc-official-confirmation"
-    if s.kind != "deal":
-        return _check(clause, "not_applicable", "not a deal")
+@clause("inc-official-confirmation", kind="inclusion", applies_to=DEALS,
+        summary=("confirmed on xAI's site, blog or press releases, explicitly by Musk on X, "
+                 "or by a customer testimonial"))
+def inc_official_confirmation(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if (problem := _provider_problem(clause, s, c)) is not None and problem.state == "failed":
         return problem
     for statement in s.statements:
@@ -194,7 +232,7 @@ def inc_official_confirmation(s: SubjectState, c: Context) -> Check:
 # ---------------------------------------------------------------------------------------------
 
 
-def _by_term(clause: str, s: SubjectState, name: str, bad: dict[str, str]) -> Check:
+def _by_term(clause: ClauseId, s: SubjectState, name: str, bad: dict[str, str]) -> Check:
     current = value(s.terms, name)
     facts = deciding(s.terms, name)
     if current is None:
@@ -204,26 +242,25 @@ def _by_term(clause: str, s: SubjectState, name: str, bad: dict[str, str]) -> Ch
     return _check(clause, "met", f"{name}: {current}", *facts)
 
 
-def exc_free_research(s: SubjectState, c: Context) -> Check:
-    if s.kind != "deal":
-        return _check("exc-free-research", "not_applicable", "not a deal")
-    return _by_term("exc-free-research", s, "consideration",
+@clause("exc-free-research", kind="exclusion", applies_to=DEALS,
+        summary="free research partnerships and grants do not count")
+def exc_free_research(clause: ClauseId, s: SubjectState, c: Context) -> Check:
+    return _by_term(clause, s, "consideration",
                     {"free": "free of charge: a grant or free research partnership"})
 
 
-def exc_collaboration(s: SubjectState, c: Context) -> Check:
-    if s.kind != "deal":
-        return _check("exc-collaboration", "not_applicable", "not a deal")
-    return _by_term("exc-collaboration", s, "consideration", {
+@clause("exc-collaboration", kind="exclusion", applies_to=DEALS,
+        summary="a collaboration where both sides contribute resources does not count")
+def exc_collaboration(clause: ClauseId, s: SubjectState, c: Context) -> Check:
+    return _by_term(clause, s, "consideration", {
         "resource_exchange": "both parties contribute resources: a collaboration",
         "equity": "paid in equity, not for compute: a collaboration",
     })
 
 
-def exc_musk_company(s: SubjectState, c: Context) -> Check:
-    clause = "exc-musk-company"
-    if s.kind != "deal":
-        return _check(clause, "not_applicable", "not a deal")
+@clause("exc-musk-company", kind="exclusion", applies_to=DEALS,
+        summary="use by Tesla, X, SpaceX or another Musk company does not count")
+def exc_musk_company(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     customer = value(s.terms, "customer")
     facts = deciding(s.terms, "customer")
     if customer is None:
@@ -235,25 +272,29 @@ def exc_musk_company(s: SubjectState, c: Context) -> Check:
     return _check(clause, "met", f"{customer} is not a Musk company", *facts)
 
 
-def _by_service(clause: str, bad: str, note: str) -> Rule:
-    def rule(s: SubjectState, c: Context) -> Check:
-        return _by_term(clause, s, "service", {bad: note})
-
-    rule.__name__ = clause.replace("-", "_")
-    return rule
+@clause("exc-model-license", kind="exclusion", applies_to=BOTH,
+        summary="licensing Grok without compute infrastructure does not count")
+def exc_model_license(clause: ClauseId, s: SubjectState, c: Context) -> Check:
+    return _by_term(clause, s, "service", {"model_license": "licensing the model, without compute"})
 
 
-exc_model_license = _by_service(
-    "exc-model-license", "model_license", "licensing the model, without compute"
-)
-exc_hardware_sale = _by_service("exc-hardware-sale", "hardware_sale", "a sale of hardware")
-exc_api_access = _by_service(
-    "exc-api-access", "model_api", "model API access, without a compute component"
-)
+@clause("exc-hardware-sale", kind="exclusion", applies_to=BOTH,
+        summary="selling hardware does not count")
+def exc_hardware_sale(clause: ClauseId, s: SubjectState, c: Context) -> Check:
+    return _by_term(clause, s, "service", {"hardware_sale": "a sale of hardware"})
 
 
-def exc_vague_statement(s: SubjectState, c: Context) -> Check:
-    clause = "exc-vague-statement"
+@clause("exc-api-access", kind="exclusion", applies_to=BOTH,
+        summary=("plain Grok API access or model-as-a-service without a compute component "
+                 "does not count"))
+def exc_api_access(clause: ClauseId, s: SubjectState, c: Context) -> Check:
+    return _by_term(clause, s, "service",
+                    {"model_api": "model API access, without a compute component"})
+
+
+@clause("exc-vague-statement", kind="exclusion", applies_to=BOTH,
+        summary="considering or exploring, with nothing available, does not count")
+def exc_vague_statement(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     latest = s.latest_statement
     if s.evidence is None and latest is not None and latest.availability == "considering":
         return _check(clause, "failed", "only considered or explored, nothing available",
@@ -267,8 +308,10 @@ def exc_vague_statement(s: SubjectState, c: Context) -> Check:
 # ---------------------------------------------------------------------------------------------
 
 
-def spc_tesla_merger(s: SubjectState, c: Context) -> Check:
-    clause = "spc-tesla-merger"
+@clause("spc-tesla-merger", kind="special", applies_to=BOTH,
+        summary=("after a formal xAI-Tesla merger, Tesla-branded compute counts if it runs on "
+                 "Colossus or another xAI facility"))
+def spc_tesla_merger(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if provider_side(s, c) != "tesla":
         return _check(clause, "not_applicable", "the provider is not Tesla")
     provider_facts = deciding(s.terms, "provider")
@@ -286,29 +329,36 @@ def spc_tesla_merger(s: SubjectState, c: Context) -> Check:
                   c.groups.tesla_merger, *deciding(s.terms, "facilities"))
 
 
-def spc_byom(s: SubjectState, c: Context) -> Check:
+@clause("spc-byom", kind="special", applies_to=BOTH,
+        summary="bring-your-own-model training services count")
+def spc_byom(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if value(s.terms, "service") == "byom_training":
-        return _check("spc-byom", "met", "bring-your-own-model training counts",
+        return _check(clause, "met", "bring-your-own-model training counts",
                       *deciding(s.terms, "service"))
-    return _check("spc-byom", "not_applicable", "not bring-your-own-model training")
+    return _check(clause, "not_applicable", "not bring-your-own-model training")
 
 
-def spc_resale(s: SubjectState, c: Context) -> Check:
+@clause("spc-resale", kind="special", applies_to=BOTH,
+        summary="reselling compute counts even when not all the hardware is xAI's")
+def spc_resale(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     facilities = value(s.terms, "facilities")
     if provider_side(s, c) == "xai" and facilities and not all(
         is_xai_facility(f) for f in facilities
     ):
-        return _check("spc-resale", "met",
+        return _check(clause, "met",
                       f"resold compute ({', '.join(facilities)}) counts even if not xAI's own",
                       *deciding(s.terms, "facilities"))
-    return _check("spc-resale", "not_applicable", "not a resale of others' compute")
+    return _check(clause, "not_applicable", "not a resale of others' compute")
 
 
-def spc_revenue_share(s: SubjectState, c: Context) -> Check:
+@clause("spc-revenue-share", kind="special", applies_to=BOTH,
+        summary=("revenue-sharing deals where partners pay for compute, and paid beta "
+                 "programs, count"))
+def spc_revenue_share(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if value(s.terms, "consideration") == "revenue_share":
-        return _check("spc-revenue-share", "met", "a revenue share paid for compute counts",
+        return _check(clause, "met", "a revenue share paid for compute counts",
                       *deciding(s.terms, "consideration"))
-    return _check("spc-revenue-share", "not_applicable", "not a revenue share")
+    return _check(clause, "not_applicable", "not a revenue share")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,8 +377,9 @@ def available_since(s: SubjectState) -> tuple[datetime, str] | None:
     return None
 
 
-def prf_availability(s: SubjectState, c: Context) -> Check:
-    clause = "prf-availability"
+@clause("prf-availability", kind="proof", applies_to=BOTH,
+        summary="actual availability, not plans (general availability in 2027 does not qualify)")
+def prf_availability(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     since = available_since(s)
     latest = s.latest_statement
     if since is not None and since[0] <= c.at:
@@ -342,8 +393,9 @@ def prf_availability(s: SubjectState, c: Context) -> Check:
     return _check(clause, "unknown", "no evidence of actual availability yet")
 
 
-def prf_customer(s: SubjectState, c: Context) -> Check:
-    clause = "prf-customer"
+@clause("prf-customer", kind="proof", applies_to=BOTH,
+        summary="an outside customer is confirmed by name, or anyone can sign up")
+def prf_customer(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if s.kind == "offering":
         signup, pricing = value(s.terms, "signup_open"), value(s.terms, "pricing_published")
         facts = deciding(s.terms, "signup_open", "pricing_published")
@@ -362,8 +414,9 @@ def prf_customer(s: SubjectState, c: Context) -> Check:
                   *deciding(s.terms, "customer"), s.confirmation or "")
 
 
-def ddl_deadline(s: SubjectState, c: Context) -> Check:
-    clause = "ddl-deadline"
+@clause("ddl-deadline", kind="deadline", applies_to=BOTH,
+        summary="by 2026-12-31 23:59 America/Los_Angeles (2027-01-01T07:59Z)")
+def ddl_deadline(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     since = available_since(s)
     if since is None:
         return _check(clause, "unknown", "no availability date yet")
@@ -373,24 +426,5 @@ def ddl_deadline(s: SubjectState, c: Context) -> Check:
                   "the deadline", since[1])
 
 
-RULES: dict[str, Rule] = {
-    "inc-public-offering": inc_public_offering,
-    "inc-enterprise-deal": inc_enterprise_deal,
-    "inc-sec-filing": inc_sec_filing,
-    "inc-earnings": inc_earnings,
-    "inc-official-confirmation": inc_official_confirmation,
-    "exc-free-research": exc_free_research,
-    "exc-musk-company": exc_musk_company,
-    "exc-model-license": exc_model_license,
-    "exc-collaboration": exc_collaboration,
-    "exc-hardware-sale": exc_hardware_sale,
-    "exc-api-access": exc_api_access,
-    "exc-vague-statement": exc_vague_statement,
-    "spc-tesla-merger": spc_tesla_merger,
-    "spc-byom": spc_byom,
-    "spc-resale": spc_resale,
-    "spc-revenue-share": spc_revenue_share,
-    "prf-availability": prf_availability,
-    "prf-customer": prf_customer,
-    "ddl-deadline": ddl_deadline,
-}
+RULES: dict[ClauseId, Rule] = dict(REGISTRY)
+"""Each clause's rule by id (a :class:`Clause` is its own rule)."""

@@ -19,8 +19,18 @@ from typing import Literal
 
 import msgspec
 
-from contracts.clauses import RULES, Check, Context, available_since, provider_side
-from contracts.state import RulingRef, SubjectState
+from compute_ledger.contracts.clauses import (
+    REGISTRY,
+    RULES,
+    Check,
+    Clause,
+    ClauseKind,
+    Context,
+    available_since,
+    provider_side,
+)
+from compute_ledger.contracts.state import RulingRef, SubjectState
+from compute_ledger.ledger.facts import CLAUSE_IDS, ClauseId
 
 MARKET_ID = "xai-compute-2026"
 QUESTION = (
@@ -32,62 +42,16 @@ DEADLINE = datetime(2027, 1, 1, 7, 59, 59, 999999, tzinfo=UTC)
 "by 11:59 PM" includes all of 11:59 PM; 00:00 on January 1 is too late.  It is also the
 instant a query for the date 2026-12-31 resolves to."""
 
-ClauseKind = Literal["inclusion", "exclusion", "special", "proof", "deadline"]
+CLAUSES: tuple[Clause, ...] = tuple(REGISTRY[clause] for clause in CLAUSE_IDS)
+"""The market's clauses in the order of the fact format's ``ClauseId`` (the order every
+checklist lists them in); each registered beside its rule in :mod:`contracts.clauses`."""
+CLAUSE_KINDS: dict[ClauseId, ClauseKind] = {info.id: info.kind for info in CLAUSES}
 
-
-class ClauseInfo(msgspec.Struct, frozen=True):
-    id: str
-    kind: ClauseKind
-    summary: str
-
-
-CLAUSES: tuple[ClauseInfo, ...] = (
-    ClauseInfo("inc-public-offering", "inclusion",
-               "a public platform to sign up for, rent or buy compute, or published prices "
-               "for compute hours or tokens"),
-    ClauseInfo("inc-enterprise-deal", "inclusion",
-               "a deal, announced by the provider or the customer, to supply compute to a "
-               "named company"),
-    ClauseInfo("inc-sec-filing", "inclusion", "an SEC filing that mentions compute service "
-               "revenue"),
-    ClauseInfo("inc-earnings", "inclusion", "an earnings report showing infrastructure-as-a-"
-               "service revenue"),
-    ClauseInfo("inc-official-confirmation", "inclusion",
-               "confirmed on xAI's site, blog or press releases, explicitly by Musk on X, or "
-               "by a customer testimonial"),
-    ClauseInfo("exc-free-research", "exclusion", "free research partnerships and grants do "
-               "not count"),
-    ClauseInfo("exc-musk-company", "exclusion", "use by Tesla, X, SpaceX or another Musk "
-               "company does not count"),
-    ClauseInfo("exc-model-license", "exclusion", "licensing Grok without compute "
-               "infrastructure does not count"),
-    ClauseInfo("exc-collaboration", "exclusion", "a collaboration where both sides "
-               "contribute resources does not count"),
-    ClauseInfo("exc-hardware-sale", "exclusion", "selling hardware does not count"),
-    ClauseInfo("exc-api-access", "exclusion", "plain Grok API access or model-as-a-service "
-               "without a compute component does not count"),
-    ClauseInfo("exc-vague-statement", "exclusion", "considering or exploring, with nothing "
-               "available, does not count"),
-    ClauseInfo("spc-tesla-merger", "special", "after a formal xAI-Tesla merger, Tesla-branded "
-               "compute counts if it runs on Colossus or another xAI facility"),
-    ClauseInfo("spc-byom", "special", "bring-your-own-model training services count"),
-    ClauseInfo("spc-resale", "special", "reselling compute counts even when not all the "
-               "hardware is xAI's"),
-    ClauseInfo("spc-revenue-share", "special", "revenue-sharing deals where partners pay for "
-               "compute, and paid beta programs, count"),
-    ClauseInfo("prf-availability", "proof", "actual availability, not plans (general "
-               "availability in 2027 does not qualify)"),
-    ClauseInfo("prf-customer", "proof", "an outside customer is confirmed by name, or anyone "
-               "can sign up"),
-    ClauseInfo("ddl-deadline", "deadline", "by 2026-12-31 23:59 America/Los_Angeles "
-               "(2027-01-01T07:59Z)"),
-)
-CLAUSE_KINDS = {info.id: info.kind for info in CLAUSES}
-
-DEAL_ROUTES = ("inc-enterprise-deal", "inc-sec-filing", "inc-earnings",
-               "inc-official-confirmation")
-OFFERING_ROUTES = ("inc-public-offering",)
-REQUIRED = (
+DEAL_ROUTES: tuple[ClauseId, ...] = tuple(
+    c.id for c in CLAUSES if c.kind == "inclusion" and "deal" in c.applies_to)
+OFFERING_ROUTES: tuple[ClauseId, ...] = tuple(
+    c.id for c in CLAUSES if c.kind == "inclusion" and "offering" in c.applies_to)
+REQUIRED: tuple[ClauseId, ...] = (
     "exc-free-research", "exc-musk-company", "exc-model-license", "exc-collaboration",
     "exc-hardware-sale", "exc-api-access", "exc-vague-statement", "spc-tesla-merger",
     "prf-availability", "prf-customer", "ddl-deadline",
@@ -116,7 +80,7 @@ class Assessment(msgspec.Struct, frozen=True, gc=False):
     ruling: RulingRef | None
 
 
-def _rules_say(state: SubjectState, context: Context, check: Callable[[str], Check]) -> bool:
+def _rules_say(state: SubjectState, context: Context, check: Callable[[ClauseId], Check]) -> bool:
     """Whether the clauses (rulings aside) let it count.  ``check`` gives one clause's check;
     evaluation stops at the first clause that decides, so a caller that only needs the
     answer pays for the clauses it reads."""

@@ -13,7 +13,6 @@ valid-time order; the groups at T come back with the ids of the events that shap
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import msgspec
 
@@ -24,8 +23,7 @@ BASE_MUSK_COMPANIES = frozenset({"tesla", "x-corp", "spacex", "xai", "neuralink"
 XAI_FACILITY_PREFIX = "colossus"
 
 
-@dataclass(frozen=True, slots=True)
-class CorporateChange:
+class CorporateChange(msgspec.Struct, frozen=True):
     """What the rules need from a corporate_event fact."""
 
     fact: str

@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from contracts.terms import Terms
+from compute_ledger.contracts.terms import Terms
 
 SubjectKind = Literal["deal", "offering"]
 

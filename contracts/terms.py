@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ledger.facts import DealTerms, OfferingTerms
+from compute_ledger.ledger.facts import DealTerms, OfferingTerms
 
 V = TypeVar("V")
 

@@ -7,15 +7,14 @@ them in one place: :class:`InputError` (and its children) become exit code 2, ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
 class LedgerError(Exception):
     """A known error: the message is meant for the person who ran the command."""
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One thing wrong with one input: where (line and JSON path) and why."""
 
     line: int | None
@@ -55,8 +54,7 @@ class NotFoundError(LedgerError):
     """A fact or position asked for is not in the ledger."""
 
 
-@dataclass(frozen=True)
-class Breach:
+class Breach(msgspec.Struct, frozen=True):
     """The first place where the stored ledger stops being what was written."""
 
     position: int

@@ -21,7 +21,6 @@ built in Python (msgspec does not validate a Struct's constructor); both hand ou
 from __future__ import annotations
 
 import hashlib
-import inspect
 import re
 import typing
 from collections.abc import Iterable, Iterator
@@ -32,9 +31,9 @@ from typing import Annotated, Any, Literal, NamedTuple
 import msgspec
 from msgspec import Meta
 
-from ledger.bulk import paused_gc
-from ledger.errors import InputError, Problem
-from ledger.instants import in_range, range_problem
+from compute_ledger.ledger.bulk import paused_gc
+from compute_ledger.ledger.errors import InputError, Problem
+from compute_ledger.ledger.instants import in_range, range_problem
 
 # ---------------------------------------------------------------------------------------------
 # Scalar types
@@ -167,7 +166,7 @@ ClauseId = Literal[
     "prf-customer",
     "ddl-deadline",
 ]
-CLAUSE_IDS: tuple[str, ...] = typing.get_args(ClauseId)
+CLAUSE_IDS: tuple[ClauseId, ...] = typing.get_args(ClauseId)
 FACT_TYPES: tuple[str, ...] = (
     "announcement",
     "filing",
@@ -410,6 +409,8 @@ def schema_of(tp: Any) -> dict[str, Any]:
 
 def normalised(schema: Any) -> Any:
     """A JSON Schema with every ``description`` in :func:`inspect.cleandoc` form."""
+    import inspect  # only the schema command needs it, and it is slow to import
+
     if isinstance(schema, dict):
         return {key: inspect.cleandoc(value) if key == "description" and isinstance(value, str)
                 else normalised(value) for key, value in schema.items()}
@@ -645,7 +646,7 @@ def through_door(number: int, item: object) -> tuple[Checked | None, list[Proble
     return Checked(line, decoded), []
 
 
-def check_facts(facts: Iterable[Fact] | Iterable[tuple[int, Fact]]) -> list[Checked]:
+def check_facts(facts: Iterable[Fact | tuple[int, Fact]]) -> list[Checked]:
     """The door for facts built in Python: each checked as :func:`parse_facts` checks text
     (numbered from 1 unless given as ``(line, fact)`` pairs).  Raises :class:`InputError`
     listing every problem."""

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from contracts.market import Standing, Status
-from ledger.facts import Fact, schema_of
-from ledger.store import RECORD_TOPIC
+from compute_ledger.contracts.market import Standing, Status
+from compute_ledger.ledger.facts import Fact, schema_of
+from compute_ledger.ledger.store import RECORD_TOPIC
 
 
 class _Answer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

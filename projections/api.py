@@ -1,6 +1,6 @@
 """The Python API: open a ledger, append, read, verify, and ask the projections.
 
->>> from projections.api import ComputeLedger                  # doctest: +SKIP
+>>> from compute_ledger.projections.api import ComputeLedger                  # doctest: +SKIP
 >>> with ComputeLedger.open("ledger.sqlite3") as cl:           # doctest: +SKIP
 ...     cl.append_text(open("facts.jsonl", "rb").read())
 ...     print(cl.verdict().status)
@@ -15,15 +15,17 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from importlib import resources
+from pathlib import Path
 
-from ledger import config as store_config
-from ledger.bulk import paused_gc
-from ledger.clock import Clock
-from ledger.errors import ConfigurationError, NotFoundError, StorageError
-from ledger.facts import Fact, parse_facts
-from ledger.instants import ONE_MICROSECOND, in_range, range_problem
-from ledger.store import (
+import msgspec
+
+from compute_ledger.ledger import config as store_config
+from compute_ledger.ledger.bulk import paused_gc
+from compute_ledger.ledger.clock import Clock
+from compute_ledger.ledger.errors import ConfigurationError, NotFoundError, StorageError
+from compute_ledger.ledger.facts import Fact, parse_facts
+from compute_ledger.ledger.instants import ONE_MICROSECOND, in_range, range_problem
+from compute_ledger.ledger.store import (
     AppendResult,
     Entry,
     Head,
@@ -33,12 +35,12 @@ from ledger.store import (
     parse_pin,
     record_json,
 )
-from projections import business as business_projection
-from projections import timeline as timeline_projection
-from projections import verdict as verdict_projection
-from projections.answers import Business, HeadOut, ReplayReport, Timeline, Verdict
-from projections.runner import Projection
-from projections.view import Histories, View, build_view
+from compute_ledger.projections import business as business_projection
+from compute_ledger.projections import timeline as timeline_projection
+from compute_ledger.projections import verdict as verdict_projection
+from compute_ledger.projections.answers import Business, HeadOut, ReplayReport, Timeline, Verdict
+from compute_ledger.projections.runner import Projection
+from compute_ledger.projections.view import Histories, View, build_view
 
 PUBLIC_RECORD = "public-record.jsonl"
 KnownAt = datetime | int
@@ -77,7 +79,24 @@ def aware(instant: datetime, name: str) -> datetime:
 
 def bundled_record() -> bytes:
     """The public record shipped with the package (JSON Lines, one fact per line)."""
-    return resources.files("ledger.data").joinpath(PUBLIC_RECORD).read_bytes()
+    from compute_ledger.ledger import data
+
+    beside = Path(data.__file__).with_name(PUBLIC_RECORD)  # an unzipped install: every pip one
+    if beside.is_file():
+        return beside.read_bytes()
+    from importlib import resources  # pragma: no cover - slow to import, for zipped packages
+
+    return resources.files(data).joinpath(PUBLIC_RECORD).read_bytes()  # pragma: no cover
+
+
+class _Id(msgspec.Struct):
+    id: str
+
+
+def _bundled_ids(record: bytes) -> list[str]:
+    """The ids of the bundled facts, read without the door (they all carry one)."""
+    return [msgspec.json.decode(line, type=_Id).id for line in record.splitlines()
+            if line.strip()]
 
 
 class ComputeLedger:
@@ -104,8 +123,19 @@ class ComputeLedger:
         config = store_config.resolve(db, os.environ if environ is None else environ)
         instance = cls(Ledger(config, clock))
         if config.is_default:
-            instance.append(parse_facts(bundled_record()))
+            instance._load_bundled_record()
         return instance
+
+    def _load_bundled_record(self) -> None:
+        """Append the bundled facts the default ledger lacks (all of them on first use; a
+        newer package may ship more).  A question on a ledger that has them all reads their
+        ids and writes nothing."""
+        record = bundled_record()
+        ids = _bundled_ids(record)
+        head = self.ledger.head().position
+        if head and len(self.ledger.lookup(ids, head)) == len(ids):
+            return
+        self.append(parse_facts(record))
 
     def close(self) -> None:
         self.ledger.close()
@@ -125,7 +155,7 @@ class ComputeLedger:
 
     def append(
         self,
-        facts: Iterable[Fact] | Iterable[tuple[int, Fact]],
+        facts: Iterable[Fact | tuple[int, Fact]],
         *,
         progress: Callable[[int], None] | None = None,
     ) -> AppendResult:

@@ -17,15 +17,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from contracts.clauses import available_since
-from contracts.market import Assessment
-from contracts.parties import Groups
-from contracts.state import SubjectState
-from contracts.terms import known, value
-from ledger.instants import start_of_day
-from projections.answers import Business, CustomerOut, DealOut, OfferingOut, TermOut, utc
-from projections.verdict import assess_subject
-from projections.view import Histories
+from compute_ledger.contracts.clauses import available_since
+from compute_ledger.contracts.market import Assessment
+from compute_ledger.contracts.parties import Groups
+from compute_ledger.contracts.state import SubjectState
+from compute_ledger.contracts.terms import known, value
+from compute_ledger.ledger.instants import start_of_day
+from compute_ledger.projections.answers import (
+    Business,
+    CustomerOut,
+    DealOut,
+    OfferingOut,
+    TermOut,
+    utc,
+)
+from compute_ledger.projections.verdict import assess_subject
+from compute_ledger.projections.view import Histories
 
 SECONDS_PER_MONTH = Decimal(2_629_746)  # 30.436875 days
 ZERO = Decimal(0)

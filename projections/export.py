@@ -28,19 +28,19 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
-from ledger.errors import ConfigurationError, StorageError
-from ledger.facts import encode_json
-from ledger.instants import utc_text
-from projections.answers import Business, TermOut, Timeline, Verdict
-from projections.api import ComputeLedger
+from compute_ledger.ledger.errors import ConfigurationError, StorageError
+from compute_ledger.ledger.facts import encode_json
+from compute_ledger.ledger.instants import utc_text
+from compute_ledger.projections.answers import Business, TermOut, Timeline, Verdict
+from compute_ledger.projections.api import ComputeLedger
 
 EXPORT_FORMAT = "compute-ledger/export/1"
 """The layout of the exported tables.  A file written in another layout is rebuilt."""
@@ -61,16 +61,14 @@ BATCH = 1000
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
+class Column(msgspec.Struct, frozen=True):
     name: str
     type: type
     description: str
     not_null: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Table:
+class Table(msgspec.Struct, frozen=True):
     name: str
     description: str
     columns: tuple[Column, ...]
@@ -83,10 +81,10 @@ class Table:
     sort_desc: str | None = None
     kept: bool = False
     """Kept across refreshes (the facts, the export history); the others are replaced."""
-    column_names: tuple[str, ...] = field(default=(), init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
 
 
 def _c(name: str, kind: type, description: str, *, not_null: bool = False) -> Column:
@@ -417,8 +415,7 @@ TABLES: tuple[Table, ...] = (
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ExportReport:
+class ExportReport(msgspec.Struct, frozen=True):
     """What an export wrote."""
 
     path: Path
@@ -452,15 +449,13 @@ def metadata_path(path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Answers:
+class _Answers(msgspec.Struct, frozen=True):
     verdict: Verdict
     business: Business
     timeline: Timeline
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(msgspec.Struct, frozen=True):
     since: int
     rebuild: bool
     reason: str | None

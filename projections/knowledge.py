@@ -15,16 +15,14 @@ so a caller can refresh just what they touch.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
 
-from ledger.facts import Correction, Fact, Retraction, SourcedFact
+from compute_ledger.ledger.facts import Correction, Fact, Retraction, SourcedFact
 
 
-@dataclass(frozen=True, slots=True)
-class Known:
+class Known(msgspec.Struct, frozen=True):
     """A base fact's effective content at a knowledge position."""
 
     fact_id: str
@@ -40,8 +38,7 @@ class Known:
         return self.fact.occurred_at
 
 
-@dataclass(slots=True)
-class _Fix:
+class _Fix(msgspec.Struct):
     fact_id: str
     at: datetime
     position: int
@@ -49,15 +46,14 @@ class _Fix:
     replacement: SourcedFact
 
 
-@dataclass(slots=True)
-class Knowledge:
+class Knowledge(msgspec.Struct):
     """Facts in ledger order, folded into their effective contents."""
 
     position: int = 0
-    base: dict[str, tuple[int, SourcedFact]] = field(default_factory=dict)
-    fixes: dict[str, list[_Fix]] = field(default_factory=dict)
-    fix_by_id: dict[str, _Fix] = field(default_factory=dict)
-    retracted: dict[str, str] = field(default_factory=dict)
+    base: dict[str, tuple[int, SourcedFact]] = msgspec.field(default_factory=dict)
+    fixes: dict[str, list[_Fix]] = msgspec.field(default_factory=dict)
+    fix_by_id: dict[str, _Fix] = msgspec.field(default_factory=dict)
+    retracted: dict[str, str] = msgspec.field(default_factory=dict)
     """Retracted fact id -> the retraction's id."""
 
     def add(self, position: int, fact: Fact) -> tuple[str, ...]:

@@ -30,20 +30,19 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from contracts.parties import Groups
-from ledger.bulk import paused_gc
-from ledger.chain import GENESIS
-from ledger.facts import Correction, Fact, Retraction, SourcedFact
-from ledger.instants import from_utc_text, utc_text
-from ledger.store import SCHEMA_LOCK, Ledger, SideCursor
-from projections.knowledge import Knowledge
-from projections.subjects import (
+from compute_ledger.contracts.parties import Groups
+from compute_ledger.ledger.bulk import paused_gc
+from compute_ledger.ledger.chain import GENESIS
+from compute_ledger.ledger.facts import Correction, Fact, Retraction, SourcedFact
+from compute_ledger.ledger.instants import from_utc_text, utc_text
+from compute_ledger.ledger.store import SCHEMA_LOCK, Ledger, SideCursor
+from compute_ledger.projections.knowledge import Knowledge
+from compute_ledger.projections.subjects import (
     EMPTY_GROUPS,
     GROUPS,
     MARKET,
@@ -60,7 +59,7 @@ from projections.subjects import (
     subject_steps,
     subjects_of_bucket,
 )
-from projections.view import Retracted, View, fold_knowledge, view_of
+from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
 VIEW = "histories/2"
 """The tracking key.  Change it when the stored format changes: the tables of any other
@@ -227,8 +226,7 @@ class StoredView:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FactRow:
+class FactRow(msgspec.Struct, frozen=True):
     fact_id: str
     position: int
     content_position: int
@@ -237,8 +235,7 @@ class FactRow:
     buckets: tuple[str, ...]
 
 
-@dataclass(slots=True)
-class FixRow:
+class FixRow(msgspec.Struct):
     fix_id: str
     target: str
     occurred_at: str
@@ -344,7 +341,7 @@ class _CatchUp:
             else:
                 row = self.fact(fact.retracts)
                 assert row is not None, f"retraction of unknown {fact.retracts}"
-                self.apply(row, replace(row, live=False))
+                self.apply(row, msgspec.structs.replace(row, live=False))
         else:
             self.contents[position] = fact
             row = FactRow(fact.id, position, position, True, utc_text(fact.occurred_at),
@@ -359,7 +356,7 @@ class _CatchUp:
         position = max(live, key=lambda f: (f.occurred_at, f.fix_id)).position if live \
             else row.position
         content = self.content(position)
-        self.apply(row, replace(row, content_position=position,
+        self.apply(row, msgspec.structs.replace(row, content_position=position,
                                 occurred_at=utc_text(content.occurred_at),
                                 buckets=buckets(content)))
 

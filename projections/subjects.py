@@ -22,19 +22,18 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter, itemgetter
 from typing import Generic, TypeVar
 
 import msgspec
 
-from contracts.clauses import Context, available_since
-from contracts.market import DEADLINE, qualifies
-from contracts.parties import INITIAL, CorporateChange, Groups, apply
-from contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
-from contracts.terms import NO_TERMS, Terms, merge, set_term
-from ledger.facts import (
+from compute_ledger.contracts.clauses import Context, available_since
+from compute_ledger.contracts.market import DEADLINE, qualifies
+from compute_ledger.contracts.parties import INITIAL, CorporateChange, Groups, apply
+from compute_ledger.contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
+from compute_ledger.contracts.terms import NO_TERMS, Terms, merge, set_term
+from compute_ledger.ledger.facts import (
     Announcement,
     CorporateEvent,
     CreatorRuling,
@@ -45,7 +44,7 @@ from ledger.facts import (
     OfferingTerms,
     SourcedFact,
 )
-from ledger.instants import start_of_day
+from compute_ledger.ledger.instants import start_of_day
 
 MARKET = "market"
 GROUPS = "groups"
@@ -143,15 +142,14 @@ class GroupsStep(msgspec.Struct, frozen=True, gc=False):
 T = TypeVar("T", SubjectStep, MarketStep, GroupsStep)
 
 
-@dataclass(frozen=True, slots=True)
-class History(Generic[T]):
+class History(msgspec.Struct, Generic[T], frozen=True):
     """A subject's steps in valid-time order."""
 
     steps: tuple[T, ...]
-    times: tuple[datetime, ...] = field(default=())
+    times: tuple[datetime, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "times", tuple(s.valid_from for s in self.steps))
+        msgspec.structs.force_setattr(self, "times", tuple(s.valid_from for s in self.steps))
 
     def at(self, moment: datetime) -> T | None:
         """The step in force at ``moment``."""
@@ -211,24 +209,23 @@ def _points(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class SubjectFold:
+class SubjectFold(msgspec.Struct):
     """Folds one deal's (or offering's) facts, in valid-time order, into its state."""
 
     kind: SubjectKind
     subject_id: str
     terms: Terms = NO_TERMS
     first: tuple[str, datetime] | None = None
-    statements: dict[tuple[str, str], Statement] = field(default_factory=dict)
+    statements: dict[tuple[str, str], Statement] = msgspec.field(default_factory=dict)
     latest: Statement | None = None
     evidence: Evidence | None = None
     filing: str | None = None
     revenue_filing: str | None = None
     confirmation: str | None = None
     ruling: RulingRef | None = None
-    clarifications: list[RulingRef] = field(default_factory=list)
+    clarifications: list[RulingRef] = msgspec.field(default_factory=list)
     _cached: SubjectState | None = None
-    _merged: dict[DealTerms | OfferingTerms, Terms] = field(default_factory=dict)
+    _merged: dict[DealTerms | OfferingTerms, Terms] = msgspec.field(default_factory=dict)
 
     @classmethod
     def resume(cls, state: SubjectState) -> SubjectFold:

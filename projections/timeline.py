@@ -15,15 +15,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from contracts.market import DEADLINE, Assessment, status
-from contracts.parties import Groups
-from contracts.terms import value
-from ledger.instants import ONE_MICROSECOND, start_of_day
-from projections.answers import ChangeOut, PointOut, Timeline, utc
-from projections.business import deal_status
-from projections.subjects import History, SubjectStep
-from projections.verdict import assess_subject
-from projections.view import Histories, View
+from compute_ledger.contracts.market import DEADLINE, Assessment, status
+from compute_ledger.contracts.parties import Groups
+from compute_ledger.contracts.terms import value
+from compute_ledger.ledger.instants import ONE_MICROSECOND, start_of_day
+from compute_ledger.projections.answers import ChangeOut, PointOut, Timeline, utc
+from compute_ledger.projections.business import deal_status
+from compute_ledger.projections.subjects import History, SubjectStep
+from compute_ledger.projections.verdict import assess_subject
+from compute_ledger.projections.view import Histories, View
 
 
 def _when_subjects_change(view: View) -> dict[datetime, set[str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts.clauses import Context
-from contracts.market import (
+from compute_ledger.contracts.clauses import Context
+from compute_ledger.contracts.market import (
     CLAUSE_KINDS,
     DEADLINE,
     MARKET_ID,
@@ -16,12 +16,21 @@ from contracts.market import (
     disagrees_with_rules,
     status,
 )
-from contracts.parties import Groups
-from contracts.state import RulingRef, SubjectState
-from ledger.instants import ONE_MICROSECOND
-from projections.answers import CandidateOut, CheckOut, RulingOut, Verdict, utc, utc_or_none
-from projections.subjects import SubjectStep
-from projections.view import Histories
+from compute_ledger.contracts.parties import Groups
+from compute_ledger.contracts.state import RulingRef, SubjectState
+from compute_ledger.ledger.instants import ONE_MICROSECOND
+from compute_ledger.projections.answers import (
+    CandidateOut,
+    CheckOut,
+    RulingOut,
+    Verdict,
+    utc,
+    utc_or_none,
+)
+from compute_ledger.projections.subjects import SubjectStep
+from compute_ledger.projections.view import Histories
+
+CLAUSE_ORDER: dict[str, int] = {clause: n for n, clause in enumerate(CLAUSE_KINDS)}
 
 
 def assess_subject(state: SubjectState, at: datetime, groups: Groups) -> Assessment:
@@ -92,12 +101,12 @@ def verdict(histories: Histories, as_of: datetime, known_at: datetime) -> Verdic
     met = bool(qualifying)
     market = histories.market_at(as_of)
     current = status(met, None if market is None else market.resolution, as_of)
-    used = sorted({
+    used: list[str] = sorted({
         check.clause
         for a in assessed.values()
         for check in a.checks
         if check.state in ("met", "failed")
-    }, key=list(CLAUSE_KINDS).index)
+    }, key=CLAUSE_ORDER.__getitem__)
     return Verdict(
         market=MARKET_ID,
         question=QUESTION,

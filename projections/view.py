@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import msgspec
 
-from contracts.parties import Groups
-from ledger.facts import Fact, SourcedFact
-from ledger.instants import from_utc_text
-from projections.knowledge import Knowledge
-from projections.subjects import (
+from compute_ledger.contracts.parties import Groups
+from compute_ledger.ledger.facts import Fact, SourcedFact
+from compute_ledger.ledger.instants import from_utc_text
+from compute_ledger.projections.knowledge import Knowledge
+from compute_ledger.projections.subjects import (
     EMPTY_GROUPS,
     GROUPS,
     MARKET,
@@ -82,8 +81,7 @@ class Histories(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class View:
+class View(msgspec.Struct, frozen=True):
     """Everything known at ``position``, as histories along valid time."""
 
     position: int
@@ -92,7 +90,7 @@ class View:
     subjects: dict[str, History[SubjectStep]]
     market: History[MarketStep]
     groups: History[GroupsStep]
-    retracted: dict[str, Retracted] = field(default_factory=dict)
+    retracted: dict[str, Retracted] = msgspec.field(default_factory=dict)
 
     def subjects_at(self, at: datetime) -> dict[str, SubjectStep]:
         found: dict[str, SubjectStep] = {}

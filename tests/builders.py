@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime
 
 import msgspec
 
-from contracts.market import Assessment
-from ledger import facts as F
-from ledger.instants import parse_instant
-from projections.answers import Business, Timeline, Verdict
-from projections.business import business
-from projections.timeline import timeline
-from projections.verdict import verdict
-from projections.view import View, build_view
+from compute_ledger.contracts.market import Assessment
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.projections.answers import Business, Timeline, Verdict
+from compute_ledger.projections.business import business
+from compute_ledger.projections.timeline import timeline
+from compute_ledger.projections.verdict import verdict
+from compute_ledger.projections.view import View, build_view
 
 _ids = itertools.count(1)
 SOURCE = F.Source(url="https://example.org/report")
@@ -158,7 +158,7 @@ def timeline_of(*facts: F.Fact) -> Timeline:
 
 def judge(*facts: F.Fact, as_of: str = "2026-11-01", key: str = "deal:d1") -> Assessment:
     """The assessment of one deal (or offering) as of a time."""
-    from projections.verdict import assess_subject
+    from compute_ledger.projections.verdict import assess_subject
 
     view = view_of(*facts)
     moment = at(as_of)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner, Result
 
-from cli.main import main
+from compute_ledger.cli.main import main
 
 
 def run(*args: str, input: str | bytes | None = None) -> Result:

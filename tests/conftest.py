@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import pg
-
-from ledger.clock import ManualClock
-from projections.api import ComputeLedger
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.projections.api import ComputeLedger
 
 REQUIRE_PG = os.environ.get("COMPUTE_LEDGER_REQUIRE_PG") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite tests the working tree, never a copy installed earlier: with a plain
+    ``pip install .`` every edit after it would go untested (and the docs' commands would
+    run the old code).  The README's test command installs the project editable."""
+    import compute_ledger.cli.main as probe
+
+    where = Path(probe.__file__).resolve()
+    if not where.is_relative_to(ROOT):
+        raise pytest.UsageError(
+            f"compute_ledger is imported from {where.parent.parent}, not from this working tree "
+            f"({ROOT}): install it editable, `pip install -e '.[test]'`, then run pytest again"
+        )
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 from hypothesis import strategies as st
 
-from ledger import facts as F
+from compute_ledger.ledger import facts as F
 
 SOURCE = F.Source(document="hypothesis")
 TIMES = [
@@ -73,6 +73,16 @@ def _offering_terms(draw: st.DrawFn) -> F.OfferingTerms:
     )
 
 
+RULING_CLAUSES: list[tuple[F.ClauseId, ...] | None] = [
+    None, ("exc-collaboration",), ("prf-availability", "exc-musk-company")]
+CORPORATE_EVENTS: list[tuple[F.CorporateAction, tuple[str, ...], str]] = [
+    ("merger", ("xai", "spacex"), "spacex"),
+    ("merger", ("xai", "tesla"), "xai"),
+    ("rename", ("spacex",), "spacexai"),
+    ("acquisition", ("x-corp", "initech"), "x-corp"),
+]
+
+
 def _fact(draw: st.DrawFn, kind: str, fact_id: str | None) -> F.SourcedFact:
     """One fact of a kind (corrections and retractions are made by ``histories``)."""
     at = draw(st.sampled_from(TIMES))
@@ -119,8 +129,7 @@ def _fact(draw: st.DrawFn, kind: str, fact_id: str | None) -> F.SourcedFact:
                 ruling=draw(st.sampled_from(["counts", "does_not_count", "under_review",
                                              "clarification"])),
                 deal_id=draw(st.sampled_from(DEALS + OFFERINGS)),
-                clauses=draw(st.sampled_from([None, ("exc-collaboration",),
-                                              ("prf-availability", "exc-musk-company")])),
+                clauses=draw(st.sampled_from(RULING_CLAUSES)),
                 summary="a ruling",
             )
         case "market_ruling":
@@ -131,15 +140,12 @@ def _fact(draw: st.DrawFn, kind: str, fact_id: str | None) -> F.SourcedFact:
                 summary="about the market",
             )
         case "corporate":
-            action, parties, result = draw(st.sampled_from([
-                ("merger", ("xai", "spacex"), "spacex"),
-                ("merger", ("xai", "tesla"), "xai"),
-                ("rename", ("spacex",), "spacexai"),
-                ("acquisition", ("x-corp", "initech"), "x-corp"),
-            ]))
+            action, parties, result = draw(st.sampled_from(CORPORATE_EVENTS))
             return F.CorporateEvent(id=fact_id, occurred_at=at, source=SOURCE, action=action,
                                     parties=parties, result=result)
     raise AssertionError(kind)
+
+
 
 
 _KIND_OF = {
@@ -172,9 +178,9 @@ def histories(draw: st.DrawFn, min_size: int = 1, max_size: int = 24) -> list[F.
             targets = [f for f in made if not isinstance(f, F.Retraction)]
             if not targets:
                 continue
-            target = draw(st.sampled_from(targets))
+            withdrawn = draw(st.sampled_from(targets))
             made.append(F.Retraction(id=fact_id, occurred_at=draw(st.sampled_from(TIMES)),
-                                     retracts=target.id or "", reason="withdrawn"))
+                                     retracts=withdrawn.id or "", reason="withdrawn"))
         elif kind in ("correction", "retraction"):
             made.append(_fact(draw, "announcement", fact_id))
         else:

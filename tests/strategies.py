@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import strategies as st
 
-from ledger import facts as F
+from compute_ledger.ledger import facts as F
 
 ZONES = st.sampled_from(
     [UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=-8)),
@@ -24,7 +25,8 @@ quantities = st.from_regex(F.QUANTITY_PATTERN, fullmatch=True).filter(
 ).map(F.Quantity)
 
 
-def _literal(vocabulary: object) -> st.SearchStrategy[str]:
+def _literal(vocabulary: object) -> st.SearchStrategy[Any]:
+    """One value of a Literal type (``Any``: mypy cannot carry the Literal through)."""
     import typing
 
     return st.sampled_from(typing.get_args(vocabulary))
@@ -122,7 +124,8 @@ def corporate_events(
     action = draw(_literal(F.CorporateAction))
     if action == "rename":
         old, new = draw(st.lists(slugs, min_size=2, max_size=2, unique=True))
-        parties, result = (old,), new
+        parties: tuple[str, ...] = (old,)
+        result = new
     else:
         parties = tuple(draw(st.lists(slugs, min_size=2, max_size=3, unique=True)))
         result = draw(st.sampled_from(parties))

@@ -9,14 +9,15 @@ promised with each version.  Changing an answer's shape means a new version, who
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import pytest
 from click.testing import CliRunner
+from golden.save_schemas import current, golden_path
 
-from cli.main import main
-from ledger.facts import normalised, schema_of
-from tests.golden.save_schemas import current, golden_path
+from compute_ledger.cli.main import main
+from compute_ledger.ledger.facts import normalised, schema_of
 
 NAMES = sorted(current())
 
@@ -41,7 +42,7 @@ def test_every_json_answer_has_a_golden_schema_and_says_its_version() -> None:
     for name in NAMES:
         if name in ("fact", "record"):
             continue
-        schema = current()[name][1]
+        schema: dict[str, Any] = current()[name][1]
         definition = schema["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
         assert "schema" in definition["properties"], name
 

@@ -3,8 +3,10 @@
     cli -> projections -> contracts -> ledger.facts (and ledger.instants, ledger.errors)
                 projections -> ledger.store
 
-contracts/ never imports click, sqlite3, sqlite_utils, psycopg or eventsourcing, and never
-reads the clock; ledger/ imports none of the other rooms.
+The rooms install as one package, ``compute_ledger`` (``compute_ledger.ledger`` ...), and
+everything, tests and benchmarks included, imports them by that name.  contracts/ never
+imports click, sqlite3, sqlite_utils, psycopg or eventsourcing, and never reads the clock;
+ledger/ imports none of the other rooms.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import typecheck
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "compute_ledger"
 ROOMS = ("ledger", "contracts", "projections", "cli")
 IO_MODULES = {"click", "sqlite3", "sqlite_utils", "psycopg", "psycopg_pool", "eventsourcing"}
 
@@ -42,15 +46,31 @@ def modules(room: str) -> list[Path]:
     return sorted((ROOT / room).rglob("*.py"))
 
 
+def room_of(name: str) -> str | None:
+    """``compute_ledger.ledger.facts`` -> ``ledger.facts``; None for anything else."""
+    if not name.startswith(PACKAGE + "."):
+        return None
+    return name.removeprefix(PACKAGE + ".")
+
+
 @pytest.mark.parametrize("room", ROOMS)
 def test_imports_go_one_way(room: str) -> None:
     for path in modules(room):
         for name in imports(path):
-            top = name.split(".")[0]
-            if top not in ROOMS:
+            inner = room_of(name)
+            if inner is None:
                 continue
-            assert any(name == allowed or name.startswith(allowed + ".")
+            assert any(inner == allowed or inner.startswith(allowed + ".")
                        for allowed in ALLOWED[room]), f"{path.relative_to(ROOT)} imports {name}"
+
+
+@pytest.mark.parametrize("folder", [*ROOMS, "tests", "bench"])
+def test_rooms_are_imported_by_their_installed_name(folder: str) -> None:
+    # A bare `import ledger` would find another distribution's `ledger`, or none.
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        for name in imports(path):
+            assert name.split(".")[0] not in ROOMS, (
+                f"{path.relative_to(ROOT)} imports {name}: write {PACKAGE}.{name}")
 
 
 def test_contracts_are_pure() -> None:
@@ -74,7 +94,8 @@ def test_nothing_is_opened_at_import_time() -> None:
             "opened = []\n"
             "real = sqlite3.connect\n"
             "sqlite3.connect = lambda *a, **k: opened.append(a) or real(*a, **k)\n"
-            "import cli.main, projections.api, projections.runner, ledger.store\n"
+            "import compute_ledger.cli.main, compute_ledger.projections.api\n"
+            "import compute_ledger.projections.runner, compute_ledger.ledger.store\n"
             "assert not opened, opened\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
@@ -86,6 +107,28 @@ def test_ruff_is_clean() -> None:
 
 
 def test_mypy_strict_is_clean() -> None:
-    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
-                            text=True, check=False)
+    # The rooms as compute_ledger.*, bench/ and tests/ (see tests/typecheck.py).
+    result = typecheck.run()
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_sqlite_question_imports_only_what_it_needs(tmp_path: Path) -> None:
+    # psycopg for a SQLite ledger, or sqlite_utils for anything but export, is start-up
+    # time paid for nothing (bench/startup.py measures it).
+    code = (
+        "import sys\n"
+        "from compute_ledger.cli.main import main\n"
+        "try:\n"
+        f"    main(['verdict', '--as-of', '2026-05-23', '--db', {str(tmp_path / 'l.sqlite3')!r}])\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "loaded = sorted(m for m in sys.modules\n"
+        "                if m.split('.')[0] in ('psycopg', 'psycopg_pool', 'sqlite_utils',\n"
+        "                                      'datasette', 'platformdirs')\n"
+        "                or m in ('eventsourcing.postgres', 'compute_ledger.ledger.postgres'))\n"
+        "print(loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

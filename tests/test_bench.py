@@ -1,27 +1,29 @@
 """The benchmarks run end to end on tiny ledgers, so they cannot rot.
 
 Their figures mean nothing at these sizes; the bars are judged by running them at full size
-(``python -m bench.replay``, ``python -m bench.asof``).
+(``python -m bench.replay``, ``python -m bench.asof``).  They run as a user runs them: as
+modules of ``bench/`` from the repository root (``bench/`` is not installed).
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
-
-from bench import asof, replay
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_replay_benchmark_prints_its_figures_and_ratios(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert replay.main(["--n", "300", "--rounds", "1"]) == 0
-    out = capsys.readouterr().out
+def bench(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_replay_benchmark_prints_its_figures_and_ratios() -> None:
+    done = bench("bench.replay", "--n", "300", "--rounds", "1")
+    assert done.returncode == 0, done.stderr
     for line in (
         "compute-ledger replay: 300 facts, best of 1 rounds",
         "CPU:",
@@ -31,14 +33,12 @@ def test_replay_benchmark_prints_its_figures_and_ratios(
         "(a) reference rebuild / baseline:",
         "(b) maintained rebuild / baseline:",
     ):
-        assert line in out, line
+        assert line in done.stdout, line
 
 
-def test_asof_benchmark_prints_its_figures_ratios_and_memory(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert asof.main(["--small", "100", "--large", "400", "--rounds", "1"]) == 0
-    out = capsys.readouterr().out
+def test_asof_benchmark_prints_its_figures_ratios_and_memory() -> None:
+    done = bench("bench.asof", "--small", "100", "--large", "400", "--rounds", "1")
+    assert done.returncode == 0, done.stderr
     for line in (
         "compute-ledger verdict --as-of 2026-05-23 --json: 100 vs 400 facts",
         "CPU:",
@@ -49,18 +49,28 @@ def test_asof_benchmark_prints_its_figures_ratios_and_memory(
         "peak memory of the command on 400 facts:",
         "a full replay per question costs",
     ):
-        assert line in out, line
+        assert line in done.stdout, line
 
 
-@pytest.mark.parametrize("main, argv", [
-    (replay.main, ["--n", "0"]),
-    (asof.main, ["--rounds", "0"]),
+@pytest.mark.parametrize("argv", [
+    ("bench.replay", "--n", "0"),
+    ("bench.asof", "--rounds", "0"),
+    ("bench.startup", "--rounds", "0"),
 ])
-def test_benchmarks_refuse_sizes_that_are_not_positive(
-    main: Callable[[list[str] | None], int], argv: list[str],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    assert exit_.value.code == 2
-    assert "must be positive" in capsys.readouterr().err
+def test_benchmarks_refuse_sizes_that_are_not_positive(argv: tuple[str, ...]) -> None:
+    done = bench(*argv)
+    assert done.returncode == 2
+    assert "must be positive" in done.stderr
+
+
+def test_startup_benchmark_prints_its_figures_ratio_and_imports() -> None:
+    done = bench("bench.startup", "--rounds", "1")
+    assert done.returncode == 0, done.stderr
+    for line in (
+        "compute-ledger start-up: verdict on the bundled record, best of 1 rounds",
+        "(baseline) python -c 'import msgspec, click, sqlite3': best",
+        "compute-ledger verdict --as-of 2026-05-23:",
+        "verdict / baseline:",
+        "modules verdict should not import: none",
+    ):
+        assert line in done.stdout, line

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from builders import (
     announce,
@@ -17,14 +20,42 @@ from builders import (
     verdict_of,
 )
 
-from contracts.clauses import RULES
-from contracts.market import CLAUSES, DEADLINE
-from ledger.facts import CLAUSE_IDS
+from compute_ledger.contracts.clauses import REGISTRY, RULES
+from compute_ledger.contracts.clauses import clause as register_clause
+from compute_ledger.contracts.market import CLAUSES, DEADLINE
+from compute_ledger.ledger.facts import CLAUSE_IDS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_clause_registry_matches_the_fact_format() -> None:
     assert tuple(info.id for info in CLAUSES) == CLAUSE_IDS
-    assert set(RULES) == set(CLAUSE_IDS)
+    assert set(RULES) == set(REGISTRY) == set(CLAUSE_IDS)
+    for entry in REGISTRY.values():
+        assert entry.summary and entry.applies_to, entry.id
+        assert entry.body.__name__ == entry.id.replace("-", "_"), entry.id
+
+
+def test_the_docs_clause_table_is_the_registry() -> None:
+    table = re.findall(r"^\| `([a-z-]+)` \| (\w+) \| (\w+) \|",
+                       (ROOT / "docs" / "verdict.md").read_text(), re.M)
+    named = {"deals": ("deal",), "offerings": ("offering",), "both": ("deal", "offering")}
+    documented = [(clause, kind, named[applies]) for clause, kind, applies in table]
+    assert documented == [(c.id, c.kind, c.applies_to) for c in CLAUSES]
+
+
+def test_a_clause_is_not_applicable_to_a_kind_it_does_not_apply_to() -> None:
+    offering_only = REGISTRY["inc-public-offering"]
+    a = judge(announce())
+    [check] = [c for c in a.checks if c.clause == offering_only.id]
+    assert (check.state, check.note, check.facts) == ("not_applicable", "not a public offering",
+                                                      ())
+
+
+def test_a_clause_id_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        register_clause("ddl-deadline", kind="deadline", applies_to=("deal",), summary="again")(
+            REGISTRY["ddl-deadline"].body)
 
 
 def test_a_plain_cash_for_compute_deal_qualifies() -> None:

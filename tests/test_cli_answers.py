@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_runner import run
 
-from projections.api import bundled_record
+from compute_ledger.projections.api import bundled_record
 
 
 @pytest.fixture
@@ -105,12 +105,6 @@ def test_a_naive_time_is_refused_with_the_reason(db: str) -> None:
         "Error: Invalid value for '--known-at': '2026-05-06T10:00:00' has no UTC offset; add Z "
         "or an offset such as -07:00 (a time zone is never guessed)"
     )
-
-
-@pytest.mark.parametrize("command", ["verdict", "business", "timeline"])
-def test_answer_commands_have_help_with_an_example(command: str) -> None:
-    result = run(command, "--help")
-    assert "Example:" in result.stdout and f"compute-ledger {command}" in result.stdout
 
 
 def test_a_fresh_install_answers_with_the_bundled_record() -> None:

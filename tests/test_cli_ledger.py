@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from cli_runner import run
 
-from projections.api import bundled_record
+from compute_ledger.cli.main import main
+from compute_ledger.projections.api import bundled_record
 
 RECORD_LINES = bundled_record().decode().splitlines()
 
@@ -149,7 +151,10 @@ def test_the_default_ledger_holds_the_public_record() -> None:
     result = run("log", "--json")
     ids = [json.loads(line)["fact"]["id"] for line in result.stdout.splitlines()]
     assert ids == [json.loads(line)["id"] for line in RECORD_LINES]
-    assert digest("") == digest("")  # opening it again appends nothing
+    first = digest("")
+    assert first.startswith(f"{len(RECORD_LINES)}:")
+    run("verdict")  # another command on the same default ledger
+    assert digest("") == first  # opening it again appends nothing
 
 
 def test_the_environment_variable_selects_the_ledger(
@@ -165,12 +170,24 @@ def test_schema_is_json_schema_of_the_fact_format() -> None:
     assert schema["discriminator"]["propertyName"] == "type"
 
 
-COMMANDS = ["append", "log", "show", "feed", "verify", "digest", "schema"]
+def command_paths(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[str]:
+    """Every command the CLI has, groups' subcommands included (``export sqlite``)."""
+    found: list[str] = []
+    for name, command in sorted(group.commands.items()):
+        path = (*prefix, name)
+        found.append(" ".join(path))
+        if isinstance(command, click.Group):
+            found += command_paths(command, path)
+    return found
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+def test_the_command_list_is_the_clis() -> None:
+    assert {"append", "verdict", "export", "export sqlite"} <= set(command_paths())
+
+
+@pytest.mark.parametrize("command", command_paths())
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    result = run(command, "--help")
+    result = run(*command.split(), "--help")
     assert result.exit_code == 0
     assert "Example:" in result.stdout
     assert "compute-ledger " + command in result.stdout

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from projections.api import ComputeLedger
+from compute_ledger.projections.api import ComputeLedger
 
 WRITERS = 4
 BATCHES = 50
@@ -39,7 +39,7 @@ CUSTOMERS = ("anthropic", "mistral", "perplexity", "midjourney", "character-ai",
 # up to argv[2] seconds, and answers with one JSON line of results.
 WRITER = """
 import json, random, sys, time
-from projections.api import ComputeLedger
+from compute_ledger.projections.api import ComputeLedger
 pause = float(sys.argv[2])
 if sys.argv[3] == "wait":
     print(json.dumps("started"), flush=True)

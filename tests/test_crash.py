@@ -26,7 +26,7 @@ from pathlib import Path
 import pg
 import pytest
 
-from projections.api import ComputeLedger, bundled_record
+from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ WAIT = 120.0
 # (holding the ledger open) until stdin closes or it is killed.
 WRITER = """
 import sys
-from projections.api import ComputeLedger
+from compute_ledger.projections.api import ComputeLedger
 with ComputeLedger.open(sys.argv[1], environ={}) as ledger:
     with open(sys.argv[2], "rb") as batch:
         data = batch.read()

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 from cli_runner import run
-from datasette.app import Datasette
+from datasette.app import Datasette  # type: ignore[import-untyped]
 from sqlite_utils import Database
 
-import projections.export as export_module
-from ledger.clock import ManualClock
-from ledger.errors import ConfigurationError
-from ledger.facts import parse_facts
-from ledger.instants import parse_instant
-from projections.api import ComputeLedger, bundled_record
-from projections.export import TABLES, ExportReport, export_sqlite, metadata_path
+import compute_ledger.projections.export as export_module
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.errors import ConfigurationError
+from compute_ledger.ledger.facts import parse_facts
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.projections.api import ComputeLedger, bundled_record
+from compute_ledger.projections.export import TABLES, ExportReport, export_sqlite, metadata_path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAY_23 = parse_instant("2026-05-23")
@@ -451,7 +451,8 @@ def test_a_file_that_cannot_be_opened_is_a_clear_error(db_path: str, out: Path,
     def refuse(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
         if str(database) == str(out):  # as the OS refuses a file without permission
             raise sqlite3.OperationalError("unable to open database file")
-        return connect(database, *args, **kwargs)
+        opened: sqlite3.Connection = connect(database, *args, **kwargs)
+        return opened
 
     monkeypatch.setattr(sqlite3, "connect", refuse)
     result = run("export", "sqlite", str(out), "--db", db_path)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given, settings
 from strategies import FACT_STRATEGIES, any_fact
 
-from ledger import facts as F
-from ledger.errors import InputError
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.errors import InputError
 
 ANNOUNCEMENT = {
     "id": "xai-anthropic-announced-2026-05-06",
@@ -73,7 +74,7 @@ def test_canonical_bytes_sort_keys_and_omit_absent_fields() -> None:
 
 
 def _with(**changes: object) -> dict[str, object]:
-    fact = json.loads(json.dumps(ANNOUNCEMENT))
+    fact: dict[str, Any] = json.loads(json.dumps(ANNOUNCEMENT))
     for dotted, value in changes.items():
         *parents, leaf = dotted.split("__")
         target = fact

@@ -17,10 +17,10 @@ from pathlib import Path
 from builders import announce
 from click.testing import CliRunner
 
-from cli.main import main
-from ledger.facts import Announcement
-from ledger.store import Record
-from projections.api import ComputeLedger
+from compute_ledger.cli.main import main
+from compute_ledger.ledger.facts import Announcement
+from compute_ledger.ledger.store import Record
+from compute_ledger.projections.api import ComputeLedger
 
 WAIT = 30.0
 
@@ -84,7 +84,7 @@ def following(db: str, after: int) -> Iterator[subprocess.Popen[str]]:
 
 def _read(process: subprocess.Popen[str], count: int) -> list[int]:
     assert process.stdout is not None
-    positions = []
+    positions: list[int] = []
     deadline = time.monotonic() + WAIT
     while len(positions) < count:
         assert time.monotonic() < deadline, f"only {positions} arrived"

@@ -9,12 +9,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ledger import facts as F
-from ledger.chain import GENESIS, link_hash
-from ledger.instants import parse_instant
-from ledger.store import Record
-from projections.verdict import verdict
-from projections.view import build_view
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.chain import GENESIS, link_hash
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.ledger.store import Record
+from compute_ledger.projections.verdict import verdict
+from compute_ledger.projections.view import build_view
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSIONS = sorted(p.name.split("-")[1].split(".")[0] for p in GOLDEN.glob("facts-v*.jsonl"))

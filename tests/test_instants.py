@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.instants import from_utc_text, utc_text
+from compute_ledger.ledger.instants import from_utc_text, utc_text
 
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 instants = st.builds(

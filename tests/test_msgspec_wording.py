@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 import pytest
 
-from ledger import facts as F
+from compute_ledger.ledger import facts as F
 
 
 class _Inner(msgspec.Struct, forbid_unknown_fields=True):

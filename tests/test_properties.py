@@ -25,16 +25,16 @@ from histories import batches, histories, question_times, reordered
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from contracts.market import DEADLINE
-from ledger import facts as F
-from ledger.clock import ManualClock
-from ledger.errors import VerificationError
-from projections.answers import Business, Timeline, Verdict
-from projections.api import ComputeLedger
-from projections.business import business
-from projections.timeline import timeline
-from projections.verdict import verdict
-from projections.view import View, build_view
+from compute_ledger.contracts.market import DEADLINE
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.errors import VerificationError
+from compute_ledger.projections.answers import Business, Timeline, Verdict
+from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.business import business
+from compute_ledger.projections.timeline import timeline
+from compute_ledger.projections.verdict import verdict
+from compute_ledger.projections.view import View, build_view
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 CENTRAL = settings(max_examples=300, deadline=None,

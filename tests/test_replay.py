@@ -11,9 +11,9 @@ import pytest
 from builders import announce, at, rule
 from cli_runner import run
 
-from ledger.clock import ManualClock
-from ledger.errors import VerificationError
-from projections.api import ComputeLedger, bundled_record
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.errors import VerificationError
+from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 
 def test_a_replay_reproduces_exactly_the_answer_given_then(

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from ledger import facts as F
-from ledger.chain import GENESIS, link_hash
-from ledger.clock import ManualClock
-from ledger.errors import InputError, NotFoundError, StorageError
-from ledger.instants import utc_text
-from projections.api import ComputeLedger, Head
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.chain import GENESIS, link_hash
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.errors import InputError, NotFoundError, StorageError
+from compute_ledger.ledger.instants import utc_text
+from compute_ledger.projections.api import ComputeLedger, Head
 
 WHEN = datetime(2026, 5, 6, 10, tzinfo=UTC)
 
@@ -100,7 +100,7 @@ def test_facts_without_an_id_get_one_from_their_content(ledger: ComputeLedger) -
     assert first.head == ledger.head()
 
 
-def correction(target: str, replacement: F.Fact, fact_id: str = "fix-1") -> F.Correction:
+def correction(target: str, replacement: F.SourcedFact, fact_id: str = "fix-1") -> F.Correction:
     return F.Correction(
         id=fact_id, occurred_at=WHEN + timedelta(days=30), corrects=target,
         fact=msgspec.structs.replace(replacement, id=None), reason="wrong customer",
@@ -111,7 +111,8 @@ def test_corrections_and_retractions_need_an_existing_target(ledger: ComputeLedg
     ledger.append([announcement(1)])
     good = correction("fact-0001", announcement(1, customer="openai"))
     retract = F.Retraction(id="drop-1", occurred_at=WHEN, retracts="fact-0001", reason="r")
-    assert ledger.append([good, retract]).appended == 2
+    both: list[F.Fact] = [good, retract]
+    assert ledger.append(both).appended == 2
     with pytest.raises(InputError, match=r"line 1, \$.corrects: no fact 'nope'"):
         ledger.append([correction("nope", announcement(1), "fix-2")])
     with pytest.raises(InputError, match=r"only facts \(not corrections or retractions\) can be"):
@@ -129,16 +130,20 @@ def test_corrections_and_retractions_need_an_existing_target(ledger: ComputeLedg
 def test_a_correction_may_target_an_earlier_line_of_the_same_batch(
     ledger: ComputeLedger,
 ) -> None:
-    batch = [announcement(1), correction("fact-0001", announcement(1, customer="x"))]
+    batch: list[F.Fact] = [announcement(1),
+                           correction("fact-0001", announcement(1, customer="x"))]
     assert ledger.append(batch).appended == 2
     with pytest.raises(InputError, match=r"line 1, .*no fact 'fact-0009'"):
-        ledger.append([correction("fact-0009", announcement(9), "fix-9"), announcement(9)])
+        early: list[F.Fact] = [correction("fact-0009", announcement(9), "fix-9"),
+                               announcement(9)]
+        ledger.append(early)
 
 
 def test_a_batch_is_all_or_nothing(ledger: ComputeLedger) -> None:
     ledger.append([announcement(0)])
     head = ledger.head()
-    bad = [announcement(1), announcement(2), correction("missing", announcement(3), "fix-x")]
+    bad: list[F.Fact] = [announcement(1), announcement(2),
+                         correction("missing", announcement(3), "fix-x")]
     with pytest.raises(InputError, match="line 3"):
         ledger.append(bad)
     assert ledger.head() == head
@@ -191,7 +196,7 @@ def test_reopening_sees_the_same_ledger(db: str, clock: ManualClock) -> None:
 
 def test_feed_records_are_the_stored_bytes(ledger: ComputeLedger) -> None:
     ledger.append([announcement(i) for i in range(3)])
-    from projections.api import record_json
+    from compute_ledger.projections.api import record_json
 
     lines = [json.loads(record_json(r)) for r in ledger.records(after=1)]
     assert [line["position"] for line in lines] == [2, 3]
@@ -209,13 +214,13 @@ def test_an_unreachable_postgres_names_the_url_without_the_password() -> None:
 
 
 def test_the_fast_record_encoding_is_the_mappers() -> None:
-    from ledger.store import Record, RecordMapper
+    from compute_ledger.ledger.persistence import Record, RecordMapper, record_state
 
     raw = F.canonical_bytes(F.with_id(announcement(7)))
     record = Record(12, "2026-06-01T12:00:00.000000Z", "a" * 64, "b" * 64, msgspec.Raw(raw))
     mapped = RecordMapper(transcoder=None).to_stored_event(record)  # type: ignore[arg-type]
-    fast = RecordMapper.state(12, record.recorded_at.encode(), record.prev.encode(),
-                              record.hash.encode(), raw)
+    fast = record_state(12, record.recorded_at.encode(), record.prev.encode(),
+                        record.hash.encode(), raw)
     assert fast == mapped.state == msgspec.json.Encoder(order="sorted").encode(record)
 
 
@@ -224,9 +229,11 @@ def test_facts_built_in_python_are_checked_as_text_is(ledger: ComputeLedger) -> 
     goes through the same door as text before the store takes it."""
     ledger.append([announcement(0)])
     before = ledger.head()
+    deal = announcement(1).deal
+    assert deal is not None
+    # A float where a Decimal belongs: wrong on purpose, so the type checker is told so.
     float_quantity = msgspec.structs.replace(
-        announcement(1), deal=msgspec.structs.replace(announcement(1).deal,
-                                                      capacity_mw=300.5))  # type: ignore[arg-type]
+        announcement(1), deal=msgspec.structs.replace(deal, capacity_mw=300.5))
     out_of_range = msgspec.structs.replace(
         announcement(2), occurred_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
     neither = msgspec.structs.replace(announcement(3), deal=None)
@@ -239,7 +246,7 @@ def test_facts_built_in_python_are_checked_as_text_is(ledger: ComputeLedger) -> 
     assert "exactly one of deal or offering" in raised.value.problems[2].reason
     assert ledger.head() == before
     with pytest.raises(InputError, match=r"line 1, \$: not a fact but dict"):
-        ledger.append([{"type": "announcement"}])  # type: ignore[list-item]
+        ledger.append([{"type": "announcement"}])  # type: ignore[list-item]  # on purpose
     assert ledger.head() == before
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.main import main
-from ledger.chain import GENESIS, content_digest, link_hash
-from ledger.clock import ManualClock
-from ledger.errors import VerificationError
-from ledger.facts import canonical_bytes, decode_fact
-from projections.api import ComputeLedger, Head, VerifyReport
+from compute_ledger.cli.main import main
+from compute_ledger.ledger.chain import GENESIS, content_digest, link_hash
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.errors import VerificationError
+from compute_ledger.ledger.facts import canonical_bytes, decode_fact
+from compute_ledger.projections.api import ComputeLedger, Head, VerifyReport
 
 N = 12
 """Facts in each tampered ledger: enough for a first, a middle and a last position."""

@@ -4,6 +4,7 @@ retractions, resolutions, the public record, and order independence."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,9 +12,9 @@ import msgspec
 import pytest
 from builders import announce, at, business_of, correct, retract, rule, timeline_of, verdict_of
 
-from ledger.clock import ManualClock
-from ledger.facts import parse_facts
-from projections.api import ComputeLedger, bundled_record
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.facts import parse_facts
+from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 PUBLIC = [fact for _, fact in parse_facts(bundled_record())]
 
@@ -234,13 +235,15 @@ def test_a_naive_instant_is_refused_not_read_as_local_time(
 ) -> None:
     from datetime import datetime
 
-    from ledger.errors import ConfigurationError
+    from compute_ledger.ledger.errors import ConfigurationError
 
     naive = datetime(2026, 5, 23, 12, 0)
     with ComputeLedger.open(str(tmp_path / "l.sqlite3"), environ={}) as opened:
         opened.append(PUBLIC)
         before = opened.head()
-        for ask in (opened.verdict, opened.business, opened.replay):
+        asks: tuple[Callable[..., object], ...] = (
+            opened.verdict, opened.business, opened.replay)
+        for ask in asks:
             with pytest.raises(ConfigurationError, match=f"{argument} .* no UTC offset"):
                 ask(**{argument: naive})
         with pytest.raises(ConfigurationError, match="no UTC offset"):
@@ -251,7 +254,7 @@ def test_a_naive_instant_is_refused_not_read_as_local_time(
 def test_instants_outside_the_ledgers_range_and_odd_known_ats_are_refused(tmp_path: Any) -> None:
     from datetime import UTC, datetime, timedelta, timezone
 
-    from ledger.errors import ConfigurationError
+    from compute_ledger.ledger.errors import ConfigurationError
 
     with ComputeLedger.open(str(tmp_path / "l.sqlite3"), environ={}) as opened:
         opened.append(PUBLIC)

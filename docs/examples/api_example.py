@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from ledger.clock import ManualClock
-from ledger.facts import Announcement, DealTerms, Quantity, Source
-from ledger.instants import parse_instant
-from projections.api import ComputeLedger, bundled_record
+from compute_ledger.ledger.clock import ManualClock
+from compute_ledger.ledger.facts import Announcement, DealTerms, Quantity, Source
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 # A ledger in a file (or a postgresql:// URL).  The clock is optional: a fixed one makes
 # recorded_at, and so every hash, reproducible.

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ledger.facts import FACT_FORMAT, fact_schema
-from projections.answers import ANSWERS, answer_schema, version_of
+from compute_ledger.ledger.facts import FACT_FORMAT, fact_schema
+from compute_ledger.projections.answers import ANSWERS, answer_schema, version_of
 
 HERE = Path(__file__).parent / "schemas"
 

@@ -1,0 +1,204 @@
+"""What the ledger stores and the recorder every backend implements.
+
+This is the ledger's part of eventsourcing's persistence layer (as eventsourcing's own
+``persistence.py`` is to its ``sqlite.py`` and ``postgres.py``):
+
+* :class:`Record`, one stored record, and :class:`RecordMapper`, the msgspec mapper that
+  eventsourcing's ``MAPPER_TOPIC`` names: records are stored under an explicit, versioned
+  topic (:data:`RECORD_TOPIC`), never a class path, so no rename can orphan history;
+* :class:`LedgerRecorder`, the abstract application recorder: eventsourcing's
+  ``ApplicationRecorder`` contract, plus the fact index beside the records, a bulk insert
+  that streams ``(position, state)`` pairs, and transactions on the projections' own tables.
+  :mod:`compute_ledger.ledger.sqlite` and :mod:`compute_ledger.ledger.postgres` implement
+  it, each with the ``InfrastructureFactory`` that ``PERSISTENCE_MODULE`` names.
+
+Nothing here opens a database or imports a driver.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, cast
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+)
+
+LEDGER_ID = UUID("5e1f0c2a-7d3b-4c8e-9a6f-2b7d41c0e9a3")
+"""The one aggregate sequence that holds the ledger."""
+
+RECORD_TOPIC = "compute-ledger/record@1"
+"""The stored topic of a record: explicit and versioned, so no rename can orphan history."""
+
+SCHEMA_LOCK = 0x636C6564676572  # "cledger": serialises table creation on PostgreSQL
+
+
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One stored record: a fact with its position, its ``recorded_at`` and its chain links.
+
+    ``fact`` holds the canonical bytes verbatim, so the hash can be recomputed from exactly
+    what is stored.
+    """
+
+    position: int
+    recorded_at: str
+    prev: str
+    hash: str
+    fact: msgspec.Raw
+
+    @property
+    def originator_id(self) -> UUID:
+        return LEDGER_ID
+
+    @property
+    def originator_version(self) -> int:
+        return self.position
+
+
+RECORD_ENCODER = msgspec.json.Encoder(order="sorted")
+RECORD_DECODER = msgspec.json.Decoder(Record)
+
+
+def record_json(record: Record) -> bytes:
+    """A stored record as JSON: exactly the bytes the store holds for it."""
+    return RECORD_ENCODER.encode(record)
+
+
+def record_state(position: int, recorded_at: bytes, prev: bytes, digest: bytes,
+                 fact: bytes) -> bytes:
+    """The stored state of a record given its parts (ASCII bytes; the fact canonical): byte
+    for byte ``record_json`` of the :class:`Record`, without building it first."""
+    return (b'{"fact":%b,"hash":"%b","position":%d,"prev":"%b","recorded_at":"%b"}'
+            % (fact, digest, position, prev, recorded_at))
+
+
+class RecordMapper(Mapper[UUID]):
+    """eventsourcing mapper that stores :class:`Record` structs as msgspec JSON.
+
+    The stored state is the sorted-key msgspec encoding of the :class:`Record`:
+    ``{"fact":...,"hash":"...","position":N,"prev":"...","recorded_at":"..."}``.
+    """
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        record = cast(Record, domain_event)
+        return StoredEvent(LEDGER_ID, record.position, RECORD_TOPIC,
+                           RECORD_ENCODER.encode(record))
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        if stored_event.topic != RECORD_TOPIC:
+            raise MapperDeserialisationError(
+                f"unknown topic {stored_event.topic!r} at position "
+                f"{stored_event.originator_version}"
+            )
+        try:
+            return RECORD_DECODER.decode(stored_event.state)
+        except (msgspec.MsgspecError, ValueError) as exc:
+            raise MapperDeserialisationError(str(exc)) from exc
+
+
+class NullTranscoder(Transcoder):
+    """The mapper encodes whole Structs with msgspec; no transcoder is involved."""
+
+    def encode(self, obj: Any) -> bytes:
+        raise TypeError("records are encoded by RecordMapper, not by a transcoder")
+
+    def decode(self, data: bytes) -> Any:
+        raise TypeError("records are decoded by RecordMapper, not by a transcoder")
+
+
+IndexRow = tuple[str, int, bytes]
+"""(fact id, position, content digest)"""
+
+
+class SideCursor:
+    """A cursor on tables kept beside the ledger (the projections), inside one transaction.
+
+    SQL is written once with ``?`` placeholders and portable types; rows come back as
+    mappings on both backends.  ``BLOB`` is the binary type's name here.
+    """
+
+    def __init__(self, raw: Any, backend: str) -> None:
+        self._raw = raw
+        self.backend = backend
+        self.blob = "BLOB" if backend == "sqlite" else "BYTEA"
+
+    def _sql(self, statement: str) -> str:
+        if self.backend == "sqlite":
+            return statement
+        return statement.replace("?", "%s").replace(" BLOB", " BYTEA")
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._raw.execute(self._sql(statement), params)
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self._raw.executemany(self._sql(statement), rows)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._raw.fetchall())
+
+    def fetchone(self) -> Any:
+        return self._raw.fetchone()
+
+
+class LedgerRecorder(ApplicationRecorder, ABC):
+    """eventsourcing's application recorder contract, plus what the ledger keeps beside it.
+
+    The ledger is one stream (:data:`LEDGER_ID`) whose versions are positions; the database's
+    unique key on (originator_id, originator_version) is what stops two writers from both
+    appending position N+1.  The fact index (fact id -> position and content digest) is
+    derived from the records and kept complete up to a stored position.
+    """
+
+    backend: str
+    """``sqlite`` or ``postgresql``: the dialect of :class:`SideCursor`."""
+
+    @abstractmethod
+    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
+        """Insert the ledger's records, ``(position, state)``, in one transaction, streamed
+        (a bulk append sends 100,000 of these without building a StoredEvent for each).  A
+        position already taken raises eventsourcing's ``IntegrityError``."""
+
+    @abstractmethod
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, stored state) after a position, in order: the fast path for replays."""
+
+    @abstractmethod
+    def index_position(self) -> int:
+        """The position up to which the fact index is complete."""
+
+    @abstractmethod
+    def index_extend(self, rows: list[IndexRow], upto: int) -> None:
+        """Add index rows for the records up to ``upto``, in one transaction."""
+
+    @abstractmethod
+    def index_lookup(
+        self, fact_ids: Collection[str], size_hint: int
+    ) -> dict[str, tuple[int, bytes]]:
+        """Position and content digest of each of these ids that the index holds."""
+
+    @abstractmethod
+    def index_size(self) -> int:
+        """How many ids the index holds."""
+
+    @abstractmethod
+    def index_first_after(self, position: int) -> int | None:
+        """The first indexed position after ``position`` (None if none)."""
+
+    @abstractmethod
+    def change_waiter(self) -> AbstractContextManager[Callable[[float], None]]:
+        """A function that waits (up to a timeout) for records to be appended."""
+
+    @abstractmethod
+    def side_transaction(self, *, write: bool) -> AbstractContextManager[SideCursor]:
+        """One transaction on the ledger's database for the projections' own tables."""
+

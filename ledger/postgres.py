@@ -1,0 +1,191 @@
+"""The ledger on PostgreSQL: eventsourcing's PostgreSQL application recorder, plus the fact
+index.  Only a ledger given as a ``postgresql://`` URL imports this module (and psycopg).
+
+``PERSISTENCE_MODULE=compute_ledger.ledger.postgres`` names this module; eventsourcing finds
+its one infrastructure factory, :class:`Factory`, which builds :class:`LedgerPostgresRecorder`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+
+from eventsourcing import postgres as es_postgres
+from psycopg.errors import DuplicateObject
+from psycopg.sql import SQL, Identifier
+
+from compute_ledger.ledger.persistence import (
+    LEDGER_ID,
+    RECORD_TOPIC,
+    SCHEMA_LOCK,
+    IndexRow,
+    LedgerRecorder,
+    SideCursor,
+)
+
+
+class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerRecorder):
+    """eventsourcing's PostgreSQL application recorder, plus the fact index."""
+
+    backend = "postgresql"
+
+    def __init__(self, datastore: es_postgres.PostgresDatastore, *,
+                 events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.index_table = events_table_name.removesuffix("_events") + "_index"
+        self.check_identifier_length(self.index_table)
+        schema = Identifier(self.datastore.schema)
+        self._index = SQL("{0}.{1}").format(schema, Identifier(self.index_table))
+        self._index_state = SQL("{0}.{1}").format(
+            schema, Identifier(self.index_table + "_state"))
+        self._events = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
+        self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (fact_id text PRIMARY KEY, "
+                "position bigint NOT NULL, digest bytea NOT NULL)"
+            ).format(self._index),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (singleton integer PRIMARY KEY "
+                "CHECK (singleton = 1), position bigint NOT NULL)"
+            ).format(self._index_state),
+            SQL("INSERT INTO {0} VALUES (1, 0) ON CONFLICT DO NOTHING").format(
+                self._index_state),
+        ]
+        self._insert_index = SQL(
+            "INSERT INTO {0} (fact_id, position, digest) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING"
+        ).format(self._index)
+
+    def create_table(self) -> None:
+        """Create the types and tables as eventsourcing does, but on one connection that
+        holds an advisory lock: PostgreSQL's CREATE ... IF NOT EXISTS is not safe when
+        several processes open a new ledger at once.  One connection, so that a pool of one
+        (eventsourcing's default) cannot deadlock on itself."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                for statement in self.sql_create_statements:
+                    if "CREATE TYPE" in statement.as_string():
+                        with contextlib.suppress(DuplicateObject), conn.transaction():
+                            conn.execute(statement, prepare=False)
+                with conn.transaction(), conn.cursor() as curs:
+                    self._create_table(curs)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+        self.datastore.register_type_adapters()
+
+    @contextmanager
+    def change_waiter(self) -> Iterator[Callable[[float], None]]:
+        """LISTEN on the channel every insert NOTIFYs (eventsourcing's, committed with the
+        records)."""
+        with self.datastore.get_connection() as conn:
+            conn.execute(SQL("LISTEN {0}").format(Identifier(self.channel_name)))
+
+            def wait(timeout: float) -> None:
+                for _ in conn.notifies(timeout=timeout, stop_after=1):
+                    pass
+
+            try:
+                yield wait
+            finally:
+                conn.execute(SQL("UNLISTEN {0}").format(Identifier(self.channel_name)))
+
+    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
+        """COPY, in one transaction, under eventsourcing's table lock, notifying listeners.
+
+        eventsourcing's own insert sends a batch as one array parameter in pipeline mode,
+        which stalls (client and server each waiting on the other) once a batch is some
+        megabytes; COPY streams it instead.  The unique key on (originator_id,
+        originator_version) still turns a lost race into eventsourcing's ``IntegrityError``.
+        """
+        copy = SQL(
+            "COPY {0} (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(self._events)
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            with curs.copy(copy) as out:
+                out.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
+                for position, state in states:
+                    out.write_row((LEDGER_ID, position, RECORD_TOPIC, state))
+
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT originator_version, state FROM {0} WHERE originator_id = %s "
+                    "AND originator_version > %s ORDER BY originator_version LIMIT %s"
+                ).format(self._events),
+                (LEDGER_ID, after, limit),
+            )
+            return [(int(r["originator_version"]), bytes(r["state"])) for r in curs.fetchall()]
+
+    def index_position(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT position FROM {0}").format(self._index_state))
+            row = curs.fetchone()
+            assert row is not None, "the index state row is created with the tables"
+            return int(row["position"])
+
+    def index_extend(self, rows: list[IndexRow], upto: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            if rows:
+                curs.executemany(self._insert_index, rows)
+            curs.execute(
+                SQL("UPDATE {0} SET position = GREATEST(position, %s)").format(self._index_state),
+                (upto,),
+            )
+
+    def index_lookup(
+        self, fact_ids: Collection[str], size_hint: int
+    ) -> dict[str, tuple[int, bytes]]:
+        if not fact_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT fact_id, position, digest FROM {0} WHERE fact_id = ANY(%s)").format(
+                    self._index
+                ),
+                (list(fact_ids),),
+            )
+            return {
+                r["fact_id"]: (int(r["position"]), bytes(r["digest"])) for r in curs.fetchall()
+            }
+
+    def index_size(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {0}").format(self._index))
+            row = curs.fetchone()
+            return int(row["n"]) if row else 0
+
+    def index_first_after(self, position: int) -> int | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT MIN(position) AS p FROM {0} WHERE position > %s").format(self._index),
+                (position,),
+            )
+            row = curs.fetchone()
+            return None if row is None or row["p"] is None else int(row["p"])
+
+    @contextmanager
+    def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
+        with self.datastore.transaction(commit=write) as cursor:
+            yield SideCursor(cursor, self.backend)
+
+
+class Factory(es_postgres.PostgresFactory):
+    """eventsourcing's PostgreSQL factory, building the ledger's recorder."""
+
+    application_recorder_class = LedgerPostgresRecorder
+
+    def application_recorder(self) -> LedgerPostgresRecorder:
+        prefix = self.env.name.lower() or "stored"
+        recorder = LedgerPostgresRecorder(datastore=self.datastore,
+                                          events_table_name=prefix + "_events")
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+

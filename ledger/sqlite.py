@@ -1,0 +1,137 @@
+"""The ledger on SQLite: eventsourcing's SQLite application recorder, plus the fact index.
+
+``PERSISTENCE_MODULE=compute_ledger.ledger.sqlite`` names this module; eventsourcing finds
+its one infrastructure factory, :class:`Factory`, which builds :class:`LedgerSQLiteRecorder`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+
+from eventsourcing import sqlite as es_sqlite
+
+from compute_ledger.ledger.persistence import (
+    LEDGER_ID,
+    RECORD_TOPIC,
+    IndexRow,
+    LedgerRecorder,
+    SideCursor,
+)
+
+
+class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
+    """eventsourcing's SQLite application recorder, plus the fact index."""
+
+    backend = "sqlite"
+    index_table = "ledger_index"
+    index_state = "ledger_index_state"
+
+    def __init__(self, datastore: es_sqlite.SQLiteDatastore,
+                 events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        # The stream's id and topic are constants of the ledger (hex digits and a fixed
+        # string), so they are written into the statement: each row binds (position, state).
+        self._insert_states = (
+            f"INSERT INTO {self.events_table_name} (originator_id, originator_version, topic, "
+            f"state) VALUES ('{LEDGER_ID.hex}', ?, '{RECORD_TOPIC}', ?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.index_table} ("
+            "fact_id TEXT PRIMARY KEY, position INTEGER NOT NULL, digest BLOB NOT NULL"
+            ") WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {self.index_state} ("
+            "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), position INTEGER NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.index_state} VALUES (1, 0)",
+        ]
+
+    @contextmanager
+    def change_waiter(self) -> Iterator[Callable[[float], None]]:
+        """SQLite has no notifications, so the waiter just sleeps: a follower polls."""
+        yield time.sleep
+
+    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(self._insert_states, states)
+
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as wrapped:
+            c = wrapped.sqlite_cursor
+            c.row_factory = None  # plain tuples: no sqlite3.Row per record on the hot path
+            c.execute(
+                f"SELECT originator_version, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND originator_version > ? "
+                "ORDER BY originator_version LIMIT ?",
+                (LEDGER_ID.hex, after, limit),
+            )
+            rows: list[tuple[int, bytes]] = c.fetchall()
+            return rows
+
+    def index_position(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position FROM {self.index_state}")
+            return int(c.fetchone()[0])
+
+    def index_extend(self, rows: list[IndexRow], upto: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(f"INSERT OR IGNORE INTO {self.index_table} VALUES (?,?,?)", rows)
+            c.execute(f"UPDATE {self.index_state} SET position = MAX(position, ?)", (upto,))
+
+    def index_lookup(
+        self, fact_ids: Collection[str], size_hint: int
+    ) -> dict[str, tuple[int, bytes]]:
+        found: dict[str, tuple[int, bytes]] = {}
+        if not fact_ids:
+            return found
+        with self.datastore.transaction(commit=False) as c:
+            if len(fact_ids) * 4 > size_hint:
+                c.execute(f"SELECT fact_id, position, digest FROM {self.index_table}")
+                wanted = set(fact_ids)
+                for fact_id, position, digest in c.fetchall():
+                    if fact_id in wanted:
+                        found[fact_id] = (position, digest)
+                return found
+            ids = list(fact_ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                c.execute(
+                    f"SELECT fact_id, position, digest FROM {self.index_table} "
+                    f"WHERE fact_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for fact_id, position, digest in c.fetchall():
+                    found[fact_id] = (position, digest)
+        return found
+
+    def index_size(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT COUNT(*) FROM {self.index_table}")
+            return int(c.fetchone()[0])
+
+    def index_first_after(self, position: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT MIN(position) FROM {self.index_table} WHERE position > ?",
+                      (position,))
+            row = c.fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+    @contextmanager
+    def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
+        with self.datastore.transaction(commit=write) as cursor:
+            yield SideCursor(cursor, self.backend)
+
+
+class Factory(es_sqlite.SQLiteFactory):
+    """eventsourcing's SQLite factory, building the ledger's recorder."""
+
+    application_recorder_class = LedgerSQLiteRecorder
+
+    def application_recorder(self) -> LedgerSQLiteRecorder:
+        recorder = LedgerSQLiteRecorder(datastore=self.datastore)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder

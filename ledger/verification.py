@@ -1,0 +1,104 @@
+"""Verifying the chain: the checks ``verify`` makes, as pure functions over stored bytes.
+
+:class:`ChainVerifier` takes the stored records one at a time in position order and raises
+:class:`~compute_ledger.ledger.errors.VerificationError` at the first one that does not
+check out: a missing position, a record that cannot be decoded, a wrong position, a broken
+link, a hash that does not match, ``recorded_at`` going backwards, a hash that differs from
+a pinned one.  :func:`index_breach` and :func:`tail_breach` judge the fact index against the
+records.  The store reads; nothing here touches a database.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import msgspec
+
+from compute_ledger.ledger.chain import GENESIS, content_digest, link_hash
+from compute_ledger.ledger.errors import Breach, VerificationError
+from compute_ledger.ledger.facts import decode_fact
+from compute_ledger.ledger.persistence import RECORD_DECODER, RECORD_TOPIC
+
+
+class Pin(msgspec.Struct, frozen=True):
+    """A pinned head: the ledger must still have ``hash`` at ``position``."""
+
+    position: int
+    hash: str
+
+
+def breach(position: int, reason: str) -> NoReturn:
+    raise VerificationError(Breach(position, reason))
+
+
+class ChainVerifier:
+    """The chain checked record by record, from position 1."""
+
+    def __init__(self, against: Pin | None = None) -> None:
+        self.against = against
+        self.expected = 1
+        self.prev = GENESIS
+        self.last_recorded = ""
+
+    @property
+    def position(self) -> int:
+        """The last position checked (0 before the first)."""
+        return self.expected - 1
+
+    def check(self, at: int, topic: str, state: bytes) -> tuple[int, str, bytes]:
+        """Check the record stored at position ``at``; return ``(position, fact id, content
+        digest)`` for the fact index's check."""
+        if at != self.expected:
+            breach(self.expected,
+                   f"record missing (the next stored record is at position {at})")
+        if topic != RECORD_TOPIC:
+            breach(at, "the stored record cannot be decoded")
+        try:
+            record = RECORD_DECODER.decode(state)
+        except (msgspec.MsgspecError, ValueError):
+            breach(at, "the stored record cannot be decoded")
+        raw = bytes(record.fact)
+        try:
+            fact = decode_fact(raw)
+        except (msgspec.MsgspecError, ValueError):
+            breach(at, "the fact cannot be decoded")
+        if record.position != at:
+            breach(at, f"the record stored here claims position {record.position}")
+        if record.prev != self.prev:
+            breach(at, "the record does not link to the one before it (prev hash differs)")
+        if link_hash(self.prev, at, record.recorded_at, raw) != record.hash:
+            breach(at, "the stored hash does not match the record's content")
+        if record.recorded_at < self.last_recorded:
+            breach(at, "recorded_at goes backwards")
+        if self.against is not None and at == self.against.position \
+                and record.hash != self.against.hash:
+            breach(at, "the hash differs from the pinned one: history was rewritten")
+        self.prev, self.last_recorded, self.expected = record.hash, record.recorded_at, at + 1
+        assert fact.id is not None  # every stored fact has an id
+        return at, fact.id, content_digest(raw)
+
+
+def index_breach(rows: list[tuple[int, str, bytes]],
+                 found: dict[str, tuple[int, bytes]]) -> None:
+    """Raise at the first record the fact index (``found``: id -> position, digest)
+    disagrees with."""
+    for position, fact_id, digest in rows:
+        if found.get(fact_id) != (position, digest):
+            breach(position, "the fact index does not match the record")
+
+
+def tail_breach(head: int, indexed: int, orphan: int | None, entries: int,
+                against: Pin | None) -> None:
+    """Raise if, after the last record (``head``), the fact index or a pin names more: an
+    index entry past the head (``orphan``), an index complete beyond the head, an index
+    whose size is not its position, a pin beyond the head."""
+    if orphan is not None:
+        breach(orphan, "record missing (the fact index still lists it)")
+    if indexed > head:
+        breach(head + 1, f"record missing (the fact index covers positions up to {indexed})")
+    if entries != indexed:
+        breach(min(head, indexed) or 1,
+               f"the fact index holds {entries} entries for {indexed} records")
+    if against is not None and against.position > head:
+        breach(head + 1, f"the pinned position {against.position} is beyond the head "
+                         f"({head}): records were removed")
