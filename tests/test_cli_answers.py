@@ -54,12 +54,13 @@ def test_explain_prints_the_checklist_clause_by_clause(db: str) -> None:
 
 def test_known_at_reproduces_what_the_ledger_said_then(tmp_path: Path) -> None:
     db = str(tmp_path / "l.sqlite3")
-    run("append", "--db", db, "-")  # nothing: refused, but shows the empty path is fine
+    refused = run("append", "--db", db, "-")  # nothing to append: refused, nothing written
+    assert refused.exit_code == 2, refused.output
     before = json.loads(run("digest", "--db", db, "--json").stdout)
     assert before["position"] == 0
     record = tmp_path / "r.jsonl"
     record.write_bytes(bundled_record())
-    run("append", str(record), "--db", db)
+    assert run("append", str(record), "--db", db).exit_code == 0
     past = json.loads(run("verdict", "--db", db, "--json", "--as-of", "2026-05-23",
                           "--known-at", "2020-01-01").stdout)
     assert (past["status"], past["ledger_position"], past["candidates"]) == ("OPEN", 0, [])

@@ -48,7 +48,7 @@ def test_append_then_append_again_reports_duplicates(db: str, record_file: Path)
 
 
 def test_a_malformed_line_3_changes_nothing(db: str, record_file: Path) -> None:
-    run("append", str(record_file), "--db", db)
+    assert run("append", str(record_file), "--db", db).exit_code == 0
     pinned = digest(db)
     fresh = [json.loads(line) for line in RECORD_LINES[:3]]
     for i, fact in enumerate(fresh):
@@ -79,7 +79,7 @@ def test_several_bad_lines_are_all_listed(db: str) -> None:
 
 
 def test_a_conflicting_id_points_to_a_correction(db: str, record_file: Path) -> None:
-    run("append", str(record_file), "--db", db)
+    assert run("append", str(record_file), "--db", db).exit_code == 0
     changed = json.loads(RECORD_LINES[3])
     changed["deal"]["capacity_mw"] = "350"
     result = run("append", "--db", db, input=json.dumps(changed))
@@ -91,7 +91,7 @@ def test_a_conflicting_id_points_to_a_correction(db: str, record_file: Path) -> 
 
 
 def test_log_show_feed(db: str, record_file: Path) -> None:
-    run("append", str(record_file), "--db", db)
+    assert run("append", str(record_file), "--db", db).exit_code == 0
     log = run("log", "--db", db, "--type", "creator_ruling")
     lines = log.stdout.splitlines()
     assert lines[0].split() == ["POS", "RECORDED_AT", "HASH", "TYPE", "OCCURRED_AT", "ID"]
@@ -119,7 +119,7 @@ def test_log_show_feed(db: str, record_file: Path) -> None:
 
 
 def test_verify_and_digest(db: str, record_file: Path) -> None:
-    run("append", str(record_file), "--db", db)
+    assert run("append", str(record_file), "--db", db).exit_code == 0
     pinned = digest(db)
     ok = run("verify", "--db", db, "--against", pinned)
     assert ok.exit_code == 0
@@ -153,7 +153,7 @@ def test_the_default_ledger_holds_the_public_record() -> None:
     assert ids == [json.loads(line)["id"] for line in RECORD_LINES]
     first = digest("")
     assert first.startswith(f"{len(RECORD_LINES)}:")
-    run("verdict")  # another command on the same default ledger
+    assert run("verdict").exit_code == 0  # another command on the same default ledger
     assert digest("") == first  # opening it again appends nothing
 
 
@@ -161,7 +161,7 @@ def test_the_environment_variable_selects_the_ledger(
     db: str, record_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COMPUTE_LEDGER_DB", db)
-    run("append", str(record_file))
+    assert run("append", str(record_file)).exit_code == 0
     assert digest(db).startswith("8:")
 
 
