@@ -39,10 +39,17 @@ from compute_ledger.ledger.instants import in_range, range_problem
 # Scalar types
 # ---------------------------------------------------------------------------------------------
 
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-FACT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._:-]{0,126}[a-z0-9])?$"
-QUANTITY_PATTERN = r"^(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
+# Patterns end in \Z, not $: in Python (and so in msgspec) $ also matches before a final
+# newline, which let "tesla\n" pass as a slug.  The published JSON Schema says $ (ECMA-262,
+# where $ without the m flag matches only at the end), see :func:`normalised`.
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z"
+FACT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9._:-]{0,126}[a-z0-9])?\Z"
+QUANTITY_PATTERN = r"^(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z"
+"""A plain non-negative decimal, no exponent."""
 _QUANTITY = re.compile(QUANTITY_PATTERN)
+QUANTITY_DIGITS = (24, 15)
+"""At most 24 digits before the point and 15 after it, checked at the door (a quantity of a
+million digits once crashed every later answer with ``decimal.Overflow``)."""
 
 Slug = Annotated[
     str,
@@ -68,7 +75,7 @@ Text = Annotated[str, Meta(min_length=1, max_length=4000)]
 Quote = Annotated[
     str, Meta(min_length=1, max_length=200, description="At most a short phrase from the source.")
 ]
-URL_PATTERN = r"^https?://\S+$"
+URL_PATTERN = r"^https?://\S+\Z"
 Url = Annotated[str, Meta(pattern=URL_PATTERN, max_length=2000)]
 
 
@@ -88,17 +95,40 @@ def _dec_hook(tp: type[Any], obj: object) -> Any:
                 f'expected a decimal string such as "300", got {type(obj).__name__} {obj!r} '
                 "(quantities are strings, never numbers)"
             )
-        if not _QUANTITY.match(obj):
+        whole, _, fraction = obj.partition(".")
+        if not _QUANTITY.match(obj) or len(whole) > QUANTITY_DIGITS[0] \
+                or len(fraction) > QUANTITY_DIGITS[1]:
+            shown = obj if len(obj) <= 40 else f"{obj[:40]}... ({len(obj)} characters)"
             raise ValueError(
-                f'{obj!r} is not a plain non-negative decimal such as "300" or "1250000000.50"'
+                f'{shown!r} is not a plain non-negative decimal such as "300" or '
+                f'"1250000000.50" (at most {QUANTITY_DIGITS[0]} digits before the point and '
+                f"{QUANTITY_DIGITS[1]} after it)"
             )
         return Quantity(obj)
     raise NotImplementedError(f"no decoder for {tp!r}")
 
 
+def _stored_dec_hook(tp: type[Any], obj: object) -> Any:
+    """Decoding what the ledger stored: a quantity the door once accepted always reads back,
+    even one written before quantities were canonical (``"1E-7"``, from ``str(Decimal)``).
+    Validate at the door, never on replay."""
+    if tp is Quantity and isinstance(obj, str):
+        try:
+            value = Quantity(obj)
+        except ArithmeticError:
+            raise ValueError(f"{obj!r} is not a decimal") from None
+        if value.is_finite():
+            return value
+        raise ValueError(f"{obj!r} is not a finite decimal")
+    return _dec_hook(tp, obj)
+
+
 def _enc_hook(obj: object) -> Any:
     if isinstance(obj, Decimal):
-        return str(obj)
+        # Plain digits, never an exponent: str(Decimal("0.0000001")) is "1E-7", which the
+        # door refuses.  For every quantity str() wrote without an exponent (all that could
+        # be read back) this is the same text, so no stored fact's canonical bytes change.
+        return format(obj, "f")
     raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
@@ -338,12 +368,16 @@ Fact = (
 
 _CANONICAL = msgspec.json.Encoder(enc_hook=_enc_hook, order="sorted")
 _FACT_DECODER: msgspec.json.Decoder[Fact] = msgspec.json.Decoder(Fact, dec_hook=_dec_hook)
+"""The door's decoder: strict."""
+_STORED_DECODER: msgspec.json.Decoder[Fact] = msgspec.json.Decoder(Fact, dec_hook=_stored_dec_hook)
+"""The decoder of stored facts: reads whatever the door once accepted."""
 _RAW_DECODER = msgspec.json.Decoder(msgspec.Raw)
 
 
 def decoder(tp: Any) -> msgspec.json.Decoder[Any]:
-    """A JSON decoder for any type that contains facts (quantities decode as in facts)."""
-    return msgspec.json.Decoder(tp, dec_hook=_dec_hook)
+    """A JSON decoder for stored values of any type that contains facts (quantities decode
+    as stored facts' do)."""
+    return msgspec.json.Decoder(tp, dec_hook=_stored_dec_hook)
 
 
 def canonical_bytes(fact: Fact) -> bytes:
@@ -362,8 +396,9 @@ def encode_json(value: object) -> bytes:
 
 
 def decode_fact(data: bytes | str) -> Fact:
-    """Decode one stored or exchanged fact (types only; see :func:`check_fact` for the rest)."""
-    return _FACT_DECODER.decode(data)
+    """Decode one stored fact (types only, and leniently: a stored fact always reads back).
+    Input goes through the door instead: :func:`parse_facts`, :func:`check_facts`."""
+    return _STORED_DECODER.decode(data)
 
 
 def derive_id(fact: Fact) -> str:
@@ -407,12 +442,19 @@ def schema_of(tp: Any) -> dict[str, Any]:
     return schema
 
 
+def _ecma_pattern(pattern: str) -> str:
+    """A Python pattern anchored with ``\\Z`` as JSON Schema (ECMA-262) writes it: ``$``."""
+    return pattern[:-2] + "$" if pattern.endswith("\\Z") else pattern
+
+
 def normalised(schema: Any) -> Any:
-    """A JSON Schema with every ``description`` in :func:`inspect.cleandoc` form."""
+    """A JSON Schema with every ``description`` in :func:`inspect.cleandoc` form, and every
+    ``pattern`` in ECMA-262 form."""
     import inspect  # only the schema command needs it, and it is slow to import
 
     if isinstance(schema, dict):
         return {key: inspect.cleandoc(value) if key == "description" and isinstance(value, str)
+                else _ecma_pattern(value) if key == "pattern" and isinstance(value, str)
                 else normalised(value) for key, value in schema.items()}
     if isinstance(schema, list):
         return [normalised(item) for item in schema]
@@ -469,8 +511,8 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
             f"expected one of {', '.join(FACT_TYPES)}"
         )
     for pattern, meaning in _PATTERN_MEANINGS.items():
-        if f"matching regex '{pattern}'" in message:
-            return Problem(line, path, f"{message}: {meaning}")
+        if f"matching regex {pattern!r}" in message:  # msgspec quotes the pattern's repr
+            return Problem(line, path, f"does not match the format: {meaning}")
     if message == "Invalid RFC3339 encoded datetime":
         return Problem(
             line, path, "not an RFC 3339 timestamp; write the date, the time and an offset, "

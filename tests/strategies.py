@@ -20,9 +20,13 @@ instants = st.datetimes(
 )
 days = st.dates(min_value=datetime(2024, 1, 1).date(), max_value=datetime(2030, 12, 31).date())
 texts = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40)
-quantities = st.from_regex(F.QUANTITY_PATTERN, fullmatch=True).filter(
-    lambda s: len(s) < 30
-).map(F.Quantity)
+def _in_bounds(text: str) -> bool:
+    whole, _, fraction = text.partition(".")
+    return len(whole) <= F.QUANTITY_DIGITS[0] and len(fraction) <= F.QUANTITY_DIGITS[1]
+
+
+quantities = st.from_regex(F.QUANTITY_PATTERN, fullmatch=True).filter(_in_bounds).map(
+    F.Quantity)
 
 
 def _literal(vocabulary: object) -> st.SearchStrategy[Any]:

@@ -1,0 +1,126 @@
+"""Nothing the door accepts can make the ledger unreadable (issue 10, items 1 and 2).
+
+Each case failed before its fix: a tiny decimal was stored as "1E-7" and then refused by the
+ledger's own decoder (every later read failed, and so did the retraction that would repair
+it); a million-digit quantity crashed the answers with decimal.Overflow; a trailing newline
+passed every pattern, so "tesla\\n" was an external customer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+from cli_runner import run
+
+from compute_ledger.ledger import facts as F
+from compute_ledger.ledger.errors import InputError
+from compute_ledger.projections.api import ComputeLedger
+
+BASE = {
+    "type": "announcement", "occurred_at": "2026-05-06T10:00:00-07:00",
+    "source": {"url": "https://example.org/a"}, "speaker": "xai",
+    "channel": "official_site", "availability": "available",
+}
+
+
+def announcement(fact_id: str, **deal: object) -> str:
+    terms = {"deal_id": "tiny", "provider": "xai", "customer": "initech", "service": "inference",
+             "consideration": "cash", **deal}
+    return json.dumps({**BASE, "id": fact_id, "deal": terms})
+
+
+@pytest.mark.parametrize("quantity", ["0.0000001", "0.0000000", "0.000000000000001",
+                                      "123456789012345678901234.5"])
+def test_a_tiny_or_huge_quantity_round_trips_through_every_reader(
+    db: str, tmp_path: Path, quantity: str,
+) -> None:
+    batch = tmp_path / "tiny.jsonl"
+    batch.write_text(announcement("tiny-1", capacity_mw=quantity, usd_per_month=quantity) + "\n")
+    assert run("append", str(batch), "--db", db).exit_code == 0
+    with ComputeLedger.open(db, environ={}) as ledger:
+        [entry] = ledger.facts()
+        assert f'"capacity_mw":"{quantity}"'.encode() in entry.raw  # plain digits as given
+    for command in (["verify"], ["verdict"], ["verdict", "--json"], ["business"],
+                    ["business", "--json"], ["timeline"], ["timeline", "--json"], ["replay"],
+                    ["log"], ["show", "tiny-1"], ["feed"],
+                    ["export", "sqlite", str(tmp_path / "out.db")]):
+        result = run(*command, "--db", db)
+        assert result.exit_code == 0, (command, result.output)
+    retraction = tmp_path / "retract.jsonl"
+    retraction.write_text(json.dumps({"type": "retraction", "id": "drop-tiny",
+                                      "occurred_at": "2026-05-07T00:00:00Z",
+                                      "retracts": "tiny-1", "reason": "test"}) + "\n")
+    assert run("append", str(retraction), "--db", db).exit_code == 0
+    assert run("verify", "--db", db).exit_code == 0
+
+
+def test_a_quantity_built_in_python_is_stored_without_an_exponent() -> None:
+    fact = F.Announcement(
+        id="tiny-2", occurred_at=F.decode_fact(announcement("x")).occurred_at,
+        source=F.Source(url="https://example.org/a"), speaker="xai", channel="official_site",
+        availability="available",
+        deal=F.DealTerms(deal_id="tiny", capacity_mw=F.Quantity("1E-7")),
+    )
+    [checked] = F.check_facts([fact])
+    assert b'"capacity_mw":"0.0000001"' in F.canonical_bytes(checked.fact)
+
+
+def test_a_quantity_stored_before_the_fix_still_reads_back() -> None:
+    # What the ledger once wrote for "0.0000001" (str(Decimal)): the door never takes it,
+    # but a stored fact always decodes.
+    stored = announcement("old", capacity_mw="1E-7").encode()
+    with pytest.raises(InputError):
+        F.parse_facts(stored)
+    fact = F.decode_fact(stored)
+    assert isinstance(fact, F.Announcement) and fact.deal is not None
+    assert fact.deal.capacity_mw == F.Quantity("0.0000001")
+
+
+@pytest.mark.parametrize("quantity, shown", [
+    ("1" * 25, "1" * 25),
+    ("1." + "1" * 16, "1." + "1" * 16),
+    ("9" * 1_000_000, "9" * 40 + "... (1000000 characters)"),
+])
+def test_too_many_digits_are_refused_with_a_short_message(quantity: str, shown: str) -> None:
+    with pytest.raises(InputError) as raised:
+        F.parse_facts(announcement("big", capacity_mw=quantity))
+    [problem] = raised.value.problems
+    assert problem.path == "$.deal.capacity_mw"
+    assert problem.reason.startswith(f"{shown!r} is not a plain non-negative decimal")
+    assert "at most 24 digits before the point and 15 after it" in problem.reason
+    assert len(str(raised.value)) < 300
+
+
+@pytest.mark.parametrize("field, value, path", [
+    ("customer", "tesla\n", "$.deal.customer"),
+    ("deal_id", "xai-anthropic-colossus\n", "$.deal.deal_id"),
+    ("provider", "xai\n", "$.deal.provider"),
+])
+def test_a_trailing_newline_is_not_part_of_a_slug(field: str, value: str, path: str) -> None:
+    with pytest.raises(InputError) as raised:
+        F.parse_facts(announcement("nl", **{field: value}))
+    [problem] = raised.value.problems
+    assert problem.path == path
+    assert "expected a lowercase slug" in problem.reason
+
+
+def test_a_trailing_newline_is_not_part_of_an_id_or_a_url() -> None:
+    with pytest.raises(InputError) as raised:
+        F.parse_facts(json.dumps({**json.loads(announcement("nl")), "id": "fact-1\n"}))
+    assert raised.value.problems[0].path == "$.id"
+    with pytest.raises(InputError) as raised:
+        F.parse_facts(json.dumps({**json.loads(announcement("u")),
+                                  "source": {"url": "https://example.org/a\n"}}))
+    assert raised.value.problems[0].path == "$.source.url"
+
+
+def test_facts_built_in_python_get_the_same_patterns() -> None:
+    fact = msgspec.convert(json.loads(announcement("py")), F.Fact, dec_hook=None, strict=False)
+    assert isinstance(fact, F.Announcement) and fact.deal is not None
+    bad = msgspec.structs.replace(fact, deal=msgspec.structs.replace(fact.deal,
+                                                                     customer="tesla\n"))
+    with pytest.raises(InputError) as raised:
+        F.check_facts([bad])
+    assert raised.value.problems[0].path == "$.deal.customer"
