@@ -417,3 +417,7 @@ def schema(name: str) -> None:
 
 __all__ = ["BadInput", "main"]
 main.add_command(export)
+
+
+if __name__ == "__main__":  # python -m compute_ledger.cli.main
+    main()

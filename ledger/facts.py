@@ -401,13 +401,18 @@ def decode_fact(data: bytes | str) -> Fact:
     return _STORED_DECODER.decode(data)
 
 
+DERIVED_PREFIX = "sha256:"
+"""The namespace of derived ids: a fact may carry one only if it is its own derived id (as a
+fact re-appended from another ledger's feed does)."""
+
+
 def derive_id(fact: Fact) -> str:
     """The id of a fact given without one: a digest of its canonical content.
 
     Re-appending the same content yields the same id, so it is reported as a duplicate.
     """
     content = canonical_bytes(msgspec.structs.replace(fact, id=None))
-    return "sha256:" + hashlib.sha256(content).hexdigest()[:32]
+    return DERIVED_PREFIX + hashlib.sha256(content).hexdigest()[:32]
 
 
 def with_id(fact: Fact) -> Fact:
@@ -595,6 +600,12 @@ def _check_deal(path: str, deal: DealTerms | None) -> list[Problem]:
 def check_fact(fact: Fact, path: str = "$") -> list[Problem]:
     """The checks msgspec's types cannot express.  Returns problems (line left unset)."""
     problems = _check_range(path, fact) + _check_source(f"{path}.source", fact.source)
+    if fact.id is not None and fact.id.startswith(DERIVED_PREFIX) and path == "$" \
+            and fact.id != derive_id(fact):
+        problems.append(Problem(
+            None, f"{path}.id", f"ids beginning {DERIVED_PREFIX!r} are the ones the ledger "
+            "derives from a fact's content, and this is not this fact's: leave the id out to "
+            "have it derived, or choose another"))
     match fact:
         case Announcement():
             if (fact.deal is None) == (fact.offering is None):
@@ -725,7 +736,7 @@ def _parse_facts(data: bytes | str) -> list[Checked]:
     chunks: list[tuple[int, bytes]]
     try:
         _RAW_DECODER.decode(stripped)
-    except (msgspec.DecodeError, ValueError):
+    except (msgspec.DecodeError, ValueError, RecursionError):
         chunks = list(_lines(data))  # not one JSON value: JSON Lines
     else:
         first = len(data) - len(data.lstrip())
@@ -741,6 +752,9 @@ def _parse_facts(data: bytes | str) -> list[Checked]:
         except UnicodeDecodeError as exc:
             problems.append(Problem(number, "$", f"not valid UTF-8 text ({exc.reason} at byte "
                                                  f"{exc.start})"))
+            continue
+        except RecursionError:
+            problems.append(Problem(number, "$", "nested too deeply to be a fact"))
             continue
         found = check_fact(fact)
         problems += [Problem(number, p.path, p.reason) for p in found]

@@ -30,14 +30,17 @@ _INSTANT = re.compile(
 
 EARLIEST = date(2, 1, 1)
 LATEST = date(9998, 12, 31)
-"""The range of time the ledger speaks of (UTC dates): a fact's instants and dates, and the
-instants a question names.  Python's datetimes end at years 1 and 9999; the margin leaves
-room for the time-zone and day arithmetic of the projections (the end of a day in Los
-Angeles, the next microsecond), so whatever is accepted can always be folded."""
+"""The range of time the ledger speaks of: a fact's dates, and its instants and the instants
+a question names from the start of EARLIEST (UTC) to the end of LATEST in the market's time
+zone (so ``--as-of 9998-12-31``, the end of that day in Los Angeles, is inside).  Python's
+datetimes end at years 1 and 9999; the margin leaves room for the time-zone and day
+arithmetic of the projections (the end of a day in Los Angeles, the next microsecond), so
+whatever is accepted can always be folded."""
 
 
 _FIRST_INSTANT = datetime.combine(EARLIEST, time(0), UTC)
-_AFTER_LAST_INSTANT = datetime.combine(LATEST, time(0), UTC) + timedelta(days=1)
+_AFTER_LAST_INSTANT = datetime.combine(LATEST, time(0), UTC) + timedelta(days=1, hours=8)
+"""The end of LATEST in Los Angeles (UTC-8 in winter)."""
 
 
 def in_range(moment: date) -> bool:

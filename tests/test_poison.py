@@ -124,3 +124,45 @@ def test_facts_built_in_python_get_the_same_patterns() -> None:
     with pytest.raises(InputError) as raised:
         F.check_facts([bad])
     assert raised.value.problems[0].path == "$.deal.customer"
+
+
+# -- smaller holes (issue 10, item 5) -------------------------------------------------------
+
+
+def test_json_nested_too_deeply_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a":' * 5000 + "1" + "}" * 5000 + "\n")
+    result = run("append", str(deep), "--db", str(tmp_path / "l.sqlite3"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: input refused, nothing was appended: line 1, $: nested too deeply to be a fact")
+
+
+def test_the_derived_id_namespace_is_reserved(ledger: ComputeLedger) -> None:
+    claimed = json.dumps({**json.loads(announcement("x")), "id": "sha256:" + "0" * 32})
+    with pytest.raises(InputError) as raised:
+        ledger.append_text(claimed)
+    [problem] = raised.value.problems
+    assert problem.path == "$.id" and "the ledger derives" in problem.reason
+    # A fact carrying its own derived id (re-appended from a feed) is that same fact.
+    unnamed = {k: v for k, v in json.loads(announcement("x")).items() if k != "id"}
+    first = ledger.append_text(json.dumps(unnamed))
+    [entry] = ledger.facts()
+    assert entry.fact_id.startswith("sha256:")
+    again = ledger.append_text(json.dumps({**unnamed, "id": entry.fact_id}))
+    assert (first.appended, again.appended, again.duplicates) == (1, 0, 1)
+
+
+def test_the_last_documented_date_is_accepted(db: str, tmp_path: Path) -> None:
+    late = tmp_path / "late.jsonl"
+    late.write_text(json.dumps({**json.loads(announcement("late")),
+                                "occurred_at": "9998-12-31T23:00:00-08:00"}) + "\n")
+    assert run("append", str(late), "--db", db).exit_code == 0
+    for command in (["verdict", "--as-of", "9998-12-31"], ["business", "--as-of", "9998-12-31"],
+                    ["timeline"], ["replay"]):
+        result = run(*command, "--db", db)
+        assert result.exit_code == 0, (command, result.output)
+    assert "9999-01-01T07:59:59.999999Z" in run("verdict", "--as-of", "9998-12-31",
+                                                 "--db", db).stdout
+    refused = run("verdict", "--as-of", "9999-01-01", "--db", db)
+    assert refused.exit_code == 2 and "outside the supported range" in refused.stderr
