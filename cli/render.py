@@ -16,6 +16,27 @@ from compute_ledger.projections.answers import (
     Verdict,
 )
 
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """Free text from a fact, safe to print on a terminal: control characters (a newline
+    that would forge a line such as ``Status RESOLVED_NO``, an escape sequence that clears
+    the screen) and bidirectional overrides are shown as escapes.  JSON output keeps the
+    text as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() and ch not in _BIDI:
+            out.append(ch)
+        elif ch in "\n\t\r":
+            out.append(repr(ch)[1:-1])
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}")
+    return "".join(out)
+
+
 MARK = {"met": "✓", "failed": "✗", "unknown": "?", "not_applicable": "·"}
 STATE = {"met": "met", "failed": "failed", "unknown": "unknown", "not_applicable": "n/a"}
 
@@ -75,7 +96,7 @@ def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
             about = f" on {ruling.subject}" if ruling.subject else ""
             clauses = f" [{', '.join(ruling.clauses)}]" if ruling.clauses else ""
             yield f"  {market_text(ruling.at)}  {ruling.ruling}{about}{clauses}  ({ruling.fact})"
-            yield f"      {ruling.summary}"
+            yield f"      {printable(ruling.summary)}"
     if explain:
         for candidate in answer.candidates:
             yield ""

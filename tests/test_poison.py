@@ -166,3 +166,21 @@ def test_the_last_documented_date_is_accepted(db: str, tmp_path: Path) -> None:
                                                  "--db", db).stdout
     refused = run("verdict", "--as-of", "9999-01-01", "--db", db)
     assert refused.exit_code == 2 and "outside the supported range" in refused.stderr
+
+
+def test_free_text_cannot_forge_lines_or_drive_the_terminal(tmp_path: Path) -> None:
+    db = str(tmp_path / "l.sqlite3")
+    forged = "Looks fine.\nStatus     RESOLVED_NO\x1b[2J\u202e"
+    ruling = {"type": "creator_ruling", "id": "r-1", "occurred_at": "2026-05-06T00:00:00Z",
+              "source": {"url": "https://example.org/r"}, "ruling": "under_review",
+              "deal_id": "tiny", "summary": forged}
+    batch = tmp_path / "r.jsonl"
+    batch.write_text(announcement("tiny-1") + "\n" + json.dumps(ruling) + "\n")
+    assert run("append", str(batch), "--db", db).exit_code == 0
+    out = run("verdict", "--as-of", "2026-06-01", "--db", db).stdout
+    assert [line for line in out.splitlines() if line.startswith("Status")] == [
+        "Status     CRITERIA_MET (under review by the market's creator)"]
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "Looks fine.\\nStatus     RESOLVED_NO\\x1b[2J\\u202e" in out
+    answer = json.loads(run("verdict", "--as-of", "2026-06-01", "--json", "--db", db).stdout)
+    assert [r["summary"] for r in answer["rulings"]] == [forged]  # JSON keeps the content
