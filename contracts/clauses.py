@@ -57,7 +57,6 @@ class Context(msgspec.Struct, frozen=True):
 
 
 ClauseKind = Literal["inclusion", "exclusion", "special", "proof", "deadline"]
-Rule: TypeAlias = Callable[[SubjectState, Context], Check]
 Body: TypeAlias = Callable[[ClauseId, SubjectState, Context], Check]
 DEALS: tuple[SubjectKind, ...] = ("deal",)
 OFFERINGS: tuple[SubjectKind, ...] = ("offering",)
@@ -425,6 +424,3 @@ def ddl_deadline(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     return _check(clause, "failed", f"available only from {market_text(since[0])}, after "
                   "the deadline", since[1])
 
-
-RULES: dict[ClauseId, Rule] = dict(REGISTRY)
-"""Each clause's rule by id (a :class:`Clause` is its own rule)."""

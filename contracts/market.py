@@ -21,7 +21,6 @@ import msgspec
 
 from compute_ledger.contracts.clauses import (
     REGISTRY,
-    RULES,
     Check,
     Clause,
     ClauseKind,
@@ -98,13 +97,13 @@ def qualifies(state: SubjectState, context: Context) -> bool:
     ruling = state.ruling
     if ruling is not None and ruling.ruling in ("counts", "does_not_count"):
         return ruling.ruling == "counts"
-    return _rules_say(state, context, lambda clause: RULES[clause](state, context))
+    return _rules_say(state, context, lambda clause: REGISTRY[clause](state, context))
 
 
 def assess(state: SubjectState, context: Context) -> Assessment:
     """Every clause applied to one deal or offering, and whether it qualifies."""
     ruling = state.ruling
-    checks = {clause: rule(state, context) for clause, rule in RULES.items()}
+    checks = {clause: rule(state, context) for clause, rule in REGISTRY.items()}
     rules_say = _rules_say(state, context, checks.__getitem__)
     blocked = ruling is not None and ruling.ruling == "does_not_count"
     by_ruling = ruling is not None and ruling.ruling == "counts"
