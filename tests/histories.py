@@ -146,8 +146,6 @@ def _fact(draw: st.DrawFn, kind: str, fact_id: str | None) -> F.SourcedFact:
     raise AssertionError(kind)
 
 
-
-
 _KIND_OF = {
     F.Announcement: ("announcement", "offering_announcement"),
     F.Filing: ("filing",), F.CustomerConfirmation: ("confirmation",),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import cast
 
 from hypothesis import strategies as st
 
@@ -20,6 +20,8 @@ instants = st.datetimes(
 )
 days = st.dates(min_value=datetime(2024, 1, 1).date(), max_value=datetime(2030, 12, 31).date())
 texts = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40)
+
+
 def _in_bounds(text: str) -> bool:
     whole, _, fraction = text.partition(".")
     return len(whole) <= F.QUANTITY_DIGITS[0] and len(fraction) <= F.QUANTITY_DIGITS[1]
@@ -29,11 +31,23 @@ quantities = st.from_regex(F.QUANTITY_PATTERN, fullmatch=True).filter(_in_bounds
     F.Quantity)
 
 
-def _literal(vocabulary: object) -> st.SearchStrategy[Any]:
-    """One value of a Literal type (``Any``: mypy cannot carry the Literal through)."""
+def _literal(vocabulary: object) -> st.SearchStrategy[str]:
+    """One value of a Literal type, as a plain string (each use below casts it back)."""
     import typing
 
     return st.sampled_from(typing.get_args(vocabulary))
+
+
+# mypy cannot carry a Literal through typing.get_args, so each vocabulary's strategy is cast
+# to the Literal it samples from (the values are exactly that Literal's arguments).
+services = cast("st.SearchStrategy[F.Service]", _literal(F.Service))
+considerations = cast("st.SearchStrategy[F.Consideration]", _literal(F.Consideration))
+channels = cast("st.SearchStrategy[F.Channel]", _literal(F.Channel))
+availabilities = cast("st.SearchStrategy[F.Availability]", _literal(F.Availability))
+forms = cast("st.SearchStrategy[F.Form]", _literal(F.Form))
+ruling_kinds = cast("st.SearchStrategy[F.RulingKind]", _literal(F.RulingKind))
+clause_ids = cast("st.SearchStrategy[F.ClauseId]", _literal(F.ClauseId))
+corporate_actions = cast("st.SearchStrategy[F.CorporateAction]", _literal(F.CorporateAction))
 
 
 sources = st.one_of(
@@ -53,8 +67,8 @@ def deal_terms(draw: st.DrawFn) -> F.DealTerms:
         deal_id=draw(slugs),
         provider=draw(st.none() | slugs),
         customer=draw(st.none() | slugs),
-        service=draw(st.none() | _literal(F.Service)),
-        consideration=draw(st.none() | _literal(F.Consideration)),
+        service=draw(st.none() | services),
+        consideration=draw(st.none() | considerations),
         facilities=draw(
             st.none() | st.lists(slugs, min_size=1, max_size=3, unique=True).map(tuple)
         ),
@@ -69,7 +83,7 @@ offering_terms = st.builds(
     F.OfferingTerms,
     offering_id=slugs,
     provider=st.none() | slugs,
-    service=st.none() | _literal(F.Service),
+    service=st.none() | services,
     signup_open=st.none() | st.booleans(),
     pricing_published=st.none() | st.booleans(),
     available_from=st.none() | days,
@@ -83,7 +97,7 @@ def announcements(draw: st.DrawFn, ids: st.SearchStrategy[str | None] = _ids) ->
     with_deal = draw(st.booleans())
     return F.Announcement(
         id=draw(ids), occurred_at=draw(instants), source=draw(sources), speaker=draw(slugs),
-        channel=draw(_literal(F.Channel)), availability=draw(_literal(F.Availability)),
+        channel=draw(channels), availability=draw(availabilities),
         available_from=draw(st.none() | days),
         deal=draw(deal_terms()) if with_deal else None,
         offering=None if with_deal else draw(offering_terms),
@@ -92,7 +106,7 @@ def announcements(draw: st.DrawFn, ids: st.SearchStrategy[str | None] = _ids) ->
 
 def filings(ids: st.SearchStrategy[str | None] = _ids) -> st.SearchStrategy[F.Filing]:
     return st.builds(F.Filing, id=ids, occurred_at=instants, source=sources, filer=slugs,
-                     form=_literal(F.Form), discloses_compute_revenue=st.booleans(),
+                     form=forms, discloses_compute_revenue=st.booleans(),
                      deal=st.none() | deal_terms())
 
 
@@ -110,12 +124,12 @@ def offerings(ids: st.SearchStrategy[str | None] = _ids) -> st.SearchStrategy[F.
 
 @st.composite
 def rulings(draw: st.DrawFn, ids: st.SearchStrategy[str | None] = _ids) -> F.CreatorRuling:
-    kind = draw(_literal(F.RulingKind))
+    kind = draw(ruling_kinds)
     needs_deal = kind in ("counts", "does_not_count", "under_review")
     return F.CreatorRuling(
         id=draw(ids), occurred_at=draw(instants), source=draw(sources), ruling=kind,
         deal_id=draw(slugs) if needs_deal else draw(st.none() | slugs),
-        clauses=draw(st.none() | st.lists(_literal(F.ClauseId), min_size=1, max_size=3,
+        clauses=draw(st.none() | st.lists(clause_ids, min_size=1, max_size=3,
                                           unique=True).map(tuple)),
         summary=draw(texts),
     )
@@ -125,7 +139,7 @@ def rulings(draw: st.DrawFn, ids: st.SearchStrategy[str | None] = _ids) -> F.Cre
 def corporate_events(
     draw: st.DrawFn, ids: st.SearchStrategy[str | None] = _ids
 ) -> F.CorporateEvent:
-    action = draw(_literal(F.CorporateAction))
+    action = draw(corporate_actions)
     if action == "rename":
         old, new = draw(st.lists(slugs, min_size=2, max_size=2, unique=True))
         parties: tuple[str, ...] = (old,)

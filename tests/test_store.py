@@ -231,7 +231,8 @@ def test_facts_built_in_python_are_checked_as_text_is(ledger: ComputeLedger) -> 
     before = ledger.head()
     deal = announcement(1).deal
     assert deal is not None
-    # A float where a Decimal belongs: wrong on purpose, so the type checker is told so.
+    # A float where a Decimal belongs, on purpose (replace takes its changes as Any, so the
+    # type checker lets it through, as a caller's code would).
     float_quantity = msgspec.structs.replace(
         announcement(1), deal=msgspec.structs.replace(deal, capacity_mw=300.5))
     out_of_range = msgspec.structs.replace(
