@@ -395,6 +395,18 @@ def encode_json(value: object) -> bytes:
     return _CANONICAL.encode(value)
 
 
+class _IdOnly(msgspec.Struct, frozen=True, gc=False):
+    id: str
+
+
+_ID_DECODER = msgspec.json.Decoder(_IdOnly)
+
+
+def stored_id(data: bytes) -> str:
+    """The id of a stored fact (every stored fact has one), read without decoding the rest."""
+    return _ID_DECODER.decode(data).id
+
+
 def decode_fact(data: bytes | str) -> Fact:
     """Decode one stored fact (types only, and leniently: a stored fact always reads back).
     Input goes through the door instead: :func:`parse_facts`, :func:`check_facts`."""

@@ -63,7 +63,7 @@ from compute_ledger.ledger.chain import GENESIS, content_digest
 from compute_ledger.ledger.clock import Clock, SystemClock
 from compute_ledger.ledger.config import StoreConfig
 from compute_ledger.ledger.errors import NotFoundError, StorageError, VerificationError
-from compute_ledger.ledger.facts import Fact, decode_fact, decoder
+from compute_ledger.ledger.facts import Fact, decode_fact, decoder, stored_id
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
@@ -97,11 +97,6 @@ class _FactRecord(msgspec.Struct, frozen=True, gc=False):
     recorded_at: str
 
 
-class _IdOnly(msgspec.Struct, frozen=True, gc=False):
-    id: str
-
-
-_ID_DECODER = msgspec.json.Decoder(_IdOnly)
 _FACT_RECORD_DECODER = decoder(_FactRecord)
 
 
@@ -359,7 +354,7 @@ class Ledger:
             for position, state in rows:
                 try:
                     raw = bytes(RECORD_DECODER.decode(state).fact)
-                    fact_id = _ID_DECODER.decode(raw).id
+                    fact_id = stored_id(raw)
                 except (msgspec.MsgspecError, ValueError):
                     raise StorageError(
                         f"the record at position {position} cannot be decoded; "

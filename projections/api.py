@@ -17,13 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
-
 from compute_ledger.ledger import config as store_config
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.clock import Clock
 from compute_ledger.ledger.errors import ConfigurationError, NotFoundError, StorageError
-from compute_ledger.ledger.facts import Fact, parse_facts
+from compute_ledger.ledger.facts import Fact, parse_facts, stored_id
 from compute_ledger.ledger.instants import ONE_MICROSECOND, in_range, range_problem
 from compute_ledger.ledger.store import (
     AppendResult,
@@ -89,14 +87,9 @@ def bundled_record() -> bytes:
     return resources.files(data).joinpath(PUBLIC_RECORD).read_bytes()  # pragma: no cover
 
 
-class _Id(msgspec.Struct):
-    id: str
-
-
 def _bundled_ids(record: bytes) -> list[str]:
     """The ids of the bundled facts, read without the door (they all carry one)."""
-    return [msgspec.json.decode(line, type=_Id).id for line in record.splitlines()
-            if line.strip()]
+    return [stored_id(line) for line in record.splitlines() if line.strip()]
 
 
 class ComputeLedger:
