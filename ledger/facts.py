@@ -372,6 +372,64 @@ _FACT_DECODER: msgspec.json.Decoder[Fact] = msgspec.json.Decoder(Fact, dec_hook=
 _STORED_DECODER: msgspec.json.Decoder[Fact] = msgspec.json.Decoder(Fact, dec_hook=_stored_dec_hook)
 """The decoder of stored facts: reads whatever the door once accepted."""
 _RAW_DECODER = msgspec.json.Decoder(msgspec.Raw)
+_ANY_DECODER = msgspec.json.Decoder()
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+"""The end of a key: a closing quote, then a colon.  Inside a JSON string a quote is always
+escaped, so every key matches once, and the only other matches are escaped quotes followed
+by a colon inside strings: the count is never below the number of keys given."""
+
+
+def _keys(node: object) -> int:
+    """How many keys a decoded JSON value holds, at every depth."""
+    if isinstance(node, dict):
+        return len(node) + sum(_keys(value) for value in node.values())
+    if isinstance(node, list):
+        return sum(_keys(value) for value in node)
+    return 0
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key-value pairs, in order, repeated keys kept."""
+
+
+def _repeated(node: object, path: str) -> tuple[str, str] | None:
+    if isinstance(node, _Pairs):
+        seen: set[str] = set()
+        for key, _ in node:
+            if key in seen:
+                return path, key
+            seen.add(key)
+        children: Iterable[tuple[str, object]] = ((f"{path}.{k}", v) for k, v in node)
+    elif isinstance(node, list):
+        children = ((f"{path}[{i}]", v) for i, v in enumerate(node))
+    else:
+        return None
+    for where, value in children:
+        found = _repeated(value, where)
+        if found is not None:
+            return found
+    return None
+
+
+def repeated_key(chunk: bytes) -> Problem | None:
+    """A key given twice in one object of ``chunk`` (one JSON value), as a problem, or None.
+
+    JSON parsers disagree on a repeated key (msgspec keeps the last, others the first or
+    refuse), so a fact that says ``"ruling"`` twice could mean one thing to the ledger and
+    another to an auditor's tool: it is refused.  The check costs a count of key ends
+    against the keys msgspec decoded; only when they differ (a repeated key, or a quote and
+    a colon inside a string) is the text parsed again, keeping every pair, to find it.
+    """
+    if len(_KEY_END.findall(chunk)) <= _keys(_ANY_DECODER.decode(chunk)):
+        return None
+    import json  # only on this rare path
+
+    found = _repeated(json.loads(chunk, object_pairs_hook=_Pairs), "$")
+    if found is None:
+        return None
+    path, key = found
+    return Problem(None, f"{path}.{key}", f"the key {key!r} is given more than once in this "
+                   "object (JSON readers disagree on which one counts); give it once")
 
 
 def decoder(tp: Any) -> msgspec.json.Decoder[Any]:
@@ -767,6 +825,10 @@ def _parse_facts(data: bytes | str) -> list[Checked]:
             continue
         except RecursionError:
             problems.append(Problem(number, "$", "nested too deeply to be a fact"))
+            continue
+        twice = repeated_key(chunk)
+        if twice is not None:
+            problems.append(Problem(number, twice.path, twice.reason))
             continue
         found = check_fact(fact)
         problems += [Problem(number, p.path, p.reason) for p in found]

@@ -184,3 +184,32 @@ def test_free_text_cannot_forge_lines_or_drive_the_terminal(tmp_path: Path) -> N
     assert "Looks fine.\\nStatus     RESOLVED_NO\\x1b[2J\\u202e" in out
     answer = json.loads(run("verdict", "--as-of", "2026-06-01", "--json", "--db", db).stdout)
     assert [r["summary"] for r in answer["rulings"]] == [forged]  # JSON keeps the content
+
+
+RULING = ('{"type": "creator_ruling", "id": "r-1", "occurred_at": "2026-05-06T10:00:00Z", '
+          '"source": {"url": "https://example.org/r"%s}, "ruling": "clarification", '
+          '"summary": "%s"%s}')
+
+
+@pytest.mark.parametrize(("text", "path", "key"), [
+    (RULING % ("", "s", ', "ruling": "resolve_yes"'), "$.ruling", "ruling"),
+    (RULING % (', "url": "https://example.org/other"', "s", ""), "$.source.url", "url"),
+    (RULING % ("", 'a \\":\\" b', ', "summary": "t"'), "$.summary", "summary"),
+])
+def test_a_key_given_twice_is_refused_naming_it(text: str, path: str, key: str) -> None:
+    json.loads(text)  # valid JSON, which Python's parser reads as last-one-wins
+    with pytest.raises(InputError) as refused:
+        F.parse_facts("\n" + text + "\n")
+    [problem] = refused.value.problems
+    assert (problem.line, problem.path) == (2, path)
+    assert f"the key {key!r} is given more than once" in problem.reason
+
+
+def test_quotes_and_colons_inside_strings_are_not_repeated_keys() -> None:
+    """The cheap count of key ends over-counts an escaped quote and a colon inside a string;
+    the exact parse then finds no repeated key, and the fact is accepted as it is."""
+    text = RULING % ("", 'he said \\"ruling\\": resolve_yes', "")
+    [checked] = F.parse_facts(text)
+    assert isinstance(checked.fact, F.CreatorRuling)
+    assert checked.fact.ruling == "clarification"
+    assert checked.fact.summary == 'he said "ruling": resolve_yes'
