@@ -22,6 +22,7 @@ from compute_ledger.cli.options import (
     known_at_option,
     opened,
 )
+from compute_ledger.ledger.errors import LedgerError
 from compute_ledger.ledger.facts import canonical_bytes, fact_schema, parse_facts
 from compute_ledger.projections.answers import (
     ANSWERS,
@@ -169,7 +170,14 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
                 result = ledger.append(facts, progress=bar.update)
         else:
             result = ledger.append(facts)
-        ledger.sync_index()
+        # The batch has committed: whatever happens next, it is in the ledger, and the
+        # command says so.  Indexing it is derived work that any later append redoes.
+        try:
+            ledger.sync_index()
+        except LedgerError as exc:
+            click.echo(
+                f"warning: the batch is committed, but indexing it failed ({exc}); the next "
+                "append indexes it", err=True)
     if as_json:
         emit_json(AppendOut(
             appended=result.appended, duplicates=result.duplicates,
@@ -265,7 +273,8 @@ def show(fact_id: str, db: str | None, as_json: bool) -> None:
     click.echo(f"recorded_at: {entry.recorded_at}")
     click.echo(f"hash:        {entry.hash}")
     click.echo(f"prev:        {entry.prev}")
-    click.echo(msgspec.json.format(canonical_bytes(entry.fact), indent=2).decode())
+    click.echo(render.printable_json(
+        msgspec.json.format(canonical_bytes(entry.fact), indent=2).decode()))
 
 
 @main.command()

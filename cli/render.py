@@ -37,6 +37,21 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def printable_json(text: str) -> str:
+    """JSON text (pretty-printed, so with newlines between its members) safe on a terminal:
+    every character inside its strings that :func:`printable` would escape is written as a
+    JSON ``\\u`` escape instead (UTF-16 pairs beyond the BMP), so it stays the same JSON."""
+    out = []
+    for ch in text:
+        if ch == "\n" or (ch.isprintable() and ch not in _BIDI):
+            out.append(ch)
+        else:
+            units = ch.encode("utf-16-be")
+            out.extend(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}"
+                       for i in range(0, len(units), 2))
+    return "".join(out)
+
+
 MARK = {"met": "✓", "failed": "✗", "unknown": "?", "not_applicable": "·"}
 STATE = {"met": "met", "failed": "failed", "unknown": "unknown", "not_applicable": "n/a"}
 
@@ -204,7 +219,10 @@ def replay_lines(report: ReplayReport) -> Iterator[str]:
            f"head {report.head.position}:{report.head.hash}")
     yield (f"Replayed   the {report.position} facts recorded by {instant(report.known_at)}: "
            f"{report.subjects} deals and offerings, {report.steps} steps")
-    if not report.projection_compared:
+    if not report.projection_compared and report.position == report.head.position:
+        yield ("Projection not compared: the ledger can only be read here, so the maintained "
+               "projection cannot be caught up to compare")
+    elif not report.projection_compared:
         yield ("Projection not compared: it holds the latest knowledge, and this replay is of "
                "an earlier one")
     elif report.projection_differs:

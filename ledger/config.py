@@ -9,6 +9,7 @@ eventsourcing environment dict (``PERSISTENCE_MODULE``, ``SQLITE_DBNAME`` or the
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ import msgspec
 from compute_ledger.ledger.errors import ConfigurationError
 
 ENV_VAR = "COMPUTE_LEDGER_DB"
+PASSWORD_FILE_VAR = "COMPUTE_LEDGER_PASSWORD_FILE"
 APP_NAME = "compute-ledger"
 _PG_OPTIONS = {
     "schema": "POSTGRES_SCHEMA",
@@ -27,6 +29,8 @@ _PG_OPTIONS = {
     "lock_timeout": "POSTGRES_LOCK_TIMEOUT",
     "pool_size": "POSTGRES_POOL_SIZE",
 }
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+_COUNT = re.compile(r"[0-9]{1,6}\Z")
 
 
 class StoreConfig(msgspec.Struct, frozen=True):
@@ -72,7 +76,7 @@ def resolve(db: str | None, environ: Mapping[str, str]) -> StoreConfig:
         path.parent.mkdir(parents=True, exist_ok=True)
         return _sqlite(path, is_default=True)
     if target.startswith(("postgresql://", "postgres://")):
-        return _postgres(target)
+        return _postgres(target, environ)
     if "://" in target:
         scheme = target.split("://", 1)[0]
         raise ConfigurationError(
@@ -103,7 +107,15 @@ def _sqlite(path: Path, *, is_default: bool) -> StoreConfig:
     )
 
 
-def _postgres(url: str) -> StoreConfig:
+def _postgres(url: str, environ: Mapping[str, str]) -> StoreConfig:
+    """A ``postgresql://USER@HOST[:PORT]/DB[?OPTIONS]`` URL as eventsourcing settings.
+
+    The password is best kept out of the URL (where ``ps`` and ``/proc/PID/cmdline`` show it):
+    it is taken, in this order, from the URL, from the file that ``COMPUTE_LEDGER_PASSWORD_FILE``
+    or the URL's ``password_file`` option names (its first line), from ``PGPASSWORD``, and
+    else libpq looks in ``~/.pgpass`` (or ``PGPASSFILE``).  Options are checked here, never
+    spliced into SQL: a schema is a plain identifier, the numbers are numbers.
+    """
     parts = urlsplit(url)
     user = unquote(parts.username or "")
     password = unquote(parts.password or "")
@@ -115,6 +127,7 @@ def _postgres(url: str) -> StoreConfig:
     dbname = unquote(parts.path.lstrip("/"))
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     host = query.pop("host", host)
+    password_file = query.pop("password_file", None) or environ.get(PASSWORD_FILE_VAR) or None
     shown_user = f"{user}:***@" if password else (f"{user}@" if user else "")
     shown_host = host + (f":{port}" if port else "")
     display = f"postgresql://{shown_user}{shown_host}/{dbname}"
@@ -124,6 +137,10 @@ def _postgres(url: str) -> StoreConfig:
         raise ConfigurationError(f"the URL {display} names no host")
     if not user:
         raise ConfigurationError(f"the URL {display} names no user (postgresql://USER@...)")
+    if not password and password_file:
+        password = _read_password(password_file)
+    if not password:
+        password = environ.get("PGPASSWORD", "")
     settings = {
         "PERSISTENCE_MODULE": "compute_ledger.ledger.postgres",
         "POSTGRES_DBNAME": dbname,
@@ -140,7 +157,15 @@ def _postgres(url: str) -> StoreConfig:
         if key is None:
             raise ConfigurationError(
                 f"unknown option {option!r} in the postgresql:// URL; "
-                f"known: {', '.join(sorted(_PG_OPTIONS))}, host"
+                f"known: {', '.join(sorted(_PG_OPTIONS))}, host, password_file"
+            )
+        pattern = _IDENTIFIER if option == "schema" else _COUNT
+        if not pattern.match(value):
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise ConfigurationError(
+                f"option {option}={shown!r} in the postgresql:// URL is not "
+                + ("a plain identifier (letters, digits and _, not starting with a digit, "
+                   "at most 63)" if option == "schema" else "a whole number")
             )
         settings[key] = value
     return StoreConfig(
@@ -149,3 +174,18 @@ def _postgres(url: str) -> StoreConfig:
         settings=settings,
         secrets=(password,) if password else (),
     )
+
+
+def _read_password(name: str) -> str:
+    """The first line of a password file (the rest, and a final newline, ignored)."""
+    path = Path(name).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(f"cannot read the password file {path}: {reason}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise ConfigurationError(f"the password file {path} is empty; put the password on "
+                                 "its first line")
+    return lines[0]

@@ -20,7 +20,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 import msgspec
@@ -150,6 +151,20 @@ class SideCursor:
         return self._raw.fetchone()
 
 
+class Writing(Protocol):
+    """One writer's transaction, holding the ledger's write lock from :meth:`last` to the
+    commit: what it reads is the head no other writer can move until it is done."""
+
+    def last(self) -> tuple[int, bytes] | None:
+        """(position, stored state) of the last record, or None for an empty ledger."""
+
+    def server_time(self) -> datetime | None:
+        """The database server's clock, where it has one of its own (None for SQLite)."""
+
+    def insert(self, states: Iterable[tuple[int, bytes]]) -> None:
+        """Insert ``(position, state)`` records, streamed, in this transaction."""
+
+
 class LedgerRecorder(ApplicationRecorder, ABC):
     """eventsourcing's application recorder contract, plus what the ledger keeps beside it.
 
@@ -163,14 +178,31 @@ class LedgerRecorder(ApplicationRecorder, ABC):
     """``sqlite`` or ``postgresql``: the dialect of :class:`SideCursor`."""
 
     @abstractmethod
-    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
-        """Insert the ledger's records, ``(position, state)``, in one transaction, streamed
-        (a bulk append sends 100,000 of these without building a StoredEvent for each).  A
-        position already taken raises eventsourcing's ``IntegrityError``."""
+    def writing(self) -> AbstractContextManager[Writing]:
+        """A write transaction holding the ledger's write lock (waiting for it first), that
+        commits when the block ends and rolls back if it raises.  Its inserts stream (a
+        bulk append sends 100,000 records without building a StoredEvent for each); a
+        position already taken (by a writer that bypassed the lock) raises eventsourcing's
+        ``IntegrityError``."""
+
+    @abstractmethod
+    def wait_for_writers(self) -> bool:
+        """Wait until no write transaction is in flight (take the write lock's shared side
+        and let it go).  False if this connection cannot (a read-only SQLite file)."""
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Run every read this thread makes inside the block in one read transaction: one
+        consistent snapshot of the records and the index, however many writers commit."""
 
     @abstractmethod
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(position, stored state) after a position, in order: the fast path for replays."""
+
+    @abstractmethod
+    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """(position, topic, stored state) after a position, in order: what ``verify``
+        reads (the topic too, which it checks)."""
 
     @abstractmethod
     def index_position(self) -> int:

@@ -8,13 +8,22 @@ its one infrastructure factory, :class:`Factory`, which builds :class:`LedgerPos
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
 
+import psycopg
 from eventsourcing import postgres as es_postgres
+from psycopg import Cursor
 from psycopg.errors import DuplicateObject
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from compute_ledger.ledger.config import StoreConfig
+from compute_ledger.ledger.errors import ConfigurationError, StorageError
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_TOPIC,
@@ -52,6 +61,12 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             SQL("INSERT INTO {0} VALUES (1, 0) ON CONFLICT DO NOTHING").format(
                 self._index_state),
         ]
+        # The write lock: an advisory lock named after this ledger's table, taken exclusively
+        # by writers and shared by readers that must not race one (advisory locks need no
+        # privilege, so a read-only role can wait on it too).
+        qualified = f"{self.datastore.schema}.{self.events_table_name}".encode()
+        self.writer_lock = int.from_bytes(hashlib.sha256(qualified).digest()[:8], "big",
+                                          signed=True)
         self._insert_index = SQL(
             "INSERT INTO {0} (fact_id, position, digest) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING"
@@ -91,29 +106,61 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             finally:
                 conn.execute(SQL("UNLISTEN {0}").format(Identifier(self.channel_name)))
 
-    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
-        """COPY, in one transaction, under eventsourcing's table lock, notifying listeners.
-
-        eventsourcing's own insert sends a batch as one array parameter in pipeline mode,
-        which stalls (client and server each waiting on the other) once a batch is some
-        megabytes; COPY streams it instead.  The unique key on (originator_id,
-        originator_version) still turns a lost race into eventsourcing's ``IntegrityError``.
-        """
-        copy = SQL(
-            "COPY {0} (originator_id, originator_version, topic, state) "
-            "FROM STDIN (FORMAT BINARY)"
-        ).format(self._events)
+    @contextmanager
+    def writing(self) -> Iterator[_PostgresWriting]:
+        """One transaction holding the ledger's advisory write lock and eventsourcing's
+        table lock (so eventsourcing's own writers are held off too), notifying listeners
+        when it commits."""
         with self.datastore.get_connection() as conn, conn.transaction(), \
                 conn.cursor() as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (self.writer_lock,))
             self._lock_table(curs)
             self._notify_channel(curs)
-            with curs.copy(copy) as out:
-                out.set_types([self.datastore.originator_id_type, "int8", "text", "bytea"])
-                for position, state in states:
-                    out.write_row((LEDGER_ID, position, RECORD_TOPIC, state))
+            yield _PostgresWriting(self, curs)
+
+    def wait_for_writers(self) -> bool:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self.writer_lock,))
+        return True
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A REPEATABLE READ, READ ONLY transaction: every read in it sees the database as
+        of its first statement."""
+        if _PINNED.get() is not None:
+            yield
+            return
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            token = _PINNED.set(curs)
+            try:
+                yield
+            finally:
+                _PINNED.reset(token)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Cursor[DictRow]]:
+        pinned = _PINNED.get()
+        if pinned is not None:
+            yield pinned
+            return
+        with self.datastore.transaction(commit=False) as curs:
+            yield curs
+
+    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        with self._reading() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT originator_version, topic, state FROM {0} WHERE originator_id = %s "
+                    "AND originator_version > %s ORDER BY originator_version LIMIT %s"
+                ).format(self._events),
+                (LEDGER_ID, after, limit),
+            )
+            return [(int(r["originator_version"]), str(r["topic"]), bytes(r["state"]))
+                    for r in curs.fetchall()]
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._reading() as curs:
             curs.execute(
                 SQL(
                     "SELECT originator_version, state FROM {0} WHERE originator_id = %s "
@@ -124,7 +171,7 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             return [(int(r["originator_version"]), bytes(r["state"])) for r in curs.fetchall()]
 
     def index_position(self) -> int:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._reading() as curs:
             curs.execute(SQL("SELECT position FROM {0}").format(self._index_state))
             row = curs.fetchone()
             assert row is not None, "the index state row is created with the tables"
@@ -144,7 +191,7 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
     ) -> dict[str, tuple[int, bytes]]:
         if not fact_ids:
             return {}
-        with self.datastore.transaction(commit=False) as curs:
+        with self._reading() as curs:
             curs.execute(
                 SQL("SELECT fact_id, position, digest FROM {0} WHERE fact_id = ANY(%s)").format(
                     self._index
@@ -156,13 +203,13 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             }
 
     def index_size(self) -> int:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._reading() as curs:
             curs.execute(SQL("SELECT COUNT(*) AS n FROM {0}").format(self._index))
             row = curs.fetchone()
             return int(row["n"]) if row else 0
 
     def index_first_after(self, position: int) -> int | None:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._reading() as curs:
             curs.execute(
                 SQL("SELECT MIN(position) AS p FROM {0} WHERE position > %s").format(self._index),
                 (position,),
@@ -174,6 +221,51 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
             yield SideCursor(cursor, self.backend)
+
+
+_PINNED: ContextVar[Any] = ContextVar("compute_ledger_postgres_snapshot", default=None)
+"""The cursor of the read transaction :meth:`LedgerPostgresRecorder.snapshot` holds open."""
+
+
+class _PostgresWriting:
+    """:class:`~compute_ledger.ledger.persistence.Writing` on PostgreSQL.
+
+    Records are sent with COPY: eventsourcing's own insert sends a batch as one array
+    parameter in pipeline mode, which stalls (client and server each waiting on the other)
+    once a batch is some megabytes; COPY streams it.  The unique key on (originator_id,
+    originator_version) still turns a position taken behind the lock's back into
+    eventsourcing's ``IntegrityError``."""
+
+    def __init__(self, recorder: LedgerPostgresRecorder, curs: Cursor[DictRow]) -> None:
+        self._recorder = recorder
+        self._curs = curs
+
+    def last(self) -> tuple[int, bytes] | None:
+        self._curs.execute(
+            SQL("SELECT originator_version, state FROM {0} WHERE originator_id = %s "
+                "ORDER BY originator_version DESC LIMIT 1").format(self._recorder._events),
+            (LEDGER_ID,),
+        )
+        row = self._curs.fetchone()
+        return None if row is None else (int(row["originator_version"]), bytes(row["state"]))
+
+    def server_time(self) -> datetime | None:
+        self._curs.execute("SELECT clock_timestamp() AS now")
+        row = self._curs.fetchone()
+        assert row is not None
+        moment: datetime = row["now"]
+        return moment
+
+    def insert(self, states: Iterable[tuple[int, bytes]]) -> None:
+        copy = SQL(
+            "COPY {0} (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(self._recorder._events)
+        with self._curs.copy(copy) as out:
+            out.set_types([self._recorder.datastore.originator_id_type, "int8", "text",
+                           "bytea"])
+            for position, state in states:
+                out.write_row((LEDGER_ID, position, RECORD_TOPIC, state))
 
 
 class Factory(es_postgres.PostgresFactory):
@@ -189,3 +281,48 @@ class Factory(es_postgres.PostgresFactory):
             recorder.create_table()
         return recorder
 
+
+
+_REFUSED_LOGIN = ("password authentication failed", "no password supplied",
+                  "authentication failed", "role \"")
+_UNREACHABLE = ("connection refused", "could not translate host name", "timeout expired",
+                "no route to host", "network is unreachable", "could not connect",
+                "name or service not known", "temporary failure in name resolution")
+
+
+def probe(config: StoreConfig) -> None:
+    """Connect once, directly, before eventsourcing's pool does: the pool retries every
+    failure until its timeout and then reports them all alike, so a wrong password would read
+    like a server that is down, ten seconds later.  Raises :class:`ConfigurationError` for a
+    login the server refuses or a database it does not have, :class:`StorageError` for a
+    server that cannot be reached; the message never holds the password."""
+    settings = config.settings
+    try:
+        psycopg.connect(
+            dbname=settings["POSTGRES_DBNAME"], host=settings["POSTGRES_HOST"],
+            port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
+            password=settings["POSTGRES_PASSWORD"] or None,  # None: libpq reads ~/.pgpass
+            connect_timeout=settings.get("POSTGRES_CONNECT_TIMEOUT", "10"),
+        ).close()
+    except psycopg.OperationalError as exc:
+        text = config.scrub(str(exc)).strip()
+        lowered = text.lower()
+        # libpq says 'connection failed: connection to server at "h", port p failed: FATAL:
+        # why' and may add hints on more lines: keep the why.
+        first = text.splitlines()[0] if text else "no reason given"
+        reason = first.rsplit("FATAL:", 1)[-1].rsplit(" failed: ", 1)[-1].strip()
+        where = f"{settings['POSTGRES_HOST']}:{settings['POSTGRES_PORT']}"
+        if any(marker in lowered for marker in _REFUSED_LOGIN):
+            raise ConfigurationError(
+                f"the PostgreSQL server at {where} refused the login for ledger "
+                f"{config.display}: {reason} (give the password with PGPASSWORD, ~/.pgpass, "
+                "or a password file: see docs/operating.md)"
+            ) from None
+        if "does not exist" in lowered:
+            raise ConfigurationError(f"cannot open ledger {config.display}: {reason}") from None
+        if any(marker in lowered for marker in _UNREACHABLE):
+            raise StorageError(
+                f"cannot reach the PostgreSQL server at {where} for ledger {config.display}: "
+                f"{reason}"
+            ) from None
+        raise StorageError(f"cannot open ledger {config.display}: {reason}") from None

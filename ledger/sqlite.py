@@ -6,10 +6,15 @@ its one infrastructure factory, :class:`Factory`, which builds :class:`LedgerSQL
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
 
+from eventsourcing import persistence as es
 from eventsourcing import sqlite as es_sqlite
 
 from compute_ledger.ledger.persistence import (
@@ -54,13 +59,64 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
         """SQLite has no notifications, so the waiter just sleeps: a follower polls."""
         yield time.sleep
 
-    def insert_states(self, states: Iterable[tuple[int, bytes]]) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.executemany(self._insert_states, states)
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[_SQLiteWriting]:
+        """``BEGIN IMMEDIATE``: SQLite's write lock, taken before the head is read (waiting
+        up to the lock timeout for another writer), held until the commit."""
+        with self.datastore.get_connection(commit=True) as conn, _sqlite_errors():
+            cursor = conn.cursor().sqlite_cursor
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteWriting(self, cursor)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def wait_for_writers(self) -> bool:
+        if "mode=ro" in self.datastore.pool.db_name or "immutable=1" in self.datastore.pool.db_name:
+            return False  # opened read-only: no write lock to wait on
+        with self.datastore.get_connection(commit=True) as conn, _sqlite_errors():
+            cursor = conn.cursor().sqlite_cursor
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "readonly" in str(exc) or "read-only" in str(exc):
+                    return False
+                raise
+            conn.rollback()
+        return True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One deferred read transaction: in WAL mode its first read fixes the snapshot
+        every later read in it sees."""
+        if _PINNED.get() is not None:
+            yield
+            return
+        with self.datastore.transaction(commit=False) as wrapped:
+            token = _PINNED.set(wrapped.sqlite_cursor)
+            try:
+                yield
+            finally:
+                _PINNED.reset(token)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """The snapshot's cursor inside :meth:`snapshot`, else a read transaction of its own."""
+        pinned = _PINNED.get()
+        if pinned is not None:
+            yield pinned
+            return
+        with self.datastore.transaction(commit=False) as wrapped:
+            yield wrapped.sqlite_cursor
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
-        with self.datastore.transaction(commit=False) as wrapped:
-            c = wrapped.sqlite_cursor
+        with self._reading() as c:
             c.row_factory = None  # plain tuples: no sqlite3.Row per record on the hot path
             c.execute(
                 f"SELECT originator_version, state FROM {self.events_table_name} "
@@ -71,8 +127,20 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
             rows: list[tuple[int, bytes]] = c.fetchall()
             return rows
 
+    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        with self._reading() as c:
+            c.row_factory = None
+            c.execute(
+                f"SELECT originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND originator_version > ? "
+                "ORDER BY originator_version LIMIT ?",
+                (LEDGER_ID.hex, after, limit),
+            )
+            rows: list[tuple[int, str, bytes]] = c.fetchall()
+            return rows
+
     def index_position(self) -> int:
-        with self.datastore.transaction(commit=False) as c:
+        with self._reading() as c:
             c.execute(f"SELECT position FROM {self.index_state}")
             return int(c.fetchone()[0])
 
@@ -87,7 +155,7 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
         found: dict[str, tuple[int, bytes]] = {}
         if not fact_ids:
             return found
-        with self.datastore.transaction(commit=False) as c:
+        with self._reading() as c:
             if len(fact_ids) * 4 > size_hint:
                 c.execute(f"SELECT fact_id, position, digest FROM {self.index_table}")
                 wanted = set(fact_ids)
@@ -108,12 +176,12 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
         return found
 
     def index_size(self) -> int:
-        with self.datastore.transaction(commit=False) as c:
+        with self._reading() as c:
             c.execute(f"SELECT COUNT(*) FROM {self.index_table}")
             return int(c.fetchone()[0])
 
     def index_first_after(self, position: int) -> int | None:
-        with self.datastore.transaction(commit=False) as c:
+        with self._reading() as c:
             c.execute(f"SELECT MIN(position) FROM {self.index_table} WHERE position > ?",
                       (position,))
             row = c.fetchone()
@@ -123,6 +191,48 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
             yield SideCursor(cursor, self.backend)
+
+
+_PINNED: ContextVar[Any] = ContextVar("compute_ledger_sqlite_snapshot", default=None)
+"""The cursor of the read transaction :meth:`LedgerSQLiteRecorder.snapshot` holds open."""
+
+
+class _SQLiteWriting:
+    """:class:`~compute_ledger.ledger.persistence.Writing` on SQLite."""
+
+    def __init__(self, recorder: LedgerSQLiteRecorder, cursor: sqlite3.Cursor) -> None:
+        self._recorder = recorder
+        self._cursor = cursor
+
+    def last(self) -> tuple[int, bytes] | None:
+        self._cursor.execute(
+            f"SELECT originator_version, state FROM {self._recorder.events_table_name} "
+            "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+            (LEDGER_ID.hex,),
+        )
+        row = self._cursor.fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def server_time(self) -> datetime | None:
+        return None  # SQLite has no clock but this machine's
+
+    def insert(self, states: Iterable[tuple[int, bytes]]) -> None:
+        self._cursor.executemany(self._recorder._insert_states, states)
+
+
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    """sqlite3's exceptions as eventsourcing's, as its own transactions raise them."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise es.IntegrityError(exc) from exc
+    except sqlite3.OperationalError as exc:
+        raise es.OperationalError(exc) from exc
+    except sqlite3.DatabaseError as exc:
+        raise es.DatabaseError(exc) from exc
+    except sqlite3.Error as exc:
+        raise es.PersistenceError(exc) from exc
 
 
 class Factory(es_sqlite.SQLiteFactory):

@@ -39,6 +39,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import ClassVar, cast
+from urllib.parse import quote
 from uuid import UUID
 
 import msgspec
@@ -52,17 +53,19 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.persistence import (
-    OperationalError as ESOperationalError,
-)
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from compute_ledger.ledger.admission import Chain, classify, prepare
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.chain import GENESIS, content_digest
-from compute_ledger.ledger.clock import Clock, SystemClock
+from compute_ledger.ledger.clock import Clock, SystemClock, stamp
 from compute_ledger.ledger.config import StoreConfig
-from compute_ledger.ledger.errors import NotFoundError, StorageError, VerificationError
+from compute_ledger.ledger.errors import (
+    ConfigurationError,
+    NotFoundError,
+    StorageError,
+    VerificationError,
+)
 from compute_ledger.ledger.facts import Fact, decode_fact, decoder, stored_id
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.persistence import (
@@ -86,6 +89,10 @@ __all__ = [
 ]
 
 PAGE = 2000
+
+
+class _HeadMoved(Exception):
+    """Another writer committed between an append's first read of the head and its lock."""
 
 
 class _FactRecord(msgspec.Struct, frozen=True, gc=False):
@@ -180,25 +187,53 @@ RETRY_FOR = 120.0
 """Seconds a writer that keeps losing races (or finding the database locked) keeps trying."""
 
 
-def _open(config: StoreConfig) -> LedgerApplication:
-    """Open the application, creating its tables if needed.
+def _open(config: StoreConfig) -> tuple[LedgerApplication, bool]:
+    """Open the application, creating its tables if needed; also say whether it was opened
+    read-only.
 
     Several processes may open a new ledger at once: SQLite may answer "database is locked"
     while another connection switches it to WAL, so opening is retried for a while (on
     PostgreSQL, table creation is serialised by an advisory lock, see
-    :class:`LedgerPostgresRecorder`).
+    :class:`LedgerPostgresRecorder`).  A SQLite ledger that exists but cannot be written here
+    (a read-only file, directory or mount) is opened read-only, so it can still be read and
+    verified.
     """
+    if config.backend == "postgresql":
+        from compute_ledger.ledger.postgres import probe  # psycopg only for PostgreSQL
+
+        probe(config)
     deadline = time.monotonic() + RETRY_FOR
     while True:
         try:
-            return LedgerApplication(env=config.settings)
+            return LedgerApplication(env=config.settings), False
         except (PersistenceError, OSError, sqlite3.Error) as exc:
             locked = "database is locked" in str(exc) or "database table is locked" in str(exc)
-            if not locked or time.monotonic() > deadline:
-                raise StorageError(
-                    f"cannot open ledger {config.display}: {config.scrub(str(exc))}"
-                ) from None
-            time.sleep(0.02 + 0.08 * random.random())
+            if locked and time.monotonic() <= deadline:
+                time.sleep(0.02 + 0.08 * random.random())
+                continue
+            opened = _open_read_only(config)
+            if opened is not None:
+                return opened, True
+            raise StorageError(
+                f"cannot open ledger {config.display}: {config.scrub(str(exc))}"
+            ) from None
+
+
+def _open_read_only(config: StoreConfig) -> LedgerApplication | None:
+    """A SQLite ledger that exists, opened read-only (``mode=ro``; on a read-only directory
+    or mount, where SQLite cannot make its WAL index, ``immutable=1``), or None."""
+    if config.backend != "sqlite" or config.path is None or not config.path.is_file():
+        return None
+    uri = "file:" + quote(str(config.path))
+    for mode in ("mode=ro", "immutable=1"):
+        settings = {**config.settings, "SQLITE_DBNAME": f"{uri}?{mode}", "CREATE_TABLE": "no"}
+        try:
+            app = LedgerApplication(env=settings)
+            cast(LedgerRecorder, app.recorder).index_position()  # can it really read?
+        except (PersistenceError, OSError, sqlite3.Error):
+            continue
+        return app
+    return None
 
 
 class Ledger:
@@ -207,7 +242,7 @@ class Ledger:
     def __init__(self, config: StoreConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        self._app = _open(config)
+        self._app, self.read_only = _open(config)
         self.recorder = cast(LedgerRecorder, self._app.recorder)
         self.mapper = self._app.mapper
 
@@ -396,14 +431,33 @@ class Ledger:
         return {k: v for k, v in found.items() if v[0] <= until}
 
     def position_known_at(self, moment: datetime) -> int:
-        """The last position whose ``recorded_at`` is at or before ``moment`` (0 if none).
+        """The last position whose ``recorded_at`` is at or before ``moment`` (0 if none): an
+        answer no later commit can change.
 
-        ``recorded_at`` never decreases along the positions, so this is a binary search.
+        ``moment`` may not be later than now (the ledger cannot say yet what it will have
+        recorded by then).  ``recorded_at`` increases from batch to batch, so when the head
+        was recorded after ``moment`` this is a binary search over what is stored.  When it
+        was not, a writer may hold the lock with a batch stamped at or before ``moment`` and
+        not yet committed: the reader waits for the write lock (and lets it go) and reads the
+        head again.  Any batch that commits after that is stamped after this call began,
+        hence after ``moment``.
         """
+        now = self.clock.now()
+        if moment > now:
+            raise ConfigurationError(
+                f"known_at {utc_text(moment)} is later than now ({utc_text(now)}): the "
+                "ledger cannot know yet what it will have recorded by then, and an answer "
+                "about it would change with every append (leave known_at out to ask about "
+                "now)"
+            )
         limit = utc_text(moment)
         head = self.head()
         if head.recorded_at is None or head.recorded_at <= limit:
-            return head.position
+            with self._storage("read"):
+                self.recorder.wait_for_writers()
+            head = self.head()
+            if head.recorded_at is None or head.recorded_at <= limit:
+                return head.position
         low, high = 0, head.position  # recorded_at(low) <= limit < recorded_at(high)
         while high - low > 1:
             middle = (low + high) // 2
@@ -438,10 +492,19 @@ class Ledger:
         progress: Callable[[int], None] | None,
     ) -> AppendResult:
         batch = prepare(facts, progress)
+        if self.read_only:
+            raise StorageError(
+                f"cannot append to ledger {self.config.display}: it can only be read here "
+                "(the file, its directory or its mount is read-only)"
+            )
         deadline = time.monotonic() + RETRY_FOR
         attempt = 0
         while True:
             attempt += 1
+            # What the batch holds that is new is decided against the head as read now,
+            # without the lock (the costly part: the index, the lookups); under the lock the
+            # head is read again, and if another writer moved it meanwhile, the batch is
+            # decided again on the new head.
             head = self.head()
             found: dict[str, tuple[int, bytes]] = {}
             if head.position:
@@ -452,16 +515,23 @@ class Ledger:
             duplicates += batch.duplicates
             if not new:
                 return AppendResult(0, duplicates, head, None, None, attempt)
-            recorded_at = utc_text(self.clock.now())
-            if head.recorded_at is not None and recorded_at < head.recorded_at:
-                recorded_at = head.recorded_at  # never decreases along the ledger
-            chain = Chain(head.position, head.hash, recorded_at, new)
             try:
-                # Streamed: executemany on SQLite, COPY on PostgreSQL.
-                self.recorder.insert_states(chain.states())
-            except (ESIntegrityError, ESOperationalError) as exc:
-                # Another writer took these positions (or holds the lock): read the new
-                # head and try again.
+                with self.recorder.writing() as writing:
+                    locked = writing.last()
+                    if (0 if locked is None else locked[0]) != head.position:
+                        raise _HeadMoved
+                    # recorded_at is stamped here, holding the write lock until the commit:
+                    # no other batch can commit in between, and a reader that must not race
+                    # this one waits for the lock (see position_known_at).
+                    server = writing.server_time() if self.clock.wall else None
+                    recorded_at = stamp(head.recorded_at, self.clock.now(), server)
+                    chain = Chain(head.position, head.hash, recorded_at, new)
+                    # Streamed: executemany on SQLite, COPY on PostgreSQL.
+                    writing.insert(chain.states())
+            except _HeadMoved:
+                continue  # another writer committed between the two reads of the head
+            except ESIntegrityError as exc:
+                # A writer that bypassed the lock took these positions: try again.
                 if time.monotonic() > deadline:
                     raise StorageError(
                         f"could not append after {attempt} attempts in {RETRY_FOR:.0f} s: "
@@ -470,9 +540,11 @@ class Ledger:
                 time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
                 continue
             except PersistenceError as exc:
+                # A full disk, a lock held past the timeout, a lost connection: at once,
+                # never retried as if it were a race.  The transaction was rolled back.
                 raise StorageError(
                     f"cannot write to ledger {self.config.display}: "
-                    f"{self.config.scrub(str(exc))}"
+                    f"{self.config.scrub(str(exc))}; nothing was appended"
                 ) from None
             return AppendResult(
                 appended=len(new),
@@ -502,33 +574,42 @@ class Ledger:
         """Recompute the chain, check positions, times and the fact index
         (:mod:`compute_ledger.ledger.verification` holds the checks).
 
-        Raises :class:`VerificationError` naming the first bad position.  With ``against``,
-        also checks that the record at the pinned position still has the pinned hash, so the
+        Everything is read in one snapshot of the database, so appends committing meanwhile
+        can neither be half-seen nor make the records and the index disagree.  Raises
+        :class:`VerificationError` naming the first bad position.  With ``against``, also
+        checks that the record at the pinned position still has the pinned hash, so the
         ledger still extends what was pinned.
         """
+        with self._storage("read"), self.recorder.snapshot():
+            return self._verify(against)
+
+    def _verify(self, against: Head | None) -> VerifyReport:
         pin = None if against is None else Pin(against.position, against.hash)
         verifier = ChainVerifier(pin)
         page: list[tuple[int, str, bytes]] = []
-        with self._storage("read"):
-            indexed = self.recorder.index_position()
-        for stored in self._stored(0, None, PAGE):
-            at = stored.originator_version
-            try:
-                page.append(verifier.check(at, stored.topic, stored.state))
-            except VerificationError:
-                # A record rewritten with its hash recomputed breaks the link of the next
-                # one; the fact index still holds the old content's digest and names it
-                # first.
-                self._check_index(page, upto=min(at - 1, indexed))
-                raise
-            if len(page) == PAGE:
-                self._check_index(page, upto=indexed)
-                page = []
+        indexed = self.recorder.index_position()
+        cursor = 0
+        while True:
+            rows = self.recorder.select_records(cursor, PAGE)
+            for at, topic, state in rows:
+                try:
+                    page.append(verifier.check(at, topic, state))
+                except VerificationError:
+                    # A record rewritten with its hash recomputed breaks the link of the
+                    # next one; the fact index still holds the old content's digest and
+                    # names it first.
+                    self._check_index(page, upto=min(at - 1, indexed))
+                    raise
+                if len(page) == PAGE:
+                    self._check_index(page, upto=indexed)
+                    page = []
+            if len(rows) < PAGE:
+                break
+            cursor = rows[-1][0]
         self._check_index(page, upto=indexed)
         head = Head(verifier.position, verifier.prev, verifier.last_recorded or None)
-        with self._storage("read"):
-            orphan = self.recorder.index_first_after(min(head.position, indexed))
-            entries = self.recorder.index_size()
+        orphan = self.recorder.index_first_after(min(head.position, indexed))
+        entries = self.recorder.index_size()
         tail_breach(head.position, indexed, orphan, entries, pin)
         return VerifyReport(head=head, checked=head.position, against=against)
 
@@ -537,8 +618,7 @@ class Ledger:
         rows = [row for row in page if row[0] <= upto]
         if not rows:
             return
-        with self._storage("read"):
-            found = self.recorder.index_lookup([i for _, i, _ in rows], size_hint=1 << 62)
+        found = self.recorder.index_lookup([i for _, i, _ in rows], size_hint=1 << 62)
         index_breach(rows, found)
 
 

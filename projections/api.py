@@ -244,11 +244,11 @@ class ComputeLedger:
         facts recorded by then, folded afresh."""
         known = self.known_instant(known_at)
         position = self.ledger.position_known_at(known)
-        if position == self.ledger.head().position:
+        if position == self.ledger.head().position and not self.ledger.read_only:
             try:
                 tracked, _ = self.projection.catch_up(until=position)
             except StorageError:
-                tracked = -1  # a read-only ledger: fold instead
+                tracked = -1  # it cannot be written now (a full disk): fold instead
             if tracked == position:
                 return self.projection.view()
         return self.replayed(position)
@@ -294,7 +294,7 @@ class ComputeLedger:
         # The projection caught up to exactly what was replayed: a writer appending meanwhile
         # must not make the two differ.  (If another reader has already taken it further,
         # there is nothing like for like to compare.)
-        if (position == verified.head.position
+        if (position == verified.head.position and not self.ledger.read_only
                 and self.projection.catch_up(until=position)[0] == position):
             compared = True
             differing = replayed.differences(self.projection.view().full())

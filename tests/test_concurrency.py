@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,69 @@ def test_writers_opening_a_new_ledger_at_once_leave_it_consistent(
     assert checked == total
     assert sorted(ids) == sorted(realistic_fact(w, i)["id"]
                                  for w, _ in opened for i in range(BATCH_SIZE))
+
+
+@contextmanager
+def appending(db: str, tmp_path: Path, *, count: int = 2, batches: int = 40, size: int = 50,
+              pause: float = 0.01) -> Iterator[threading.Event]:
+    """Writers appending in the background; the event is set once they have all finished."""
+    plan = [
+        [write_batch(tmp_path / f"live-{w}-{b:03d}.jsonl",
+                     [realistic_fact(w, b * size + i) for i in range(size)])
+         for b in range(batches)]
+        for w in range(count)
+    ]
+    procs = [Writer(db, pause) for _ in range(count)]
+    done = threading.Event()
+    try:
+        for proc in procs:
+            assert proc.receive() == "ready"
+        for proc, files in zip(procs, plan, strict=True):
+            proc.send(files)
+
+        def collect() -> None:
+            for proc in procs:
+                proc.receive()
+            done.set()
+
+        collector = threading.Thread(target=collect, daemon=True)
+        collector.start()
+        yield done
+        collector.join(timeout=TIMEOUT)
+        assert done.is_set(), "the writers did not finish"
+    finally:
+        for proc in procs:
+            proc.close()
+    assert [p.process.returncode for p in procs] == [0] * count
+
+
+def test_known_at_answers_asked_during_appends_never_change(db: str, tmp_path: Path) -> None:
+    """A reader asks "what was known at K?" for K just before now, again and again, while two
+    writers append 80 batches; once they are done, every K is asked again: the same position,
+    and the same verdict."""
+    with ComputeLedger.open(db, environ={}) as reader:
+        reader.append_text(json.dumps(realistic_fact(7, 0)))
+        asked: list[tuple[datetime, int]] = []
+        with appending(db, tmp_path) as done:
+            while not done.is_set():
+                now = reader.now()
+                for back in (0, 1, 50, 2000):  # now, and a little before it
+                    moment = now - timedelta(microseconds=back)
+                    asked.append((moment, reader.ledger.position_known_at(moment)))
+        assert len({p for _, p in asked}) > 5, "the reader saw the ledger grow"
+        again = [(moment, reader.ledger.position_known_at(moment)) for moment, _ in asked]
+        assert again == asked
+        for moment, position in asked[:: max(1, len(asked) // 20)]:
+            assert reader.verdict(moment, moment).ledger_position == position
+
+
+def test_verify_during_appends_never_reports_tampering(db: str, tmp_path: Path) -> None:
+    """``verify`` reads the records and the fact index in one snapshot: appends committing
+    (and syncing the index) meanwhile never make an intact ledger look tampered with."""
+    with ComputeLedger.open(db, environ={}) as auditor:
+        auditor.append_text(json.dumps(realistic_fact(7, 0)))
+        checks: list[int] = []
+        with appending(db, tmp_path, batches=30, size=100) as done:
+            while not done.is_set():
+                checks.append(auditor.verify().checked)
+        assert len(checks) >= 3 and checks == sorted(checks) and checks[0] < checks[-1]

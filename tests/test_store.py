@@ -10,9 +10,20 @@ import pytest
 
 from compute_ledger.ledger import facts as F
 from compute_ledger.ledger.chain import GENESIS, link_hash
-from compute_ledger.ledger.clock import ManualClock
-from compute_ledger.ledger.errors import InputError, NotFoundError, StorageError
-from compute_ledger.ledger.instants import utc_text
+from compute_ledger.ledger.clock import (
+    BEHIND_TOLERANCE,
+    ClockError,
+    ManualClock,
+    OffsetClock,
+    SystemClock,
+)
+from compute_ledger.ledger.errors import (
+    ConfigurationError,
+    InputError,
+    NotFoundError,
+    StorageError,
+)
+from compute_ledger.ledger.instants import ONE_MICROSECOND, utc_text
 from compute_ledger.projections.api import ComputeLedger, Head
 
 WHEN = datetime(2026, 5, 6, 10, tzinfo=UTC)
@@ -52,14 +63,42 @@ def test_positions_recorded_at_and_the_chain(ledger: ComputeLedger, clock: Manua
     assert ledger.head() == Head(4, prev, entries[3].recorded_at)
 
 
-def test_recorded_at_never_decreases_when_the_clock_steps_back(
+def test_a_clock_set_back_is_refused_naming_both_times(
     ledger: ComputeLedger, clock: ManualClock
 ) -> None:
     ledger.append([announcement(0)])
+    head = ledger.head()
     clock.set(datetime(2020, 1, 1, tzinfo=UTC))
-    ledger.append([announcement(1)])
-    first, second = ledger.facts()
-    assert second.recorded_at == first.recorded_at
+    with pytest.raises(ClockError) as refused:
+        ledger.append([announcement(1)])
+    assert "2020-01-01T00:00:00.000000Z" in str(refused.value)
+    assert str(head.recorded_at) in str(refused.value)
+    assert ledger.head() == head  # nothing written, nothing clamped
+
+
+def test_a_clock_a_little_behind_still_moves_recorded_at_forward(
+    ledger: ComputeLedger, clock: ManualClock
+) -> None:
+    ledger.append([announcement(0), announcement(1)])
+    clock.set(clock.now() - BEHIND_TOLERANCE)  # behind the head, within the tolerance
+    ledger.append([announcement(2)])
+    clock.set(datetime.fromisoformat(ledger.head().recorded_at or ""))  # exactly the head
+    ledger.append([announcement(3)])
+    times = [entry.recorded_instant for entry in ledger.facts()]
+    assert times[0] == times[1]  # one batch, one instant
+    assert times[1] < times[2] < times[3]  # strictly increasing from batch to batch
+    assert times[3] - times[2] == ONE_MICROSECOND
+
+
+@pytest.mark.postgres
+def test_a_wall_clock_far_from_the_servers_is_refused(pg_url: str) -> None:
+    for offset in (timedelta(days=3650), -timedelta(minutes=5)):
+        with ComputeLedger.open(pg_url, clock=OffsetClock(offset), environ={}) as skewed:
+            with pytest.raises(ClockError, match="database server's says"):
+                skewed.append([announcement(0)])
+            assert skewed.head().position == 0
+    with ComputeLedger.open(pg_url, clock=SystemClock(), environ={}) as right:
+        assert right.append([announcement(0)]).appended == 1
 
 
 def test_the_same_fact_twice_is_a_duplicate(ledger: ComputeLedger) -> None:
@@ -167,7 +206,9 @@ def test_position_known_at(ledger: ComputeLedger, clock: ManualClock) -> None:
     for position, moment in enumerate(times, start=1):
         assert store.position_known_at(moment) == position
         assert store.position_known_at(moment + timedelta(microseconds=500_000)) == position
-    assert store.position_known_at(times[-1] + timedelta(days=9)) == 5
+    assert store.position_known_at(clock.now()) == 5
+    with pytest.raises(ConfigurationError, match="later than now"):
+        store.position_known_at(clock.now() + timedelta(days=9))
 
 
 def test_verify_and_pins(ledger: ComputeLedger) -> None:
