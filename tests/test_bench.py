@@ -74,3 +74,15 @@ def test_startup_benchmark_prints_its_figures_ratio_and_imports() -> None:
         "modules verdict should not import: none",
     ):
         assert line in done.stdout, line
+
+
+def test_the_attack_poisons_nothing_and_counts_what_it_tried() -> None:
+    """The poisoning attack of issue 10, with fewer random mutations: every accepted input
+    stays readable by every command, nothing crashes the door."""
+    done = bench("bench.attack", "--random", "60", "--check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = dict(line.rsplit(None, 1) for line in done.stdout.splitlines()
+                  if line.split()[0] in ("tried", "refused", "accepted", "poisoned", "crashed"))
+    assert int(counts["tried"]) > 500
+    assert int(counts["refused"]) > 0 and int(counts["accepted"]) > 0
+    assert counts["poisoned"] == counts["crashed"] == "0"
