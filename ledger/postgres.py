@@ -147,28 +147,24 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
         with self.datastore.transaction(commit=False) as curs:
             yield curs
 
-    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+    def _page(self, columns: str, after: int, limit: int) -> list[DictRow]:
+        """``originator_version`` and ``columns`` of the records after ``after``, in order."""
         with self._reading() as curs:
             curs.execute(
-                SQL(
-                    "SELECT originator_version, topic, state FROM {0} WHERE originator_id = %s "
-                    "AND originator_version > %s ORDER BY originator_version LIMIT %s"
-                ).format(self._events),
+                SQL("SELECT originator_version, " + columns + " FROM {0} WHERE "
+                    "originator_id = %s AND originator_version > %s "
+                    "ORDER BY originator_version LIMIT %s").format(self._events),
                 (LEDGER_ID, after, limit),
             )
-            return [(int(r["originator_version"]), str(r["topic"]), bytes(r["state"]))
-                    for r in curs.fetchall()]
+            return curs.fetchall()
+
+    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        return [(int(r["originator_version"]), str(r["topic"]), bytes(r["state"]))
+                for r in self._page("topic, state", after, limit)]
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
-        with self._reading() as curs:
-            curs.execute(
-                SQL(
-                    "SELECT originator_version, state FROM {0} WHERE originator_id = %s "
-                    "AND originator_version > %s ORDER BY originator_version LIMIT %s"
-                ).format(self._events),
-                (LEDGER_ID, after, limit),
-            )
-            return [(int(r["originator_version"]), bytes(r["state"])) for r in curs.fetchall()]
+        return [(int(r["originator_version"]), bytes(r["state"]))
+                for r in self._page("state", after, limit)]
 
     def index_position(self) -> int:
         with self._reading() as curs:

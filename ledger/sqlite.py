@@ -115,29 +115,25 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
         with self.datastore.transaction(commit=False) as wrapped:
             yield wrapped.sqlite_cursor
 
-    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
-        with self._reading() as c:
-            c.row_factory = None  # plain tuples: no sqlite3.Row per record on the hot path
-            c.execute(
-                f"SELECT originator_version, state FROM {self.events_table_name} "
-                "WHERE originator_id = ? AND originator_version > ? "
-                "ORDER BY originator_version LIMIT ?",
-                (LEDGER_ID.hex, after, limit),
-            )
-            rows: list[tuple[int, bytes]] = c.fetchall()
-            return rows
-
-    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+    def _page(self, columns: str, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """``originator_version`` and ``columns`` of the records after ``after``, in order,
+        as plain tuples (no sqlite3.Row per record on the hot path)."""
         with self._reading() as c:
             c.row_factory = None
             c.execute(
-                f"SELECT originator_version, topic, state FROM {self.events_table_name} "
+                f"SELECT originator_version, {columns} FROM {self.events_table_name} "
                 "WHERE originator_id = ? AND originator_version > ? "
                 "ORDER BY originator_version LIMIT ?",
                 (LEDGER_ID.hex, after, limit),
             )
-            rows: list[tuple[int, str, bytes]] = c.fetchall()
+            rows: list[tuple[Any, ...]] = c.fetchall()
             return rows
+
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        return self._page("state", after, limit)
+
+    def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        return self._page("topic, state", after, limit)
 
     def index_position(self) -> int:
         with self._reading() as c:
