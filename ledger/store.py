@@ -147,6 +147,10 @@ class Head(msgspec.Struct, frozen=True):
     def pin(self) -> str:
         return f"{self.position}:{self.hash}"
 
+    @property
+    def recorded_instant(self) -> datetime | None:
+        return None if self.recorded_at is None else from_utc_text(self.recorded_at)
+
 
 class Entry(msgspec.Struct, frozen=True):
     """A stored fact with its place in the ledger."""
@@ -442,7 +446,10 @@ class Ledger:
         head again.  Any batch that commits after that is stamped after this call began,
         hence after ``moment``.
         """
+        head = self.head()
         now = self.clock.now()
+        if head.recorded_at is not None and head.recorded_at > utc_text(now):
+            now = from_utc_text(head.recorded_at)  # a clock a little behind the head
         if moment > now:
             raise ConfigurationError(
                 f"known_at {utc_text(moment)} is later than now ({utc_text(now)}): the "
@@ -451,7 +458,6 @@ class Ledger:
                 "now)"
             )
         limit = utc_text(moment)
-        head = self.head()
         if head.recorded_at is None or head.recorded_at <= limit:
             with self._storage("read"):
                 self.recorder.wait_for_writers()

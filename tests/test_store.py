@@ -300,3 +300,22 @@ def test_check_facts_is_the_door_for_python_facts(ledger: ComputeLedger) -> None
     assert ledger.append(checked).appended == 2
     with pytest.raises(InputError, match=r"line 7, \$.deal.ends_on: 2026-01-01 is before"):
         F.check_facts([(7, announcement(2, starts_on="2026-05-01", ends_on="2026-01-01"))])
+
+
+def test_the_default_known_at_is_never_before_the_head(
+    ledger: ComputeLedger, clock: ManualClock
+) -> None:
+    """A clock a little behind the head (within the writers' tolerance): a question about
+    now still sees every fact, and asking about the head's own time is not "the future"."""
+    ledger.append([announcement(0)])
+    ledger.append([announcement(1)])
+    head = ledger.head()
+    assert head.recorded_at is not None
+    recorded = datetime.fromisoformat(head.recorded_at)
+    behind = recorded - timedelta(seconds=1)  # the clock steps a second per reading
+    clock.set(behind)
+    assert ledger.known_instant() == recorded
+    clock.set(behind)
+    assert ledger.verdict().ledger_position == 2
+    clock.set(behind)
+    assert ledger.ledger.position_known_at(recorded) == 2
