@@ -85,8 +85,12 @@ def _reason(candidate: CandidateOut) -> str:
 def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
     yield f"Market     {answer.market}: {answer.question}"
     yield f"As of      {instant(answer.as_of)}"
-    yield (f"Known at   {instant(answer.known_at)}, ledger position {answer.ledger_position} "
-           f"(head {answer.ledger_head[:12]})")
+    if answer.ledger_position == 0:
+        yield (f"Known at   {instant(answer.known_at)}: nothing had been recorded yet, so "
+               "this is the verdict of an empty ledger")
+    else:
+        yield (f"Known at   {instant(answer.known_at)}, ledger position "
+               f"{answer.ledger_position} (head {answer.ledger_head[:12]})")
     review = " (under review by the market's creator)" if answer.under_review else ""
     disagree = "  -- the creator's resolution disagrees with the clauses" if \
         answer.disagrees_with_rules else ""
@@ -123,7 +127,9 @@ def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
 
 
 def explain_lines(candidate: CandidateOut) -> Iterator[str]:
-    yield f"{candidate.kind} {candidate.id}: {candidate.standing}"
+    since = "" if candidate.qualified_at is None else \
+        f" since {market_text(candidate.qualified_at)} (the checks as of then)"
+    yield f"{candidate.kind} {candidate.id}: {candidate.standing}{since}"
     width = max(len(c.clause) for c in candidate.checks)
     for check in candidate.checks:
         yield "  " + check_line(check, width)

@@ -396,13 +396,17 @@ def prf_availability(clause: ClauseId, s: SubjectState, c: Context) -> Check:
         summary="an outside customer is confirmed by name, or anyone can sign up")
 def prf_customer(clause: ClauseId, s: SubjectState, c: Context) -> Check:
     if s.kind == "offering":
-        signup, pricing = value(s.terms, "signup_open"), value(s.terms, "pricing_published")
-        facts = deciding(s.terms, "signup_open", "pricing_published")
-        if signup or pricing:
-            return _check(clause, "met", "open to the public", *facts)
-        if signup is False and pricing is False:
-            return _check(clause, "failed", "not open to the public", *facts)
-        return _check(clause, "unknown", "not known whether the public can sign up", *facts)
+        # Published prices alone are not proof that anyone can use it: the public must be
+        # able to sign up (an offering's confirmed customers are not recorded as such yet).
+        signup = value(s.terms, "signup_open")
+        facts = deciding(s.terms, "signup_open")
+        if signup:
+            return _check(clause, "met", "open to the public: anyone can sign up", *facts)
+        if signup is False:
+            return _check(clause, "failed", "sign-up is closed to the public and no outside "
+                          "customer is confirmed (a price list alone is not proof)", *facts)
+        return _check(clause, "unknown", "not known whether the public can sign up",
+                      *deciding(s.terms, "pricing_published"))
     customer = value(s.terms, "customer")
     if customer is None:
         return _check(clause, "unknown", "no named customer yet")

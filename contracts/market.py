@@ -91,13 +91,32 @@ def _rules_say(state: SubjectState, context: Context, check: Callable[[ClauseId]
     return any(check(route).state == "met" for route in routes)
 
 
+def rules_qualify(state: SubjectState, context: Context) -> bool:
+    """Whether the clauses alone let it count, the creator's rulings aside: what a history
+    records at every step, so that the verdict can apply the ruling in force at the
+    question's time to the subject's whole history (DOMAIN.md, "When a deal is judged")."""
+    return _rules_say(state, context, lambda clause: REGISTRY[clause](state, context))
+
+
+def ruled(ruling: RulingRef | None) -> bool | None:
+    """What a ruling in force decides by itself: True for ``counts``, False for
+    ``does_not_count``, None when the clauses decide (no ruling, or ``under_review``)."""
+    if ruling is not None and ruling.ruling in ("counts", "does_not_count"):
+        return ruling.ruling == "counts"
+    return None
+
+
+def judged_groups_time(at: datetime, deadline: datetime = DEADLINE) -> datetime:
+    """The valid time whose party groups judge a deal at ``at``: ``at`` itself, but never
+    later than the deadline (a merger or an acquisition after it changes nothing)."""
+    return min(at, deadline)
+
+
 def qualifies(state: SubjectState, context: Context) -> bool:
     """Whether a deal or offering qualifies: :func:`assess`'s answer, reading only the clauses
     needed to reach it (the projections ask this at every step of every history)."""
-    ruling = state.ruling
-    if ruling is not None and ruling.ruling in ("counts", "does_not_count"):
-        return ruling.ruling == "counts"
-    return _rules_say(state, context, lambda clause: REGISTRY[clause](state, context))
+    decided = ruled(state.ruling)
+    return rules_qualify(state, context) if decided is None else decided
 
 
 def assess(state: SubjectState, context: Context) -> Assessment:

@@ -51,6 +51,10 @@ class CandidateOut(_Answer, frozen=True, kw_only=True):
     qualifies: bool
     by_ruling: bool
     under_review: bool
+    qualified_at: datetime | None
+    """The valid time at which it first qualified (judged with the party groups of that time
+    and the ruling in force as of the question); its checks are as of then.  Null if it has
+    not qualified by the question's time: its checks are as of that time."""
     available_since: datetime | None
     missing: list[str]
     checks: list[CheckOut]
@@ -70,7 +74,7 @@ class RulingOut(_Answer, frozen=True, kw_only=True):
 class Verdict(_Answer, frozen=True, kw_only=True):
     """The market's verdict as of a valid time, as known at a system time."""
 
-    schema: str = "compute-ledger/verdict/1"
+    schema: str = "compute-ledger/verdict/2"
     market: str
     question: str
     deadline: datetime
@@ -198,7 +202,7 @@ class HeadOut(_Answer, frozen=True, kw_only=True):
 class ReplayReport(_Answer, frozen=True, kw_only=True):
     """What an auditor's replay found (``compute-ledger replay``)."""
 
-    schema: str = "compute-ledger/replay/1"
+    schema: str = "compute-ledger/replay/2"
     ok: bool
     verified: int
     """Records whose chain, positions and index were checked."""

@@ -31,7 +31,7 @@ from compute_ledger.projections.answers import (
     TermOut,
     utc,
 )
-from compute_ledger.projections.verdict import assess_subject
+from compute_ledger.projections.verdict import assess_subject, qualified_at
 from compute_ledger.projections.view import Histories
 
 SECONDS_PER_MONTH = Decimal(2_629_746)  # 30.436875 days
@@ -79,7 +79,7 @@ def _terms(state: SubjectState) -> dict[str, TermOut]:
     }
 
 
-def deal_out(state: SubjectState, at: datetime, groups: Groups, assessment: Assessment) -> DealOut:
+def deal_out(state: SubjectState, at: datetime, groups: Groups, qualifies: bool) -> DealOut:
     customer = value(state.terms, "customer")
     facilities = value(state.terms, "facilities")
     return DealOut(
@@ -95,13 +95,13 @@ def deal_out(state: SubjectState, at: datetime, groups: Groups, assessment: Asse
         usd_per_month=value(state.terms, "usd_per_month"),
         starts_on=value(state.terms, "starts_on"),
         ends_on=value(state.terms, "ends_on"),
-        qualifies=assessment.qualifies,
+        qualifies=qualifies,
         terms=_terms(state),
         first_fact=state.first_fact,
     )
 
 
-def offering_out(state: SubjectState, assessment: Assessment) -> OfferingOut:
+def offering_out(state: SubjectState, assessment: Assessment, qualifies: bool) -> OfferingOut:
     available = any(c.clause == "prf-availability" and c.state == "met" for c in assessment.checks)
     return OfferingOut(
         id=state.id,
@@ -111,7 +111,7 @@ def offering_out(state: SubjectState, assessment: Assessment) -> OfferingOut:
         signup_open=value(state.terms, "signup_open"),
         pricing_published=value(state.terms, "pricing_published"),
         available_from=value(state.terms, "available_from"),
-        qualifies=assessment.qualifies,
+        qualifies=qualifies,
         terms=_terms(state),
     )
 
@@ -130,13 +130,17 @@ def business(histories: Histories, as_of: datetime, known_at: datetime) -> Busin
     groups = histories.groups_at(as_of)
     deals: list[DealOut] = []
     offerings: list[OfferingOut] = []
-    for _, step in sorted(histories.subjects_at(as_of).items()):
+    steps = histories.subjects_at(as_of)
+    # "qualifies" is the verdict's: qualified at some time by as_of (met for good); the
+    # rest (statuses, customers, money) is the business as it stands at as_of.
+    when = qualified_at(histories, as_of, steps)
+    for key, step in sorted(steps.items()):
         state = step.state
-        assessment = assess_subject(state, as_of, groups)
         if state.kind == "deal":
-            deals.append(deal_out(state, as_of, groups, assessment))
+            deals.append(deal_out(state, as_of, groups, key in when))
         else:
-            offerings.append(offering_out(state, assessment))
+            assessment = assess_subject(state, as_of, groups)
+            offerings.append(offering_out(state, assessment, key in when))
     for key in sorted(histories.retracted_at(as_of)):
         kind, subject_id = key.split(":", 1)
         if kind == "deal":

@@ -61,7 +61,7 @@ from compute_ledger.projections.subjects import (
 )
 from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
-VIEW = "histories/2"
+VIEW = "histories/3"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -79,7 +79,7 @@ SCHEMA = (
     " PRIMARY KEY (bucket, occurred_at, fact_id))",
     "CREATE TABLE IF NOT EXISTS cl_subjects (subject TEXT PRIMARY KEY, kind TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
-    " qualifies INTEGER NOT NULL, run_start TEXT, state BLOB NOT NULL,"
+    " qualifies INTEGER NOT NULL, rules_qualify INTEGER NOT NULL, state BLOB NOT NULL,"
     " PRIMARY KEY (subject, valid_from))",
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT PRIMARY KEY, first_at TEXT NOT NULL,"
     " facts TEXT NOT NULL)",
@@ -102,13 +102,6 @@ each one touches, a rebuild pays once per fact for everything."""
 
 def _kind(subject: str) -> str:
     return subject.split(":", 1)[0]
-
-
-def _run_start(step: Any) -> str | None:
-    """A qualifying step's run start, as text (a column, so the verdict's walk back through
-    the qualifying runs reads no states)."""
-    start = getattr(step, "run_start", None)
-    return utc_text(start) if start is not None and step.qualifies else None
 
 
 def _blob(value: Any) -> bytes:
@@ -152,7 +145,7 @@ class StoredView:
     def _steps_at(self, column: str, at: datetime) -> dict[str, Any]:
         """``column`` of every deal's and offering's step in force at ``at`` (those with
         none then, or a null there, left out)."""
-        assert column in ("state", "run_start")
+        assert column == "state"
         with self.ledger.side_tables(write=False) as cur:
             cur.execute(
                 f"SELECT s.subject AS subject, (SELECT t.{column} FROM cl_steps t WHERE "
@@ -171,8 +164,18 @@ class StoredView:
             self._at[at] = found
         return found
 
-    def qualifying_since(self, at: datetime) -> list[datetime]:
-        return [from_utc_text(t) for t in self._steps_at("run_start", at).values()]
+    def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(
+                "SELECT subject, MIN(valid_from) AS first, MIN(CASE WHEN rules_qualify = 1 "
+                "THEN valid_from END) AS qualified FROM cl_steps WHERE valid_from <= ? "
+                "AND subject NOT IN (?, ?) GROUP BY subject",
+                (utc_text(at), GROUPS, MARKET),
+            )
+            rows = cur.fetchall()
+        return {r["subject"]: (from_utc_text(r["first"]),
+                               None if r["qualified"] is None else from_utc_text(r["qualified"]))
+                for r in rows}
 
     def groups_at(self, at: datetime) -> Groups:
         if self._groups is None:
@@ -430,10 +433,10 @@ class _CatchUp:
         self.cur.execute("DELETE FROM cl_steps WHERE subject = ? AND valid_from >= ?",
                          (subject, since))
         self.cur.executemany(
-            "INSERT INTO cl_steps (subject, valid_from, qualifies, run_start, state) "
+            "INSERT INTO cl_steps (subject, valid_from, qualifies, rules_qualify, state) "
             "VALUES (?, ?, ?, ?, ?)",
             [(subject, utc_text(s.valid_from), int(getattr(s, "qualifies", False)),
-              _run_start(s), _ENCODER.encode(s)) for s in steps],
+              int(getattr(s, "rules_qualify", False)), _ENCODER.encode(s)) for s in steps],
         )
         if steps:
             self.cur.execute("INSERT INTO cl_subjects (subject, kind) VALUES (?, ?) "

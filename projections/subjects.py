@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 import msgspec
 
 from compute_ledger.contracts.clauses import Context, available_since
-from compute_ledger.contracts.market import DEADLINE, qualifies
+from compute_ledger.contracts.market import DEADLINE, qualifies, rules_qualify
 from compute_ledger.contracts.parties import INITIAL, CorporateChange, Groups, apply
 from compute_ledger.contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
 from compute_ledger.contracts.terms import NO_TERMS, Terms, merge, set_term
@@ -113,8 +113,10 @@ class SubjectStep(msgspec.Struct, frozen=True, gc=False):
     valid_from: datetime
     state: SubjectState
     qualifies: bool
-    run_start: datetime | None
-    """When it qualifies: the start of its current unbroken stretch of qualifying."""
+    """Whether it qualifies over this step, the ruling of this step included."""
+    rules_qualify: bool
+    """Whether the clauses alone let it count over this step, the creator's rulings aside
+    (the verdict applies the ruling in force at its own time to every step)."""
     facts: tuple[str, ...] = ()
     """The facts that occurred at ``valid_from``."""
 
@@ -352,8 +354,10 @@ class SubjectFold(msgspec.Struct):
         return self._cached
 
 
-def _qualifies(state: SubjectState, at: datetime, groups: Groups) -> bool:
-    return qualifies(state, Context(at, groups, DEADLINE))
+def _judge(state: SubjectState, at: datetime, groups: Groups) -> tuple[bool, bool]:
+    """(qualifies, rules_qualify) over a step starting at ``at``, judged with ``groups``."""
+    context = Context(at, groups, DEADLINE)
+    return qualifies(state, context), rules_qualify(state, context)
 
 
 def subject_steps(
@@ -376,11 +380,14 @@ def subject_steps(
     points = _points(_by_time(facts), groups, since)
     group_times, group_steps = groups.times, groups.steps
     # The groups in force at the current point: the points only move forward, so an index
-    # that moves with them replaces a search per point.
+    # that moves with them replaces a search per point.  A step after the deadline is
+    # judged with the groups of the deadline: a merger after it changes nothing.
     in_force = bisect_right(group_times, points[0][0]) - 1 if points else -1
+    at_deadline = groups_at(groups, DEADLINE)
     steps: list[SubjectStep] = []
     previous = base
-    previous_groups = None if base is None else groups_at(groups, base.valid_from)
+    previous_groups = None if base is None else \
+        at_deadline if base.valid_from > DEADLINE else groups_at(groups, base.valid_from)
     # Where qualification was last evaluated, with the state, groups and result of
     # ``previous``: between two points with those three unchanged, only the start of
     # availability can change the result (no clause reads the time otherwise), so a point
@@ -406,7 +413,8 @@ def subject_steps(
             continue
         while in_force + 1 < len(group_times) and group_times[in_force + 1] <= point:
             in_force += 1
-        now_groups = group_steps[in_force].state if in_force >= 0 else INITIAL
+        now_groups = at_deadline if point > DEADLINE else \
+            group_steps[in_force].state if in_force >= 0 else INITIAL
         if state is not begins_of:
             begins, begins_of = available_since(state), state
         unchanged = (
@@ -416,12 +424,11 @@ def subject_steps(
                  or (begins[0] <= checked) == (begins[0] <= point))
         )
         if not unchanged:
-            good = _qualifies(state, point, now_groups)
+            good, by_rules = _judge(state, point, now_groups)
             checked = point
-            if previous is None or previous.state != state or previous.qualifies != good:
-                start = (previous.run_start if previous is not None and previous.qualifies
-                         else point) if good else None
-                previous = SubjectStep(point, state, good, start,
+            if (previous is None or previous.state != state or previous.qualifies != good
+                    or previous.rules_qualify != by_rules):
+                previous = SubjectStep(point, state, good, by_rules,
                                        tuple(f.id or "" for f in here))
                 steps.append(previous)
             previous_groups = now_groups

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from compute_ledger.contracts.market import DEADLINE, Assessment, status
+from compute_ledger.contracts.market import DEADLINE, Assessment, judged_groups_time, ruled, status
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.terms import value
 from compute_ledger.ledger.instants import ONE_MICROSECOND, start_of_day
@@ -63,11 +63,12 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
     judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
     current: dict[str, dict[str, Any]] = {}
     qualifying_now: set[str] = set()
+    counted_by_rules: set[str] = set()  # subjects the clauses let count at some time so far
     run_rate = Decimal(0)
     last_status: str | None = None
     all_histories: list[History[Any]] = [view.market, view.groups, *view.subjects.values()]
     for at in instants:
-        groups = view.groups_at(at)
+        groups = view.groups_at(judged_groups_time(at))
         keys = view.subjects if at in group_times else changing.get(at, ())
         before = {key: current.get(key, {}) for key in keys}
         for key in keys:
@@ -85,8 +86,13 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
                     summary["usd_per_month"] = value(step.state.terms, "usd_per_month")
             run_rate += (summary.get("usd_per_month") or 0) - \
                 (before[key].get("usd_per_month") or 0)
-            (qualifying_now.add if summary["standing"] == "qualifying"
-             else qualifying_now.discard)(key)
+            # Met for good: once the clauses let it count it stays counted, unless the ruling
+            # in force now says otherwise (DOMAIN.md, "When a deal is judged").
+            if step.rules_qualify:
+                counted_by_rules.add(key)
+            decided = ruled(step.state.ruling)
+            counts = key in counted_by_rules if decided is None else decided
+            (qualifying_now.add if counts else qualifying_now.discard)(key)
             current[key] = summary
         market = view.market_at(at)
         now = status(bool(qualifying_now), None if market is None else market.resolution, at)

@@ -65,9 +65,11 @@ class Histories(Protocol):
         """Every deal and offering known at valid time ``at``: its step then."""
         ...
 
-    def qualifying_since(self, at: datetime) -> list[datetime]:
-        """The start of the unbroken qualifying run of every deal and offering that
-        qualifies at valid time ``at`` (what the verdict's ``criteria_met_since`` walks)."""
+    def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
+        """For every deal and offering with a step by valid time ``at``: the start of its
+        first step, and the start of its first step by ``at`` over which the clauses alone
+        let it count (None if none): what the verdict reads to judge each subject over its
+        history up to ``at``."""
         ...
 
     def groups_at(self, at: datetime) -> Groups: ...
@@ -100,9 +102,16 @@ class View(msgspec.Struct, frozen=True):
                 found[key] = step
         return found
 
-    def qualifying_since(self, at: datetime) -> list[datetime]:
-        return [s.run_start for s in self.subjects_at(at).values()
-                if s.qualifies and s.run_start is not None]
+    def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
+        found: dict[str, tuple[datetime, datetime | None]] = {}
+        for key, history in self.subjects.items():
+            steps = history.steps
+            if not steps or steps[0].valid_from > at:
+                continue
+            first = next((s.valid_from for s in steps
+                          if s.valid_from <= at and s.rules_qualify), None)
+            found[key] = (steps[0].valid_from, first)
+        return found
 
     def groups_at(self, at: datetime) -> Groups:
         return groups_at(self.groups, at)

@@ -484,9 +484,12 @@ CASES: list[Case] = [
          offering(signup_open=False, pricing_published=False), "failed",
          ("signup_open-fact",), exact=False),
     # The market's proof asks for open sign-up or a confirmed external customer: a price list
-    # alone, with sign-up closed, is not proof (DOMAIN.md section 3).  The rule still counts
-    # published pricing as "open to the public"; that change of the verdict's semantics is
-    # issue 11's, and its cases land with it.
+    # alone, with sign-up closed, is not proof (DOMAIN.md section 3).
+    Case("prf-customer", "offering-price-list-with-closed-signup-fails",
+         offering(signup_open=False, pricing_published=True), "failed",
+         ("signup_open-fact",), "a price list alone is not proof"),
+    Case("prf-customer", "offering-price-list-signup-unknown-unknown",
+         offering(pricing_published=True), "unknown", ("pricing_published-fact",)),
     Case("prf-customer", "offering-nothing-known-unknown", offering(), "unknown", ()),
     # -- ddl-deadline: by 2026-12-31 23:59 America/Los_Angeles ---------------------------------
     Case("ddl-deadline", "available-in-may-met", deal(proof=evidence()), "met",

@@ -24,7 +24,7 @@ def test_verdict_json_on_may_23(db: str) -> None:
     result = run("verdict", "--as-of", "2026-05-23", "--db", db, "--json")
     assert result.exit_code == 0
     answer = json.loads(result.stdout)
-    assert answer["schema"] == "compute-ledger/verdict/1"
+    assert answer["schema"] == "compute-ledger/verdict/2"
     assert (answer["status"], answer["under_review"]) == ("CRITERIA_MET", True)
     assert answer["qualifying"] == ["xai-anthropic-colossus"]
     assert answer["as_of"] == "2026-05-24T06:59:59.999999Z"
@@ -43,7 +43,9 @@ def test_verdict_for_people_names_the_instants_and_the_reasons(db: str) -> None:
 
 def test_explain_prints_the_checklist_clause_by_clause(db: str) -> None:
     out = run("verdict", "--as-of", "2026-05-23", "--explain", "--db", db).stdout
-    block = out.split("deal xai-anthropic-colossus: qualifying\n", 1)[1].split("\n\n", 1)[0]
+    header = ("deal xai-anthropic-colossus: qualifying since 2026-05-06 00:00:00 PDT "
+              "(the checks as of then)\n")
+    block = out.split(header, 1)[1].split("\n\n", 1)[0]
     rows = block.splitlines()
     assert len(rows) == 19
     assert rows[1].split()[:3] == ["✓", "inc-enterprise-deal", "met"]

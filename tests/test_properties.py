@@ -80,6 +80,22 @@ def test_any_order_of_the_appends_gives_the_same_answers(facts: list[F.Fact], se
 
 @CENTRAL
 @given(histories())
+def test_once_met_the_criteria_stay_met(facts: list[F.Fact]) -> None:
+    """Met for good (DOMAIN.md, "When a deal is judged"): along valid time, only a creator
+    ruling coming into force on a deal (``does_not_count``, or one replacing a ``counts``)
+    can take it out of the qualifying ones; a deal ending, its customer being acquired or the
+    deadline passing never does."""
+    view = view_of(facts)
+    ruled_out = {f.deal_id for f in facts if isinstance(f, F.CreatorRuling)}
+    before: set[str] = set()
+    for t in question_times():
+        now = set(verdict(view, t, NOW).qualifying)
+        assert before - now <= ruled_out, t
+        before = now
+
+
+@CENTRAL
+@given(histories())
 def test_the_verdict_at_t_has_the_status_the_timeline_shows_at_t(facts: list[F.Fact]) -> None:
     view = view_of(facts)
     points = timeline(view, NOW).points

@@ -95,7 +95,7 @@ def test_replay_known_at_a_position_in_json(record: tuple[str, Path]) -> None:
     db, _ = record
     report = json.loads(run("replay", "--db", db, "--known-at", "@8", "--as-of", "2026-04-30",
                             "--json").stdout)
-    assert report["schema"] == "compute-ledger/replay/1"
+    assert report["schema"] == "compute-ledger/replay/2"
     assert (report["position"], report["head"]["position"]) == (8, 8)
     assert report["answer"]["status"] == "OPEN"
     assert report["answer"]["ledger_position"] == 8
@@ -148,7 +148,7 @@ def test_a_projection_of_an_older_layout_is_dropped_and_rebuilt(tmp_path: Path) 
     with ComputeLedger.open(db, environ={}) as ledger:
         ledger.append_text(bundled_record())
         answer = ledger.verdict(as_of=at("2026-05-23"), known_at=8)
-    with sqlite3.connect(db) as conn:  # the layout of histories/1: no run_start column
+    with sqlite3.connect(db) as conn:  # the layout of histories/1: no rules_qualify column
         conn.execute("DROP TABLE cl_steps")
         conn.execute("CREATE TABLE cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
                      " qualifies INTEGER NOT NULL, state BLOB NOT NULL,"
@@ -160,4 +160,4 @@ def test_a_projection_of_an_older_layout_is_dropped_and_rebuilt(tmp_path: Path) 
     with sqlite3.connect(db) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(cl_steps)")]
         views = [row[0] for row in conn.execute("SELECT view FROM cl_tracking")]
-    assert "run_start" in columns and views == ["histories/2"]
+    assert "rules_qualify" in columns and views == ["histories/3"]
