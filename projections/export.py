@@ -260,10 +260,10 @@ VERDICT = Table(
            not_null=True),
         _c("disagrees_with_rules", bool, "1 when the creator's resolution in force contradicts "
            "the clauses.", not_null=True),
-        _c("criteria_met", bool, "1 when at least one deal or offering qualifies.",
-           not_null=True),
-        _c("criteria_met_since", str, f"Start of the stretch of valid time, up to as_of, "
-           f"throughout which the criteria were met ({INSTANT}).",),
+        _c("criteria_met", bool, "1 when at least one deal or offering qualified by as_of "
+           "(once met, met for good).", not_null=True),
+        _c("criteria_met_since", str, f"The earliest valid time, up to as_of, at which a deal "
+           f"or offering qualified ({INSTANT}).",),
         _c("qualifying", str, f"Ids of the qualifying deals and offerings, {JSON_LIST}.",
            not_null=True),
         _c("clauses_used", str, f"Clauses that decided something, {JSON_LIST}.",
