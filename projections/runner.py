@@ -81,6 +81,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
     " qualifies INTEGER NOT NULL, rules_qualify INTEGER NOT NULL, state BLOB NOT NULL,"
     " PRIMARY KEY (subject, valid_from))",
+    "CREATE INDEX IF NOT EXISTS cl_steps_qualifying ON cl_steps (subject, valid_from)"
+    " WHERE rules_qualify = 1",
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT PRIMARY KEY, first_at TEXT NOT NULL,"
     " facts TEXT NOT NULL)",
 )
@@ -164,18 +166,34 @@ class StoredView:
             self._at[at] = found
         return found
 
+    def subject_at(self, key: str, at: datetime) -> SubjectStep | None:
+        found = self._at.get(at)
+        if found is not None:
+            return found.get(key)
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from <= ? "
+                        "ORDER BY valid_from DESC LIMIT 1", (key, utc_text(at)))
+            row = cur.fetchone()
+        return None if row is None else _DECODE_SUBJECT.decode(_blob(row["state"]))
+
     def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
+        # Two index lookups a subject (the primary key, and the partial index of the steps
+        # the clauses let count): the earliest of each does not depend on ``at``.
         with self.ledger.side_tables(write=False) as cur:
             cur.execute(
-                "SELECT subject, MIN(valid_from) AS first, MIN(CASE WHEN rules_qualify = 1 "
-                "THEN valid_from END) AS qualified FROM cl_steps WHERE valid_from <= ? "
-                "AND subject NOT IN (?, ?) GROUP BY subject",
-                (utc_text(at), GROUPS, MARKET),
+                "SELECT s.subject AS subject, (SELECT MIN(t.valid_from) FROM cl_steps t "
+                "WHERE t.subject = s.subject) AS first, (SELECT MIN(q.valid_from) FROM "
+                "cl_steps q WHERE q.subject = s.subject AND q.rules_qualify = 1) AS qualified "
+                "FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')"
             )
             rows = cur.fetchall()
-        return {r["subject"]: (from_utc_text(r["first"]),
-                               None if r["qualified"] is None else from_utc_text(r["qualified"]))
-                for r in rows}
+        limit = utc_text(at)
+        return {
+            r["subject"]: (from_utc_text(r["first"]),
+                           from_utc_text(r["qualified"])
+                           if r["qualified"] is not None and r["qualified"] <= limit else None)
+            for r in rows if r["first"] is not None and r["first"] <= limit
+        }
 
     def groups_at(self, at: datetime) -> Groups:
         if self._groups is None:

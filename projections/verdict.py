@@ -111,7 +111,7 @@ def judged(histories: Histories, as_of: datetime
         at = when.get(key, as_of)
         state = step.state
         if at != as_of:
-            then = histories.subjects_at(at).get(key)
+            then = histories.subject_at(key, at)
             if then is not None:
                 state = msgspec.structs.replace(then.state, ruling=step.state.ruling)
         assessed[key] = assess_subject(state, at,

@@ -65,6 +65,10 @@ class Histories(Protocol):
         """Every deal and offering known at valid time ``at``: its step then."""
         ...
 
+    def subject_at(self, key: str, at: datetime) -> SubjectStep | None:
+        """One deal's or offering's step in force at valid time ``at``."""
+        ...
+
     def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
         """For every deal and offering with a step by valid time ``at``: the start of its
         first step, and the start of its first step by ``at`` over which the clauses alone
@@ -101,6 +105,10 @@ class View(msgspec.Struct, frozen=True):
             if step is not None:
                 found[key] = step
         return found
+
+    def subject_at(self, key: str, at: datetime) -> SubjectStep | None:
+        history = self.subjects.get(key)
+        return None if history is None else history.at(at)
 
     def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
         found: dict[str, tuple[datetime, datetime | None]] = {}
