@@ -160,8 +160,10 @@ class Business(_Answer, frozen=True, kw_only=True):
 
 
 class ChangeOut(_Answer, frozen=True, kw_only=True):
-    """One thing that changed at a point: a subject's standing or status, or its run-rate
-    (a decimal string), or the market's status."""
+    """One thing that changed at a point: a deal's or offering's ``standing``, ``status``,
+    the creator's ``ruling`` in force on it (``counts``, ``does_not_count``,
+    ``under_review``) or its ``usd_per_month`` run-rate (a decimal string); or the market's
+    ``status``, or ``deadline`` (``passed``, at the first instant after it)."""
 
     subject: str
     what: str
@@ -185,7 +187,7 @@ class PointOut(_Answer, frozen=True, kw_only=True):
 class Timeline(_Answer, frozen=True, kw_only=True):
     """Every change point of the verdict and of the business along valid time."""
 
-    schema: str = "compute-ledger/timeline/1"
+    schema: str = "compute-ledger/timeline/2"
     known_at: datetime
     points: list[PointOut]
     ledger_position: int

@@ -2,8 +2,9 @@
 
 The candidate instants are the starts of every step of every history (facts, party-group
 changes, the start of availability), each deal's start and end date, and the instant just
-after the deadline (when OPEN turns into CRITERIA_NOT_MET).  At each, the verdict's status
-and the business's deal statuses and run-rate are recomputed; the points where something
+after the deadline (when OPEN turns into CRITERIA_NOT_MET; always a point, marking the
+deadline).  At each, the verdict's status and the business's deal statuses, the creator's
+ruling in force on each deal and the run-rate are recomputed; the points where something
 changed are kept, each listing what changed and the facts that occurred then.
 """
 
@@ -24,6 +25,9 @@ from compute_ledger.projections.business import deal_status
 from compute_ledger.projections.subjects import History, SubjectStep
 from compute_ledger.projections.verdict import assess_subject
 from compute_ledger.projections.view import Histories, View
+
+AFTER_DEADLINE = DEADLINE + ONE_MICROSECOND
+"""The first instant after the deadline: always a point of the timeline."""
 
 
 def _when_subjects_change(view: View) -> dict[datetime, set[str]]:
@@ -57,8 +61,7 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
     view = histories.full()
     changing = _when_subjects_change(view)
     group_times = set(view.groups.times)
-    instants = sorted({*changing, *group_times, *view.market.times,
-                       DEADLINE + ONE_MICROSECOND})
+    instants = sorted({*changing, *group_times, *view.market.times, AFTER_DEADLINE})
     points: list[PointOut] = []
     judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
     current: dict[str, dict[str, Any]] = {}
@@ -79,7 +82,9 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
             if seen is None or seen[0] is not step or seen[1] is not groups:
                 seen = (step, groups, assess_subject(step.state, at, groups))
                 judged[key] = seen
-            summary: dict[str, Any] = {"standing": seen[2].standing}
+            ruling = step.state.ruling
+            summary: dict[str, Any] = {"standing": seen[2].standing,
+                                       "ruling": None if ruling is None else ruling.ruling}
             if step.state.kind == "deal":
                 summary["status"] = deal_status(step.state, at)
                 if summary["status"] == "active":
@@ -100,6 +105,9 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
         if now != last_status:
             changes.insert(0, ChangeOut(subject="market", what="status", before=last_status,
                                         after=now))
+        if at == AFTER_DEADLINE:
+            changes.insert(0, ChangeOut(subject="market", what="deadline", before=None,
+                                        after="passed"))
         if changes:
             qualifying = sorted(qualifying_now)
             points.append(PointOut(
@@ -117,7 +125,7 @@ def _diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -
     changes: list[ChangeOut] = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key, {}), after.get(key, {})
-        for what in ("standing", "status", "usd_per_month"):
+        for what in ("standing", "status", "ruling", "usd_per_month"):
             if old.get(what) != new.get(what):
                 changes.append(ChangeOut(subject=key, what=what, before=_text(old.get(what)),
                                          after=_text(new.get(what))))

@@ -146,3 +146,17 @@ def test_a_known_at_before_the_first_record_says_so(tmp_path: Path) -> None:
     after = run("verdict", "--db", db)
     assert "nothing had been recorded yet" not in after.stdout
     assert "ledger position 8" in after.stdout
+
+
+def test_the_timeline_shows_the_rulings_and_the_deadline() -> None:
+    deal = announce(SALE)
+    review = rule("2026-06-02T00:00:00Z", "under_review", "d1")
+    counted = rule("2026-07-01T00:00:00Z", "counts", "d1")
+    points = {p.at: p for p in timeline_of(deal, review, counted).points}
+    [under] = [c for c in points[at("2026-06-02T00:00:00Z")].changes if c.what == "ruling"]
+    assert (under.subject, under.before, under.after) == ("deal:d1", None, "under_review")
+    [counts] = [c for c in points[at("2026-07-01T00:00:00Z")].changes if c.what == "ruling"]
+    assert (counts.before, counts.after) == ("under_review", "counts")
+    after = [p for p in points.values() if p.at > at("2026-12-31")]
+    assert [c.what for c in after[0].changes] == ["deadline"]
+    assert after[0].status == "CRITERIA_MET"  # met before it: the deadline changes nothing
