@@ -170,6 +170,7 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
                 result = ledger.append(facts, progress=bar.update)
         else:
             result = ledger.append(facts)
+        warnings = ledger.party_warnings(facts)
         # The batch has committed: whatever happens next, it is in the ledger, and the
         # command says so.  Indexing it is derived work that any later append redoes.
         try:
@@ -178,6 +179,8 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
             click.echo(
                 f"warning: the batch is committed, but indexing it failed ({exc}); the next "
                 "append indexes it", err=True)
+    for line, warning in warnings:
+        click.echo(f"warning: line {line}, {warning}", err=True)
     if as_json:
         emit_json(AppendOut(
             appended=result.appended, duplicates=result.duplicates,

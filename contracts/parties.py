@@ -12,7 +12,9 @@ valid-time order; the groups at T come back with the ids of the events that shap
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import functools
+from collections.abc import Iterable, Iterator
 
 import msgspec
 
@@ -21,6 +23,22 @@ TESLA = "tesla"
 MUSK = "elon-musk"
 BASE_MUSK_COMPANIES = frozenset({"tesla", "x-corp", "spacex", "xai", "neuralink", "boring-company"})
 XAI_FACILITY_PREFIX = "colossus"
+
+KNOWN_PARTIES: dict[str, str] = {
+    MUSK: "Elon Musk himself (his own posts confirm under inc-official-confirmation)",
+    XAI: "xAI, the provider the market is about",
+    "spacex": "SpaceX, a Musk company (xAI became part of it by share exchange)",
+    TESLA: "Tesla, a Musk company; its compute counts only after a formal xAI merger",
+    "x-corp": "X Corp., a Musk company",
+    "neuralink": "Neuralink, a Musk company",
+    "boring-company": "The Boring Company, a Musk company",
+}
+"""The party slugs the rules know by name (docs/facts.md lists them); corporate events add
+more (whoever merges into or is acquired by one of them)."""
+
+PARTY_ROLES = ("speaker", "provider", "filer", "customer")
+"""The fields where a party's slug decides a clause, so a misspelt one changes a verdict
+(``x-ai`` as a provider is outside the xAI group; ``tesla-inc`` as a customer is external)."""
 
 
 class CorporateChange(msgspec.Struct, frozen=True):
@@ -96,3 +114,61 @@ def apply(groups: Groups, change: CorporateChange) -> Groups:
 def is_xai_facility(facility: str) -> bool:
     """Colossus 1, Colossus 2 and any other ``colossus*`` site are explicitly xAI facilities."""
     return facility.startswith(XAI_FACILITY_PREFIX)
+
+
+class PartyWarning(msgspec.Struct, frozen=True):
+    """A slug in a role where it matters, unknown to the rules but close to one they know:
+    most likely a misspelling.  Not refused: an outside party is named the same way."""
+
+    path: str
+    slug: str
+    suggestion: str
+
+    def __str__(self) -> str:
+        return (f"{self.path}: {self.slug!r} is not a party the rules know, so it counts as "
+                f"an outside party; did you mean {self.suggestion!r}?")
+
+
+def _named(node: object, path: str) -> Iterator[tuple[str, str]]:
+    """(JSON path, slug) of every party role in a fact or a struct inside it (the roles are
+    read by name: a bulk append asks this of every fact)."""
+    for role in PARTY_ROLES:
+        value = getattr(node, role, None)
+        if isinstance(value, str):
+            yield f"{path}.{role}", value
+    for inner in ("deal", "offering", "fact"):
+        value = getattr(node, inner, None)
+        if isinstance(value, msgspec.Struct):
+            yield from _named(value, f"{path}.{inner}")
+
+
+def known_names(known: Iterable[str] = ()) -> frozenset[str]:
+    """The slugs the rules know, with ``known`` (parties corporate events have named)."""
+    return frozenset(KNOWN_PARTIES) | frozenset(known)
+
+
+def party_warnings(fact: object, names: frozenset[str]) -> list[PartyWarning]:
+    """The party roles of ``fact`` (a fact, a correction's replacement included) whose slug
+    is not in ``names`` (:func:`known_names`) but is close to one of them (``difflib``'s
+    ratio of at least 0.7): a likely typo, with the nearest known slug.  A slug close to
+    none (``anthropic``) is an outside party."""
+    found = []
+    for path, slug in _named(fact, "$"):
+        if slug not in names:
+            nearest = _nearest(slug, names)
+            if nearest is not None:
+                found.append(PartyWarning(path, slug, nearest))
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _nearest(slug: str, names: frozenset[str]) -> str | None:
+    """The known slug closest to ``slug``, if close enough (cached: a bulk append names the
+    same few parties again and again)."""
+    nearest = difflib.get_close_matches(slug, sorted(names), n=1, cutoff=0.7)
+    return nearest[0] if nearest else None
+
+
+def named_by(groups: Groups) -> set[str]:
+    """Every party the groups hold (what corporate events have taught the rules)."""
+    return {*groups.xai_group, *groups.musk_companies, *groups.tesla_names}

@@ -17,12 +17,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from compute_ledger.contracts.parties import (
+    PartyWarning,
+    known_names,
+    named_by,
+    party_warnings,
+)
 from compute_ledger.ledger import config as store_config
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.clock import Clock
 from compute_ledger.ledger.errors import ConfigurationError, NotFoundError, StorageError
-from compute_ledger.ledger.facts import Fact, parse_facts, stored_id
-from compute_ledger.ledger.instants import ONE_MICROSECOND, in_range, range_problem
+from compute_ledger.ledger.facts import Checked, CorporateEvent, Fact, parse_facts, stored_id
+from compute_ledger.ledger.instants import (
+    LATEST,
+    ONE_MICROSECOND,
+    end_of_day,
+    in_range,
+    range_problem,
+)
 from compute_ledger.ledger.store import (
     AppendResult,
     Entry,
@@ -154,6 +166,25 @@ class ComputeLedger:
     ) -> AppendResult:
         """Append facts atomically (see :meth:`ledger.store.Ledger.append`)."""
         return self.ledger.append(facts, progress=progress)
+
+    def party_warnings(self, facts: Iterable[Checked]) -> list[tuple[int, PartyWarning]]:
+        """(line, warning) for each party slug in a role where it matters that the rules
+        do not know but that is close to one they do: a likely typo (see
+        :func:`contracts.parties.party_warnings`).  Parties the ledger's corporate events
+        have brought into the groups, and every party the batch's own corporate events name,
+        count as known."""
+        batch = list(facts)
+        known: set[str] = set()
+        for checked in batch:
+            if isinstance(checked.fact, CorporateEvent):
+                known |= {*checked.fact.parties, checked.fact.result}
+        names = known_names(known)
+        found = [(checked.line, warning) for checked in batch
+                 for warning in party_warnings(checked.fact, names)]
+        if found:  # rare: only then ask what the ledger's corporate events taught the rules
+            known |= named_by(self.histories().groups_at(end_of_day(LATEST)))
+            found = [(line, w) for line, w in found if w.slug not in known]
+        return found
 
     def sync_index(self) -> int:
         """Bring the fact index up to the head (an append does it for the facts before it;
