@@ -17,9 +17,10 @@ Nothing here opens a database or imports a driver.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Protocol, cast
 from uuid import UUID
@@ -186,14 +187,50 @@ class LedgerRecorder(ApplicationRecorder, ABC):
         ``IntegrityError``."""
 
     @abstractmethod
-    def wait_for_writers(self) -> bool:
+    def wait_for_writers(self) -> None:
         """Wait until no write transaction is in flight (take the write lock's shared side
-        and let it go).  False if this connection cannot (a read-only SQLite file)."""
+        and let it go).  A SQLite file this process may not write has no lock to take: the
+        call returns at once (the store does not call it on a ledger it opened read-only)."""
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run every read this thread makes through this recorder inside the block in one
+        read transaction: one consistent snapshot of the records and the index, however many
+        writers commit meanwhile.  (A snapshot inside a snapshot is the outer one.)"""
+        pins = self._pins()
+        if getattr(pins, "cursor", None) is not None:
+            yield
+            return
+        with self._read_transaction(snapshot=True) as cursor:
+            pins.cursor = cursor
+            try:
+                yield
+            finally:
+                pins.cursor = None
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """The cursor of this thread's :meth:`snapshot`, else a read transaction of its own:
+        what every read of the records and the index goes through."""
+        cursor = getattr(self._pins(), "cursor", None)
+        if cursor is not None:
+            yield cursor
+            return
+        with self._read_transaction(snapshot=False) as cursor:
+            yield cursor
+
+    def _pins(self) -> threading.local:
+        """This recorder's pinned snapshot cursor, per thread (made on first use: the
+        constructors are eventsourcing's)."""
+        pins: threading.local | None = self.__dict__.get("_pinned")
+        if pins is None:
+            pins = self.__dict__.setdefault("_pinned", threading.local())
+        return pins
 
     @abstractmethod
-    def snapshot(self) -> AbstractContextManager[None]:
-        """Run every read this thread makes inside the block in one read transaction: one
-        consistent snapshot of the records and the index, however many writers commit."""
+    def _read_transaction(self, *, snapshot: bool) -> AbstractContextManager[Any]:
+        """A read-only transaction of its own, yielding a cursor; with ``snapshot``, one
+        whose reads all see the database as of its first."""
 
     @abstractmethod
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:

@@ -11,9 +11,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
 
 import psycopg
 from eventsourcing import postgres as es_postgres
@@ -118,33 +116,17 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             self._notify_channel(curs)
             yield _PostgresWriting(self, curs)
 
-    def wait_for_writers(self) -> bool:
+    def wait_for_writers(self) -> None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self.writer_lock,))
-        return True
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """A REPEATABLE READ, READ ONLY transaction: every read in it sees the database as
-        of its first statement."""
-        if _PINNED.get() is not None:
-            yield
-            return
+    def _read_transaction(self, *, snapshot: bool) -> Iterator[Cursor[DictRow]]:
+        """A read transaction; with ``snapshot``, REPEATABLE READ, READ ONLY: every read in
+        it sees the database as of its first statement."""
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            token = _PINNED.set(curs)
-            try:
-                yield
-            finally:
-                _PINNED.reset(token)
-
-    @contextmanager
-    def _reading(self) -> Iterator[Cursor[DictRow]]:
-        pinned = _PINNED.get()
-        if pinned is not None:
-            yield pinned
-            return
-        with self.datastore.transaction(commit=False) as curs:
+            if snapshot:
+                curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield curs
 
     def _page(self, columns: str, after: int, limit: int) -> list[DictRow]:
@@ -156,7 +138,8 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
                     "ORDER BY originator_version LIMIT %s").format(self._events),
                 (LEDGER_ID, after, limit),
             )
-            return curs.fetchall()
+            rows: list[DictRow] = curs.fetchall()
+            return rows
 
     def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         return [(int(r["originator_version"]), str(r["topic"]), bytes(r["state"]))
@@ -217,10 +200,6 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
             yield SideCursor(cursor, self.backend)
-
-
-_PINNED: ContextVar[Any] = ContextVar("compute_ledger_postgres_snapshot", default=None)
-"""The cursor of the read transaction :meth:`LedgerPostgresRecorder.snapshot` holds open."""
 
 
 class _PostgresWriting:

@@ -10,7 +10,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -75,43 +74,23 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
                 raise
             conn.commit()
 
-    def wait_for_writers(self) -> bool:
-        if "mode=ro" in self.datastore.pool.db_name or "immutable=1" in self.datastore.pool.db_name:
-            return False  # opened read-only: no write lock to wait on
+    def wait_for_writers(self) -> None:
         with self.datastore.get_connection(commit=True) as conn, _sqlite_errors():
             cursor = conn.cursor().sqlite_cursor
             try:
                 cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "readonly" in str(exc) or "read-only" in str(exc):
-                    return False
+                    return  # this process may not write the file: no lock to take
                 raise
             conn.rollback()
-        return True
 
     # -- reading -----------------------------------------------------------------------------
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """One deferred read transaction: in WAL mode its first read fixes the snapshot
-        every later read in it sees."""
-        if _PINNED.get() is not None:
-            yield
-            return
-        with self.datastore.transaction(commit=False) as wrapped:
-            token = _PINNED.set(wrapped.sqlite_cursor)
-            try:
-                yield
-            finally:
-                _PINNED.reset(token)
-
-    @contextmanager
-    def _reading(self) -> Iterator[Any]:
-        """The snapshot's cursor inside :meth:`snapshot`, else a read transaction of its own."""
-        pinned = _PINNED.get()
-        if pinned is not None:
-            yield pinned
-            return
+    def _read_transaction(self, *, snapshot: bool) -> Iterator[sqlite3.Cursor]:
+        """A deferred read transaction (in WAL mode its first read fixes the snapshot every
+        later read in it sees, so ``snapshot`` needs nothing more)."""
         with self.datastore.transaction(commit=False) as wrapped:
             yield wrapped.sqlite_cursor
 
@@ -187,10 +166,6 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
             yield SideCursor(cursor, self.backend)
-
-
-_PINNED: ContextVar[Any] = ContextVar("compute_ledger_sqlite_snapshot", default=None)
-"""The cursor of the read transaction :meth:`LedgerSQLiteRecorder.snapshot` holds open."""
 
 
 class _SQLiteWriting:

@@ -434,6 +434,14 @@ class Ledger:
                     found[fact_id] = (position, digest)
         return {k: v for k, v in found.items() if v[0] <= until}
 
+    def now(self, head: Head | None = None) -> datetime:
+        """The clock's now, but never before the head's ``recorded_at`` (of ``head`` if
+        given, else read): a clock a little behind the head, within the writers' tolerance,
+        must still see every fact, and asking about the head's own time is not the future."""
+        now = self.clock.now()
+        recorded = (self.head() if head is None else head).recorded_instant
+        return recorded if recorded is not None and recorded > now else now
+
     def position_known_at(self, moment: datetime) -> int:
         """The last position whose ``recorded_at`` is at or before ``moment`` (0 if none): an
         answer no later commit can change.
@@ -447,9 +455,7 @@ class Ledger:
         hence after ``moment``.
         """
         head = self.head()
-        now = self.clock.now()
-        if head.recorded_at is not None and head.recorded_at > utc_text(now):
-            now = from_utc_text(head.recorded_at)  # a clock a little behind the head
+        now = self.now(head)
         if moment > now:
             raise ConfigurationError(
                 f"known_at {utc_text(moment)} is later than now ({utc_text(now)}): the "
@@ -459,8 +465,9 @@ class Ledger:
             )
         limit = utc_text(moment)
         if head.recorded_at is None or head.recorded_at <= limit:
-            with self._storage("read"):
-                self.recorder.wait_for_writers()
+            if not self.read_only:  # opened read-only: no writer's lock to wait on
+                with self._storage("read"):
+                    self.recorder.wait_for_writers()
             head = self.head()
             if head.recorded_at is None or head.recorded_at <= limit:
                 return head.position

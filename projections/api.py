@@ -234,11 +234,7 @@ class ComputeLedger:
         "when position N was recorded" (its whole batch was recorded at that instant).
         Position 0 is the instant before the first record."""
         if known_at is None:
-            # Now, but never before the head: a clock a little behind the head's
-            # recorded_at (within the writers' tolerance) must still see every fact.
-            now, head = self.now(), self.ledger.head()
-            recorded = head.recorded_instant
-            return recorded if recorded is not None and recorded > now else now
+            return self.ledger.now().astimezone(UTC)  # never before the head
         if isinstance(known_at, datetime):
             return aware(known_at, "known_at")
         if isinstance(known_at, bool) or not isinstance(known_at, int):

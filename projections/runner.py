@@ -144,15 +144,14 @@ class StoredView:
         self._market = History(tuple(_DECODE_MARKET.decode(_blob(r["state"]))
                                      for r in rows if r["subject"] == MARKET))
 
-    def _steps_at(self, column: str, at: datetime) -> dict[str, Any]:
-        """``column`` of every deal's and offering's step in force at ``at`` (those with
-        none then, or a null there, left out)."""
-        assert column == "state"
+    def _states_at(self, at: datetime) -> dict[str, Any]:
+        """The stored state of every deal's and offering's step in force at ``at`` (those
+        with none then left out)."""
         with self.ledger.side_tables(write=False) as cur:
             cur.execute(
-                f"SELECT s.subject AS subject, (SELECT t.{column} FROM cl_steps t WHERE "
+                "SELECT s.subject AS subject, (SELECT t.state FROM cl_steps t WHERE "
                 "t.subject = s.subject AND t.valid_from <= ? ORDER BY t.valid_from DESC "
-                f"LIMIT 1) AS found FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
+                "LIMIT 1) AS found FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
                 (utc_text(at),),
             )
             rows = cur.fetchall()
@@ -162,7 +161,7 @@ class StoredView:
         found = self._at.get(at)
         if found is None:
             found = {subject: _DECODE_SUBJECT.decode(_blob(state))
-                     for subject, state in self._steps_at("state", at).items()}
+                     for subject, state in self._states_at(at).items()}
             self._at[at] = found
         return found
 
