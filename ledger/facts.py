@@ -574,12 +574,16 @@ _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 
 
-def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Problem:
+def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError,
+                          at: str = "$") -> Problem:
+    """The problem msgspec found, in the door's words; ``at`` is the JSON path of the value
+    that was decoded (msgspec names paths from that value)."""
     message = str(error)
     path = "$"
     match = _AT.match(message)
     if match:
         message, path = match.group("reason"), match.group("path")
+    path = at + path[1:]
     if (missing := _MISSING.match(message)) is not None:
         return Problem(line, f"{path}.{missing.group('field')}", "required field is missing")
     if (unknown := _UNKNOWN.match(message)) is not None:
@@ -590,7 +594,7 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
         allowed = _ALLOWED.get(re.sub(r"\[\d+\]$", "", path).rsplit(".", 1)[-1])
         if allowed:
             return Problem(line, path, f"{message}; expected one of {', '.join(allowed)}")
-    if path == "$.type" and message.startswith("Invalid value"):
+    if path.endswith(".type") and message.startswith("Invalid value"):
         return Problem(
             line, path, f"{message.removeprefix('Invalid value ')} is not a fact type; "
             f"expected one of {', '.join(FACT_TYPES)}"
@@ -611,6 +615,94 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError) -> Prob
     if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
         return Problem(line, path, f"not valid JSON: {message}")
     return Problem(line, path, message)
+
+
+# Every problem of a value, not only the first: msgspec stops at the first thing wrong, so a
+# fact that failed is walked field by field, each field decoded on its own with its own type
+# (the same decoder rules, so the same reasons), nested terms and facts looked into.
+
+_RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_FIELD_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _field_decoder(tp: Any) -> msgspec.json.Decoder[Any]:
+    found = _FIELD_DECODERS.get(tp)
+    if found is None:
+        found = _FIELD_DECODERS[tp] = msgspec.json.Decoder(tp, dec_hook=_dec_hook)
+    return found
+
+
+def _structs_of(tp: Any) -> tuple[type[msgspec.Struct], ...]:
+    """The Struct classes a field's type may hold (a tagged union of facts, nested terms);
+    empty for a plain value."""
+    if typing.get_origin(tp) is Annotated:
+        return ()
+    members = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, _UNION) \
+        else (tp,)
+    found = tuple(m for m in members if isinstance(m, type) and issubclass(m, msgspec.Struct))
+    return found if len(found) == len([m for m in members if m is not type(None)]) else ()
+
+
+def _walk(raw: bytes, tp: Any, path: str) -> list[Problem]:
+    """Every problem of the JSON ``raw`` read as ``tp``, at ``path`` (line left unset)."""
+    structs = _structs_of(tp)
+    if raw.strip() == b"null" or not structs:
+        try:
+            _field_decoder(tp).decode(raw)
+        except msgspec.MsgspecError as exc:
+            return [_problem_from_msgspec(None, exc, path)]
+        except (ValueError, TypeError) as exc:
+            return [Problem(None, path, str(exc))]
+        return []
+    try:
+        fields = _RAW_OBJECT.decode(raw)
+    except msgspec.MsgspecError:
+        fields = None
+    cls: type[msgspec.Struct] | None = structs[0] if len(structs) == 1 else None
+    if fields is not None and cls is None:  # a tagged union: the tag picks the type
+        config = structs[0].__struct_config__
+        tag = fields.get(str(config.tag_field))
+        tags = {str(s.__struct_config__.tag): s for s in structs}
+        cls = tags.get(msgspec.json.decode(bytes(tag))) if tag is not None else None
+        if tag is None:
+            return [Problem(None, f"{path}.{config.tag_field}", "required field is missing")]
+    if fields is None or cls is None:  # not an object, or an unknown tag: msgspec says why
+        try:
+            _field_decoder(tp).decode(raw)
+        except msgspec.MsgspecError as exc:
+            return [_problem_from_msgspec(None, exc, path)]
+        return []
+    problems: list[Problem] = []
+    known = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    tag_field = cls.__struct_config__.tag_field
+    for name in fields:
+        if name not in known and name != tag_field:
+            problems.append(Problem(None, f"{path}.{name}",
+                                    "unknown field (not in the fact format)"))
+    for name, field in known.items():
+        if name not in fields:
+            if field.required:
+                problems.append(Problem(None, f"{path}.{name}", "required field is missing"))
+            continue
+        problems += _walk(bytes(fields[name]), field.type, f"{path}.{name}")
+    return problems
+
+
+_UNION = type(int | None)
+
+
+def every_problem(line: int, chunk: bytes, first: Problem) -> list[Problem]:
+    """Every problem of a line that failed the door with ``first``: each field of the fact
+    checked on its own (the checks across fields need a fact and come after).  ``first``
+    alone when the line is not a JSON object or nothing more can be said."""
+    try:
+        problems = _walk(chunk, Fact, "$")
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return [first]
+    if not problems:
+        return [first]
+    found = [Problem(line, p.path, p.reason) for p in problems]
+    return found if first in found else [first, *found]
 
 
 def _timed_fields(cls: type) -> tuple[tuple[str, bool], ...]:
@@ -799,13 +891,22 @@ def parse_facts(data: bytes | str) -> list[Checked]:
     """Parse one JSON object or JSON Lines into ``(line number, fact)`` pairs.
 
     Every line is checked; if any is bad, :class:`InputError` lists each problem with its line,
-    JSON path and reason, and no fact is returned.
+    JSON path and reason (every problem of every line), and no fact is returned.
     """
+    facts, problems = read_facts(data)
+    if problems:
+        raise InputError(problems)
+    return facts
+
+
+def read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
+    """Parse one JSON object or JSON Lines: the facts of the lines that pass the door, and
+    every problem of the lines that do not (what ``check`` reports)."""
     with paused_gc():  # many small objects, no cycles (see ledger.bulk)
-        return _parse_facts(data)
+        return _read_facts(data)
 
 
-def _parse_facts(data: bytes | str) -> list[Checked]:
+def _read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
     if isinstance(data, str):
         data = data.encode()
     if data.startswith(b"\xef\xbb\xbf"):
@@ -827,7 +928,7 @@ def _parse_facts(data: bytes | str) -> list[Checked]:
         try:
             fact = _FACT_DECODER.decode(chunk)
         except msgspec.MsgspecError as exc:
-            problems.append(_problem_from_msgspec(number, exc))
+            problems += every_problem(number, chunk, _problem_from_msgspec(number, exc))
             continue
         except UnicodeDecodeError as exc:
             problems.append(Problem(number, "$", f"not valid UTF-8 text ({exc.reason} at byte "
@@ -836,14 +937,11 @@ def _parse_facts(data: bytes | str) -> list[Checked]:
         except RecursionError:
             problems.append(Problem(number, "$", "nested too deeply to be a fact"))
             continue
+        found = check_fact(fact)
         twice = repeated_key(chunk, fact)
         if twice is not None:
-            problems.append(Problem(number, twice.path, twice.reason))
-            continue
-        found = check_fact(fact)
+            found.insert(0, twice)
         problems += [Problem(number, p.path, p.reason) for p in found]
         if not found:
             facts.append(Checked(number, fact))
-    if problems:
-        raise InputError(problems)
-    return facts
+    return facts, problems
