@@ -12,7 +12,9 @@ import msgspec
 from compute_ledger.cli import render
 from compute_ledger.cli.export import export
 from compute_ledger.cli.options import (
+    INSTANT,
     BadInput,
+    KnownAtType,
     LedgerGroup,
     as_of_option,
     db_option,
@@ -21,9 +23,11 @@ from compute_ledger.cli.options import (
     json_option,
     known_at_option,
     opened,
+    supposing,
+    with_option,
 )
 from compute_ledger.ledger.errors import LedgerError
-from compute_ledger.ledger.facts import canonical_bytes, fact_schema, parse_facts
+from compute_ledger.ledger.facts import fact_schema, parse_facts
 from compute_ledger.projections.answers import (
     ANSWERS,
     AppendOut,
@@ -64,10 +68,11 @@ def main() -> None:
 @click.option("--explain", is_flag=True,
               help="Print the clause checklist of every deal and offering, with the facts "
               "that decide each clause.")
+@with_option
 @db_option
 @json_option
-def verdict(as_of: datetime | None, known_at: KnownAt | None, explain: bool, db: str | None,
-            as_json: bool) -> None:
+def verdict(*, as_of: datetime | None, known_at: KnownAt | None, explain: bool,
+            with_file: IO[bytes] | None, db: str | None, as_json: bool) -> None:
     """The market's verdict as of T, as known at K, and why.
 
     Statuses: OPEN, CRITERIA_MET, CRITERIA_NOT_MET, RESOLVED_YES, RESOLVED_NO, RESOLVED_NA.
@@ -80,12 +85,15 @@ def verdict(as_of: datetime | None, known_at: KnownAt | None, explain: bool, db:
       compute-ledger verdict --as-of 2026-05-23 --explain
       compute-ledger verdict --as-of 2026-05-10 --known-at 2026-05-10 --json
       compute-ledger verdict --known-at @8
+      compute-ledger verdict --with tomorrow.jsonl
     """
     with opened(db) as ledger:
-        answer = ledger.verdict(as_of, known_at)
+        answer = ledger.verdict(as_of, known_at, hypothesis=supposing(ledger, with_file))
     if as_json:
         emit_json(answer)
     else:
+        for line in render.what_if_lines(answer.what_if):
+            click.echo(line)
         for line in render.verdict_lines(answer, explain):
             click.echo(line)
 
@@ -93,10 +101,11 @@ def verdict(as_of: datetime | None, known_at: KnownAt | None, explain: bool, db:
 @main.command()
 @as_of_option
 @known_at_option
+@with_option
 @db_option
 @json_option
-def business(as_of: datetime | None, known_at: KnownAt | None, db: str | None,
-             as_json: bool) -> None:
+def business(as_of: datetime | None, known_at: KnownAt | None, with_file: IO[bytes] | None,
+             db: str | None, as_json: bool) -> None:
     """The state of xAI's compute business as of T, as known at K.
 
     Each deal with its merged terms, status (reported, announced, filed, confirmed, active,
@@ -108,20 +117,28 @@ def business(as_of: datetime | None, known_at: KnownAt | None, db: str | None,
       compute-ledger business --as-of 2026-05-23
     """
     with opened(db) as ledger:
-        answer = ledger.business(as_of, known_at)
+        answer = ledger.business(as_of, known_at, hypothesis=supposing(ledger, with_file))
     if as_json:
         emit_json(answer)
     else:
+        for line in render.what_if_lines(answer.what_if):
+            click.echo(line)
         for line in render.business_lines(answer):
             click.echo(line)
 
 
 @main.command()
 @known_at_option
+@with_option
 @db_option
 @json_option
-def timeline(known_at: KnownAt | None, db: str | None, as_json: bool) -> None:
+def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | None,
+             as_json: bool) -> None:
     """Every change point of the verdict and the business along valid time, as known at K.
+
+    Each point names what changed: a deal's standing, status, run-rate or the creator's
+    ruling on it, the market's status, the deadline passing, and the corrections and
+    retractions known at K (at the valid time each was issued).
 
     \b
     Example:
@@ -129,11 +146,76 @@ def timeline(known_at: KnownAt | None, db: str | None, as_json: bool) -> None:
       compute-ledger timeline --known-at 2026-05-10 --json
     """
     with opened(db) as ledger:
-        answer = ledger.timeline(known_at)
+        answer = ledger.timeline(known_at, hypothesis=supposing(ledger, with_file))
     if as_json:
         emit_json(answer)
     else:
+        for line in render.what_if_lines(answer.what_if):
+            click.echo(line)
         for line in render.timeline_lines(answer):
+            click.echo(line)
+
+
+@main.command()
+@click.argument("deal_id", metavar="ID")
+@as_of_option
+@known_at_option
+@with_option
+@db_option
+@json_option
+def deal(*, deal_id: str, as_of: datetime | None, known_at: KnownAt | None,
+         with_file: IO[bytes] | None, db: str | None, as_json: bool) -> None:
+    """Everything about one deal or offering as of T, as known at K.
+
+    Its merged terms with the fact behind each, its status and standing along valid time,
+    every fact about it (which corrected or retracted which), the creator's rulings on it
+    and its clause checklist.  ID is the deal's or offering's id (deal:ID or offering:ID
+    when both exist).
+
+    \b
+    Example:
+      compute-ledger deal xai-anthropic-colossus
+      compute-ledger deal xai-anthropic-colossus --as-of 2026-05-10 --json
+    """
+    with opened(db) as ledger:
+        answer = ledger.deal(deal_id, as_of, known_at, hypothesis=supposing(ledger, with_file))
+    if as_json:
+        emit_json(answer)
+    else:
+        for line in render.deal_lines(answer):
+            click.echo(line)
+
+
+@main.command()
+@as_of_option
+@known_at_option
+@click.option("--to-as-of", type=INSTANT, metavar="T2",
+              help="Valid time of the second answer (default: the same as --as-of).")
+@click.option("--to-known-at", type=KnownAtType(), metavar="K2",
+              help="System time of the second answer (default: the same as --known-at).")
+@db_option
+@json_option
+def diff(*, as_of: datetime | None, known_at: KnownAt | None, to_as_of: datetime | None,
+         to_known_at: KnownAt | None, db: str | None, as_json: bool) -> None:
+    """What differs between two answers, and the facts that made each difference.
+
+    Compares the verdict and the business as of T known at K with those as of T2 known at
+    K2: the market's status, qualifying and review, each deal's and offering's standing,
+    clauses, status and terms, and the business totals.  Each difference names the facts
+    (id and position) about it that one answer holds and the other does not.  Exit 0 either
+    way; "same" in the JSON says whether they agree.
+
+    \b
+    Example:
+      compute-ledger diff --known-at @7 --to-known-at @8
+      compute-ledger diff --as-of 2026-05-01 --to-as-of 2026-06-01
+    """
+    with opened(db) as ledger:
+        answer = ledger.diff(as_of, known_at, to_as_of, to_known_at)
+    if as_json:
+        emit_json(answer)
+    else:
+        for line in render.diff_lines(answer):
             click.echo(line)
 
 
@@ -200,6 +282,33 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
     )
 
 
+@main.command()
+@click.argument("file", type=click.File("rb"), default="-")
+@db_option
+@json_option
+def check(file: IO[bytes], db: str | None, as_json: bool) -> None:
+    """Check FILE exactly as `append` would, against the ledger, and write nothing.
+
+    Reports every problem of every line (the line, the JSON path and the reason), the
+    batch's own and those against the ledger (an id already used with other content, a
+    correction naming no fact), and warns about likely typos of party slugs.  Exit 0 when
+    append would accept the batch, 2 when it would refuse it.
+
+    \b
+    Example:
+      compute-ledger check facts.jsonl && compute-ledger append facts.jsonl
+    """
+    with opened(db) as ledger:
+        report = ledger.check(file.read())
+    if as_json:
+        emit_json(report)
+    else:
+        for line in render.check_lines(report):
+            click.echo(line, err=bool(report.problems))
+    if report.problems:
+        sys.exit(2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------
@@ -259,25 +368,29 @@ def log(after: int, limit: int | None, fact_type: str | None, db: str | None,
 @db_option
 @json_option
 def show(fact_id: str, db: str | None, as_json: bool) -> None:
-    """One fact by its id, with its position, recorded_at and hash.
+    """One fact by its id: its stored record, which facts corrected or retracted it, and
+    the content in force now.
 
     \b
     Example:
       compute-ledger show xai-anthropic-announced-2026-05-06
     """
     with opened(db) as ledger:
-        entry = ledger.show(fact_id)
+        answer = ledger.explain_fact(fact_id)
     if as_json:
-        emit_json(_entry_json(entry))
+        emit_json(answer)
         return
-    click.echo(f"id:          {entry.fact_id}")
-    click.echo(f"type:        {entry.fact.__struct_config__.tag}")
-    click.echo(f"position:    {entry.position}")
-    click.echo(f"recorded_at: {entry.recorded_at}")
-    click.echo(f"hash:        {entry.hash}")
-    click.echo(f"prev:        {entry.prev}")
-    click.echo(render.printable_json(
-        msgspec.json.format(canonical_bytes(entry.fact), indent=2).decode()))
+    # The facts are the stored bytes (msgspec.Raw), shown pretty-printed.
+    raw: bytes = bytes(answer.fact)  # type: ignore[call-overload]
+    in_force: str | None = None
+    if answer.in_force is not None:
+        stored: bytes = bytes(answer.in_force)  # type: ignore[call-overload]
+        in_force = msgspec.json.format(stored, indent=2).decode()
+    click.echo(f"id:          {fact_id}")
+    click.echo(f"type:        {msgspec.json.decode(raw)['type']}")
+    for line in render.show_lines(answer, msgspec.json.format(raw, indent=2).decode(),
+                                  in_force):
+        click.echo(line)
 
 
 @main.command()
@@ -415,9 +528,9 @@ def schema(name: str) -> None:
     """Print the JSON Schema of the fact format, or of a JSON answer.
 
     NAME is fact (the input format, default), or one of the JSON answers: verdict,
-    business, timeline, replay, append, verify, digest, record (a line of feed or log
-    --json).  Every answer carries its version in "schema" (a record, in its stored
-    topic); the version changes whenever the answer's shape does.
+    business, timeline, deal, diff, check, show, replay, append, verify, digest, record (a
+    line of feed or log --json).  Every answer carries its version in "schema" (a record,
+    in its stored topic); the version changes whenever the answer's shape does.
 
     \b
     Example:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 import msgspec
 
 from compute_ledger.ledger.errors import ConfigurationError, InputError, LedgerError
+from compute_ledger.ledger.facts import parse_facts
 from compute_ledger.ledger.instants import InstantSyntaxError, parse_instant
-from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.api import ComputeLedger, Hypothesis
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,3 +120,19 @@ def emit_json(value: object, *, indent: int = 2) -> None:
 def emit_line(value: object) -> None:
     """One compact JSON value per line (JSON Lines)."""
     click.echo(_JSON.encode(value))
+
+
+def with_option(func: F) -> F:
+    return click.option(
+        "--with", "with_file", type=click.File("rb"), metavar="FILE",
+        help="What if: answer as if the facts in FILE (JSON Lines, - for stdin) were appended "
+        "now, after the head. They pass the same checks as `append`, are never written, and "
+        "the answer says it is hypothetical and what they flip.",
+    )(func)
+
+
+def supposing(ledger: ComputeLedger, with_file: IO[bytes] | None) -> Hypothesis | None:
+    """The hypothesis of ``--with FILE`` (None without it)."""
+    if with_file is None:
+        return None
+    return ledger.hypothesis(parse_facts(with_file.read()))

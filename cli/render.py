@@ -11,9 +11,16 @@ from compute_ledger.projections.answers import (
     Business,
     CandidateOut,
     CheckOut,
+    CheckReport,
+    DealReport,
+    Diff,
+    DifferenceOut,
     ReplayReport,
+    RulingOut,
+    ShowOut,
     Timeline,
     Verdict,
+    WhatIfOut,
 )
 
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -111,11 +118,7 @@ def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
     if answer.rulings:
         yield ""
         yield "Creator rulings in force"
-        for ruling in answer.rulings:
-            about = f" on {ruling.subject}" if ruling.subject else ""
-            clauses = f" [{', '.join(ruling.clauses)}]" if ruling.clauses else ""
-            yield f"  {market_text(ruling.at)}  {ruling.ruling}{about}{clauses}  ({ruling.fact})"
-            yield f"      {printable(ruling.summary)}"
+        yield from ruling_lines(answer.rulings, subject=True)
     if explain:
         for candidate in answer.candidates:
             yield ""
@@ -124,6 +127,15 @@ def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
         yield ("A deal qualifies when its provider is in the xAI group, at least one inc- "
                "clause is met and every exc-, prf- and ddl- clause holds, unless a creator "
                "ruling in force says otherwise.  ✓ met  ✗ failed  ? unknown  · not applicable")
+
+
+def ruling_lines(rulings: list[RulingOut], *, subject: bool) -> Iterator[str]:
+    """Creator rulings, two lines each (``subject``: say which deal each is on)."""
+    for ruling in rulings:
+        about = f" on {ruling.subject}" if subject and ruling.subject else ""
+        clauses = f" [{', '.join(ruling.clauses)}]" if ruling.clauses else ""
+        yield f"  {market_text(ruling.at)}  {ruling.ruling}{about}{clauses}  ({ruling.fact})"
+        yield f"      {printable(ruling.summary)}"
 
 
 def explain_lines(candidate: CandidateOut) -> Iterator[str]:
@@ -240,3 +252,141 @@ def replay_lines(report: ReplayReport) -> Iterator[str]:
     yield ""
     yield "The answer the ledger gave then:"
     yield from verdict_lines(report.answer, explain=False)
+
+
+def what_if_lines(what_if: WhatIfOut | None) -> Iterator[str]:
+    """The banner of a hypothetical answer: what it stands on, and what its facts flip."""
+    if what_if is None:
+        return
+    laid = ", ".join(f"{f.id} (@{f.position})" for f in what_if.facts) or "none new"
+    duplicates = f"; {what_if.duplicates} already in the ledger" if what_if.duplicates else ""
+    yield (f"HYPOTHETICAL: as if appended after the head {what_if.base_position} "
+           f"({what_if.base_head[:12]}), nothing written")
+    yield f"  with       {laid}{duplicates}"
+    if not what_if.flips:
+        yield "  flips      nothing: the answer is the same without them"
+    else:
+        yield "  flips"
+        for difference in what_if.flips:
+            yield "    " + difference_line(difference)
+    yield ""
+
+
+def difference_line(difference: DifferenceOut) -> str:
+    facts = ", ".join(f"{f.id} @{f.position}" for f in difference.facts)
+    return (f"{difference.subject} {difference.what}: {printable(difference.before or '-')} -> "
+            f"{printable(difference.after or '-')}" + (f"  [{facts}]" if facts else ""))
+
+
+def diff_lines(answer: Diff) -> Iterator[str]:
+    for name, side in (("From", answer.from_), ("To", answer.to)):
+        yield (f"{name:<4} as of {instant(side.as_of)}, known at {instant(side.known_at)}: "
+               f"position {side.ledger_position} (head {side.ledger_head[:12]}), {side.status}")
+    yield ""
+    if answer.same:
+        yield "No differences: the two answers agree."
+        return
+    subject = None
+    for difference in answer.differences:
+        if difference.subject != subject:
+            subject = difference.subject
+            yield subject
+        facts = ", ".join(f"{f.id} @{f.position}" for f in difference.facts)
+        yield (f"  {difference.what}: {printable(difference.before or '-')} -> "
+               f"{printable(difference.after or '-')}")
+        if facts:
+            yield f"      because of {facts}"
+
+
+def check_lines(report: CheckReport) -> Iterator[str]:
+    for problem in report.problems:
+        where = f"line {problem.line}, " if problem.line is not None else ""
+        yield f"{where}{problem.path}: {printable(problem.reason)}"
+    for warning in report.warnings:
+        yield f"warning: line {warning.line}, {warning.path}: {warning.reason}"
+    lines = len({p.line for p in report.problems})
+    if report.problems:
+        yield (f"Error: {len(report.problems)} problem{'s' * (len(report.problems) != 1)} on "
+               f"{lines} line{'s' * (lines != 1)}; append would refuse the batch and write "
+               "nothing")
+    else:
+        yield (f"ok: {report.facts} fact{'s' * (report.facts != 1)} pass; append would add "
+               f"{report.new}, {report.duplicates} already in the ledger (head "
+               f"{report.head.position})")
+
+
+def deal_lines(report: DealReport) -> Iterator[str]:
+    yield from what_if_lines(report.what_if)
+    shown = report.deal or report.offering
+    status = shown.status if shown is not None else "unknown"
+    yield f"{report.kind} {report.id}: {status}"
+    yield f"As of      {instant(report.as_of)}"
+    yield (f"Known at   {instant(report.known_at)}, ledger position {report.ledger_position} "
+           f"(head {report.ledger_head[:12]})")
+    candidate = report.candidate
+    if candidate is not None:
+        review = ", under review" if candidate.under_review else ""
+        yield f"Standing   {candidate.standing}{review}; qualifies: " \
+              f"{'yes' if candidate.qualifies else 'no'}"
+    if shown is not None and shown.terms:
+        yield ""
+        yield "Terms"
+        width = max(len(name) for name in shown.terms)
+        for name, term in shown.terms.items():
+            value = ", ".join(term.value) if isinstance(term.value, list) else \
+                ("yes" if term.value else "no") if isinstance(term.value, bool) else \
+                _value(name, term.value)
+            yield f"  {name:<{width}}  {printable(value)}  ({term.fact})"
+    if report.history:
+        yield ""
+        yield "History along valid time"
+        for step in report.history:
+            ruling = f", ruling {step.ruling}" if step.ruling else ""
+            money = f", {usd(step.usd_per_month)}/month" if step.usd_per_month else ""
+            yield (f"  {market_text(step.at)}  {step.status}, {step.standing}, "
+                   f"{'counts' if step.qualifies else 'does not count'}{ruling}{money}")
+            if step.facts:
+                yield f"      facts: {', '.join(step.facts)}"
+    if report.facts:
+        yield ""
+        yield "Facts"
+        for ref in report.facts:
+            fate = []
+            if ref.target:
+                fate.append(f"{'corrects' if ref.type == 'correction' else 'retracts'} "
+                            f"{ref.target}")
+            if ref.in_force:
+                fate.append(f"corrected by {ref.in_force}")
+            if ref.retracted_by:
+                fate.append(f"retracted by {ref.retracted_by}")
+            note = f"  ({'; '.join(fate)})" if fate else ""
+            yield f"  @{ref.position:<5} {ref.type:<21} {ref.id}{note}"
+    if report.rulings:
+        yield ""
+        yield "Creator rulings on it"
+        yield from ruling_lines(report.rulings, subject=False)
+    if candidate is not None:
+        yield ""
+        yield from explain_lines(candidate)
+
+
+def show_lines(answer: ShowOut, fact_json: str, in_force_json: str | None) -> Iterator[str]:
+    yield f"position:    {answer.position}"
+    yield f"recorded_at: {answer.recorded_at}"
+    yield f"hash:        {answer.hash}"
+    yield f"prev:        {answer.prev}"
+    yield f"about:       {', '.join(answer.subjects) or '-'}"
+    if answer.target is not None:
+        yield f"names:       {answer.target}"
+    for correction in answer.corrections:
+        winner = "  (in force)" if correction.id == answer.correction_in_force else ""
+        yield f"corrected:   by {correction.id} at position {correction.position}{winner}"
+    if answer.retracted_by is not None:
+        yield (f"retracted:   by {answer.retracted_by.id} at position "
+               f"{answer.retracted_by.position}")
+    yield printable_json(fact_json)
+    if in_force_json is None:
+        yield "In force now: nothing (retracted)"
+    elif answer.corrections or answer.target is not None:
+        yield "In force now:"
+        yield printable_json(in_force_json)

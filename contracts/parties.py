@@ -124,9 +124,13 @@ class PartyWarning(msgspec.Struct, frozen=True):
     slug: str
     suggestion: str
 
+    @property
+    def reason(self) -> str:
+        return (f"{self.slug!r} is not a party the rules know, so it counts as an outside "
+                f"party; did you mean {self.suggestion!r}?")
+
     def __str__(self) -> str:
-        return (f"{self.path}: {self.slug!r} is not a party the rules know, so it counts as "
-                f"an outside party; did you mean {self.suggestion!r}?")
+        return f"{self.path}: {self.reason}"
 
 
 def _named(node: object, path: str) -> Iterator[tuple[str, str]]:

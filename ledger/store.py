@@ -55,7 +55,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, get_topic
 
-from compute_ledger.ledger.admission import Chain, classify, prepare
+from compute_ledger.ledger.admission import Batch, Chain, Prepared, classify, prepare
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.chain import GENESIS, content_digest
 from compute_ledger.ledger.clock import Clock, SystemClock, stamp
@@ -179,6 +179,14 @@ class AppendResult(msgspec.Struct, frozen=True):
     first_position: int | None
     recorded_at: str | None
     attempts: int
+
+
+class Admission(msgspec.Struct, frozen=True):
+    """What an append of a batch would do, decided against ``head`` (see :meth:`Ledger.admit`)."""
+
+    head: Head
+    new: list[Prepared]
+    duplicates: int
 
 
 class VerifyReport(msgspec.Struct, frozen=True):
@@ -499,6 +507,33 @@ class Ledger:
         with paused_gc():
             return self._append(facts, progress)
 
+    def admit(
+        self,
+        facts: Iterable[Fact | tuple[int, Fact]],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> Admission:
+        """What :meth:`append` would do with these facts against the ledger as it stands,
+        without writing anything: the facts it would append (with their ids and canonical
+        bytes) and how many are duplicates.  Raises :class:`InputError` listing every
+        problem, the batch's own and those against the ledger, exactly as ``append`` would."""
+        head, new, duplicates = self._decide(prepare(facts, progress), index=False)
+        return Admission(head, new, duplicates)
+
+    def _decide(self, batch: Batch, *, index: bool) -> tuple[Head, list[Prepared], int]:
+        """The new facts of ``batch`` and its duplicates, against the head as read now (a
+        writer brings the fact index up to it first, to look up faster; a reader reads the
+        records the index does not cover yet)."""
+        head = self.head()
+        found: dict[str, tuple[int, bytes]] = {}
+        if head.position:
+            if index:
+                self.sync_index(head.position)
+            wanted = {p.fact_id for p in batch.prepared} | batch.targets
+            found = self.lookup(wanted, head.position)
+        new, duplicates = classify(batch, found, lambda at: self.entry_at(at).fact)
+        return head, new, duplicates + batch.duplicates
+
     def _append(
         self,
         facts: Iterable[Fact | tuple[int, Fact]],
@@ -518,14 +553,7 @@ class Ledger:
             # without the lock (the costly part: the index, the lookups); under the lock the
             # head is read again, and if another writer moved it meanwhile, the batch is
             # decided again on the new head.
-            head = self.head()
-            found: dict[str, tuple[int, bytes]] = {}
-            if head.position:
-                self.sync_index(head.position)
-                wanted = {p.fact_id for p in batch.prepared} | batch.targets
-                found = self.lookup(wanted, head.position)
-            new, duplicates = classify(batch, found, lambda at: self.entry_at(at).fact)
-            duplicates += batch.duplicates
+            head, new, duplicates = self._decide(batch, index=True)
             if not new:
                 return AppendResult(0, duplicates, head, None, None, attempt)
             try:

@@ -71,10 +71,47 @@ class RulingOut(_Answer, frozen=True, kw_only=True):
     summary: str
 
 
+class FactAt(_Answer, frozen=True, kw_only=True):
+    """A fact and its ledger position (for a hypothetical fact, the one it would take)."""
+
+    id: str
+    position: int
+
+
+class DifferenceOut(_Answer, frozen=True, kw_only=True):
+    """One field that differs between two answers, and the facts that made it differ (see
+    ``docs/verdict.md``, "What changed").  Values are strings as the answers show them
+    (booleans ``true``/``false``, instants in RFC 3339, lists joined by ``, ``); null where
+    one answer has no such field."""
+
+    subject: str
+    """``market``, ``business``, ``deal:ID`` or ``offering:ID``."""
+    what: str
+    """The field: ``status``, ``qualifies``, ``clause CLAUSE``, ``term NAME``, ..."""
+    before: str | None
+    after: str | None
+    facts: list[FactAt]
+
+
+class WhatIfOut(_Answer, frozen=True, kw_only=True):
+    """What a hypothetical answer (``--with FILE``) stands on and what its facts change."""
+
+    base_position: int
+    base_head: str
+    """The ledger the hypothesis is laid on: its head when the answer was given."""
+    facts: list[FactAt]
+    """The hypothetical facts that are new to the ledger, with the positions they would
+    take; none of them was written."""
+    duplicates: int
+    """Facts of the file already in the ledger with the same content (they change nothing)."""
+    flips: list[DifferenceOut]
+    """What differs from the same answer without them."""
+
+
 class Verdict(_Answer, frozen=True, kw_only=True):
     """The market's verdict as of a valid time, as known at a system time."""
 
-    schema: str = "compute-ledger/verdict/2"
+    schema: str = "compute-ledger/verdict/3"
     market: str
     question: str
     deadline: datetime
@@ -91,6 +128,10 @@ class Verdict(_Answer, frozen=True, kw_only=True):
     clauses_used: list[str]
     ledger_position: int
     ledger_head: str
+    hypothetical: bool = False
+    """True when the answer is a what-if (``--with FILE``): facts that are not in the
+    ledger were laid on it; ``ledger_position`` and ``ledger_head`` are the ledger's own."""
+    what_if: WhatIfOut | None = None
 
 
 class TermOut(_Answer, frozen=True, kw_only=True):
@@ -143,7 +184,7 @@ class CustomerOut(_Answer, frozen=True, kw_only=True):
 class Business(_Answer, frozen=True, kw_only=True):
     """The state of xAI's compute business as of a valid time, as known at a system time."""
 
-    schema: str = "compute-ledger/business/1"
+    schema: str = "compute-ledger/business/2"
     as_of: datetime
     known_at: datetime
     deals: list[DealOut]
@@ -157,13 +198,18 @@ class Business(_Answer, frozen=True, kw_only=True):
     """Active deals with no end date: left out of the backlog."""
     ledger_position: int
     ledger_head: str
+    hypothetical: bool = False
+    what_if: WhatIfOut | None = None
+    """As for the verdict: a what-if answer (``--with FILE``) says so."""
 
 
 class ChangeOut(_Answer, frozen=True, kw_only=True):
     """One thing that changed at a point: a deal's or offering's ``standing``, ``status``,
     the creator's ``ruling`` in force on it (``counts``, ``does_not_count``,
-    ``under_review``) or its ``usd_per_month`` run-rate (a decimal string); or the market's
-    ``status``, or ``deadline`` (``passed``, at the first instant after it)."""
+    ``under_review``) or its ``usd_per_month`` run-rate (a decimal string); a ``correction``
+    or ``retraction`` of one of its facts, issued then (``before`` names the fact, ``after``
+    the correction or retraction; its effect is retroactive and already in every point); or
+    the market's ``status``, or ``deadline`` (``passed``, at the first instant after it)."""
 
     subject: str
     what: str
@@ -187,11 +233,14 @@ class PointOut(_Answer, frozen=True, kw_only=True):
 class Timeline(_Answer, frozen=True, kw_only=True):
     """Every change point of the verdict and of the business along valid time."""
 
-    schema: str = "compute-ledger/timeline/2"
+    schema: str = "compute-ledger/timeline/3"
     known_at: datetime
     points: list[PointOut]
     ledger_position: int
     ledger_head: str
+    hypothetical: bool = False
+    what_if: WhatIfOut | None = None
+    """As for the verdict: a what-if answer (``--with FILE``) says so."""
 
 
 class HeadOut(_Answer, frozen=True, kw_only=True):
@@ -204,7 +253,7 @@ class HeadOut(_Answer, frozen=True, kw_only=True):
 class ReplayReport(_Answer, frozen=True, kw_only=True):
     """What an auditor's replay found (``compute-ledger replay``)."""
 
-    schema: str = "compute-ledger/replay/2"
+    schema: str = "compute-ledger/replay/3"
     ok: bool
     verified: int
     """Records whose chain, positions and index were checked."""
@@ -254,6 +303,133 @@ class DigestOut(_Answer, frozen=True, kw_only=True):
     hash: str
 
 
+class ProblemOut(_Answer, frozen=True, kw_only=True):
+    """One problem of one line: the line, the JSON path and the reason."""
+
+    line: int | None
+    path: str
+    reason: str
+
+
+class CheckReport(_Answer, frozen=True, kw_only=True):
+    """What ``check FILE`` found: every problem of every line, as ``append`` would refuse
+    them, and what ``append`` would then do.  Nothing is written."""
+
+    schema: str = "compute-ledger/check/1"
+    ok: bool
+    facts: int
+    """Lines that passed the door."""
+    new: int
+    """Facts ``append`` would add (0 while there are problems)."""
+    duplicates: int
+    problems: list[ProblemOut]
+    warnings: list[ProblemOut]
+    """Likely typos of a party slug (``append`` warns the same way, and appends)."""
+    head: HeadOut
+
+
+class SideOut(_Answer, frozen=True, kw_only=True):
+    """One of the two answers a diff compares."""
+
+    as_of: datetime
+    known_at: datetime
+    ledger_position: int
+    ledger_head: str
+    status: Status
+
+
+class Diff(_Answer, frozen=True, kw_only=True):
+    """What differs between two answers (verdict and business), and the facts behind each
+    difference."""
+
+    schema: str = "compute-ledger/diff/1"
+    from_: SideOut = msgspec.field(name="from")
+    to: SideOut
+    same: bool
+    differences: list[DifferenceOut]
+
+
+class StepOut(_Answer, frozen=True, kw_only=True):
+    """A deal or offering from ``at`` until the next step: as the business and the verdict
+    see it then."""
+
+    at: datetime
+    status: str
+    standing: Standing
+    qualifies: bool
+    """Whether it counts over this step, as the timeline says: once the clauses let it
+    count it stays counted, unless the creator's ruling in force then says otherwise."""
+    ruling: str | None
+    usd_per_month: Decimal | None
+    """The monthly run-rate it adds over this step (an active deal's), else null."""
+    facts: list[str]
+    """The facts that made the step (those that occurred at ``at``)."""
+
+
+class FactRefOut(_Answer, frozen=True, kw_only=True):
+    """A fact about a deal or offering, and what became of it."""
+
+    id: str
+    type: str
+    position: int
+    occurred_at: datetime
+    target: str | None
+    """For a correction or retraction: the fact it names."""
+    live: bool
+    retracted_by: str | None
+    corrections: list[str]
+    in_force: str | None
+    """The correction whose content is in force (null: the fact's own)."""
+
+
+class DealReport(_Answer, frozen=True, kw_only=True):
+    """Everything about one deal or offering as of a valid time, as known at a system time."""
+
+    schema: str = "compute-ledger/deal/1"
+    id: str
+    kind: Literal["deal", "offering"]
+    as_of: datetime
+    known_at: datetime
+    candidate: CandidateOut | None
+    """As the verdict weighs it (its clause checklist); null if nothing about it stands."""
+    deal: DealOut | None
+    """As the business shows a deal: merged terms with the fact behind each, status."""
+    offering: OfferingOut | None
+    history: list[StepOut]
+    """Its steps along valid time up to ``as_of``."""
+    facts: list[FactRefOut]
+    """Every fact about it known at ``known_at``, corrections and retractions included."""
+    rulings: list[RulingOut]
+    """Every ruling of the creator on it known at ``known_at``, in valid-time order."""
+    ledger_position: int
+    ledger_head: str
+    hypothetical: bool = False
+    what_if: WhatIfOut | None = None
+    """As for the verdict: a what-if answer (``--with FILE``) says so."""
+
+
+class ShowOut(_Answer, frozen=True, kw_only=True):
+    """One stored fact (the stored record's fields) and what became of it."""
+
+    schema: str = "compute-ledger/show/1"
+    fact: Fact
+    hash: str
+    position: int
+    prev: str
+    recorded_at: str
+    subjects: list[str]
+    target: str | None
+    """For a correction or retraction: the fact it names."""
+    retracted_by: FactAt | None
+    corrections: list[FactAt]
+    correction_in_force: str | None
+    in_force: Fact | None
+    """The content in force now: the fact itself, the content of the correction in force,
+    or null when retracted."""
+    ledger_position: int
+    ledger_head: str
+
+
 class RecordOut(msgspec.Struct, frozen=True):
     """A stored record, one per line of ``feed`` and ``log --json``: exactly the bytes the
     ledger holds (keys sorted; the fact in canonical form).  Versioned by its stored topic,
@@ -275,6 +451,10 @@ ANSWERS: dict[str, Any] = {
     "verify": VerifyOut,
     "digest": DigestOut,
     "record": RecordOut,
+    "check": CheckReport,
+    "diff": Diff,
+    "deal": DealReport,
+    "show": ShowOut,
 }
 """Every JSON answer the CLI prints, by name (``compute-ledger schema NAME``)."""
 

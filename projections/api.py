@@ -11,11 +11,14 @@ layer that prints them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+
+import msgspec
 
 from compute_ledger.contracts.parties import (
     PartyWarning,
@@ -24,16 +27,31 @@ from compute_ledger.contracts.parties import (
     party_warnings,
 )
 from compute_ledger.ledger import config as store_config
+from compute_ledger.ledger.admission import Prepared
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.clock import Clock
-from compute_ledger.ledger.errors import ConfigurationError, NotFoundError, StorageError
-from compute_ledger.ledger.facts import Checked, CorporateEvent, Fact, parse_facts, stored_id
+from compute_ledger.ledger.errors import (
+    ConfigurationError,
+    InputError,
+    NotFoundError,
+    StorageError,
+)
+from compute_ledger.ledger.facts import (
+    Checked,
+    CorporateEvent,
+    Fact,
+    canonical_bytes,
+    parse_facts,
+    read_facts,
+    stored_id,
+)
 from compute_ledger.ledger.instants import (
     LATEST,
     ONE_MICROSECOND,
     end_of_day,
     in_range,
     range_problem,
+    utc_text,
 )
 from compute_ledger.ledger.store import (
     AppendResult,
@@ -46,11 +64,28 @@ from compute_ledger.ledger.store import (
     record_json,
 )
 from compute_ledger.projections import business as business_projection
+from compute_ledger.projections import deal as deal_projection
+from compute_ledger.projections import diff as diffing
 from compute_ledger.projections import timeline as timeline_projection
 from compute_ledger.projections import verdict as verdict_projection
-from compute_ledger.projections.answers import Business, HeadOut, ReplayReport, Timeline, Verdict
+from compute_ledger.projections.answers import (
+    Business,
+    CheckReport,
+    DealReport,
+    Diff,
+    FactAt,
+    HeadOut,
+    ProblemOut,
+    ReplayReport,
+    ShowOut,
+    Timeline,
+    Verdict,
+    WhatIfOut,
+)
+from compute_ledger.projections.knowledge import Knowledge
+from compute_ledger.projections.provenance import Provenance
 from compute_ledger.projections.runner import Projection
-from compute_ledger.projections.view import Histories, View, build_view
+from compute_ledger.projections.view import Histories, View, build_view, fold_knowledge, view_of
 
 PUBLIC_RECORD = "public-record.jsonl"
 KnownAt = datetime | int
@@ -62,6 +97,7 @@ __all__ = [
     "ComputeLedger",
     "Entry",
     "Head",
+    "Hypothesis",
     "KnownAt",
     "Record",
     "ReplayReport",
@@ -73,6 +109,16 @@ __all__ = [
     "parse_pin",
     "record_json",
 ]
+
+
+class Hypothesis(msgspec.Struct, frozen=True):
+    """Facts laid on the ledger without being written (see :meth:`ComputeLedger.hypothesis`):
+    the new ones, decided against ``base``, as if recorded at ``known_at``."""
+
+    base: Head
+    facts: tuple[Prepared, ...]
+    duplicates: int
+    known_at: datetime
 
 
 def aware(instant: datetime, name: str) -> datetime:
@@ -220,6 +266,36 @@ class ComputeLedger:
             raise NotFoundError(f"no fact with id {fact_id!r} in ledger {self.display}")
         return entry
 
+    def explain_fact(self, fact_id: str) -> ShowOut:
+        """The stored fact with this id, what corrected or retracted it, and the content in
+        force now (for a correction or retraction: that of the fact it names)."""
+        entry = self.show(fact_id)
+        provenance = Provenance(self._folded(self.ledger.head().position)[1])
+        ref = provenance.get(entry.fact_id)
+        assert ref is not None
+        base = provenance.get(ref.target) if ref.target is not None else ref
+        if base is not None and base.target is not None:  # a retraction of a correction
+            base = provenance.get(base.target)
+        assert base is not None
+
+        def at(name: str | None) -> FactAt | None:
+            found = None if name is None else provenance.get(name)
+            return None if found is None else FactAt(id=found.id, position=found.position)
+
+        content = provenance.content(base.id) if base.live else None
+        head = self.ledger.head()
+        return ShowOut(
+            fact=msgspec.Raw(entry.raw),  # type: ignore[arg-type]  # the stored bytes
+            hash=entry.hash, position=entry.position, prev=entry.prev,
+            recorded_at=entry.recorded_at, subjects=list(ref.subjects), target=ref.target,
+            retracted_by=at(ref.retracted_by),
+            corrections=[a for a in map(at, ref.corrections) if a is not None],
+            correction_in_force=ref.in_force,
+            in_force=None if content is None  # type: ignore[arg-type]
+            else msgspec.Raw(canonical_bytes(content)),
+            ledger_position=head.position, ledger_head=head.hash,
+        )
+
     def verify(self, against: Head | None = None) -> VerifyReport:
         return self.ledger.verify(against)
 
@@ -257,6 +333,83 @@ class ComputeLedger:
         resolved = self.now() if as_of is None else aware(as_of, "as_of")
         return resolved, self.known_instant(known_at)
 
+    # -- what the ledger knows about each fact --------------------------------------------
+
+    def _folded(self, position: int, extra: Iterable[tuple[int, str, str, Fact]] = ()
+                ) -> tuple[View, Knowledge]:
+        """The histories and the knowledge folded from the stored facts up to ``position``,
+        then ``extra`` entries (hypothetical ones), the cyclic collector paused."""
+        with paused_gc():
+            knowledge, head, recorded_at = fold_knowledge(
+                itertools.chain(self.ledger.stream(until=position), extra))
+            return view_of(knowledge, head, recorded_at), knowledge
+
+    def provenance(self, known_at: KnownAt | None = None) -> Provenance:
+        """Every fact known at ``known_at`` (default: now) and what became of it: which
+        subjects it is about, its corrections and retraction."""
+        position = self.ledger.position_known_at(self.known_instant(known_at))
+        return Provenance(self._folded(position)[1])
+
+    # -- what if ----------------------------------------------------------------------------
+
+    def hypothesis(self, facts: Iterable[Fact | tuple[int, Fact]]) -> Hypothesis:
+        """Facts to lay on the ledger without writing them (``--with FILE``): they pass the
+        same door as :meth:`append` against the head as it stands (an :class:`InputError`
+        names every problem), and are never written or hashed into the ledger."""
+        admitted = self.ledger.admit(facts)
+        return Hypothesis(admitted.head, tuple(admitted.new), admitted.duplicates,
+                          self.ledger.now(admitted.head))
+
+    def _supposed(self, hypothesis: Hypothesis) -> tuple[View, Provenance]:
+        """The histories as they would be were the hypothesis appended after its head (the
+        view keeps the head's position and hash: nothing was appended)."""
+        base = hypothesis.base
+        recorded = utc_text(hypothesis.known_at)
+        extra = [(base.position + n, recorded, base.hash, p.fact)
+                 for n, p in enumerate(hypothesis.facts, start=1)]
+        view, knowledge = self._folded(base.position, extra)
+        view = msgspec.structs.replace(view, position=base.position, head=base.hash)
+        return view, Provenance(knowledge)
+
+    def _what_if(self, hypothesis: Hypothesis, provenance: Provenance,
+                 raw: list[diffing.Raw], answers: tuple[diffing.Answer, diffing.Answer]
+                 ) -> WhatIfOut:
+        base = hypothesis.base
+        return WhatIfOut(
+            base_position=base.position, base_head=base.hash,
+            facts=[FactAt(id=p.fact_id, position=base.position + n)
+                   for n, p in enumerate(hypothesis.facts, start=1)],
+            duplicates=hypothesis.duplicates,
+            flips=diffing.explain(raw, provenance,
+                                  (base.position, base.position + len(hypothesis.facts)),
+                                  None, answers),
+        )
+
+    def _both(self, histories: Histories, as_of: datetime, known: datetime
+              ) -> diffing.Answer:
+        return (verdict_projection.verdict(histories, as_of, known),
+                business_projection.business(histories, as_of, known))
+
+    def _hypothetical(self, hypothesis: Hypothesis, as_of: datetime | None,
+                      known_at: KnownAt | None, keep: Callable[[diffing.Raw], bool]
+                      ) -> tuple[diffing.Answer, View, Provenance, WhatIfOut]:
+        """Both answers with the hypothesis laid on, the view and provenance they read, and
+        what differs (the fields ``keep`` selects) from the answers without it."""
+        if known_at is not None:
+            raise ConfigurationError(
+                "--with answers as if FILE were appended now, after the head: it cannot be "
+                "combined with --known-at")
+        moment = hypothesis.known_at
+        when = moment if as_of is None else aware(as_of, "as_of")
+        base = self._both(self._read(hypothesis.base.position)[0], when, moment)
+        view, provenance = self._supposed(hypothesis)
+        supposed = self._both(view, when, moment)
+        raw = [r for r in diffing.compare(base, supposed) if keep(r)]
+        return supposed, view, provenance, self._what_if(hypothesis, provenance, raw,
+                                                          (base, supposed))
+
+    # -- the projections, read ----------------------------------------------------------------
+
     def view(self, known_at: KnownAt | None = None) -> View:
         """Everything the ledger knew at ``known_at`` (default: now), folded from the stored
         facts: the reference computation, independent of the maintained projection."""
@@ -274,32 +427,142 @@ class ComputeLedger:
         question is about the ledger's latest knowledge (it is caught up first), else the
         facts recorded by then, folded afresh."""
         known = self.known_instant(known_at)
-        position = self.ledger.position_known_at(known)
+        return self._read(self.ledger.position_known_at(known))[0]
+
+    def _read(self, position: int, *, provenance: bool = False
+              ) -> tuple[Histories, Provenance | None]:
+        """The histories at ``position`` (see :meth:`histories`), and with ``provenance``
+        what became of each fact then, from one fold of the facts when the histories need
+        one too."""
         if position == self.ledger.head().position and not self.ledger.read_only:
             try:
                 tracked, _ = self.projection.catch_up(until=position)
             except StorageError:
                 tracked = -1  # it cannot be written now (a full disk): fold instead
             if tracked == position:
-                return self.projection.view()
-        return self.replayed(position)
+                return self.projection.view(), \
+                    Provenance(self._folded(position)[1]) if provenance else None
+        view, knowledge = self._folded(position)
+        return view, Provenance(knowledge) if provenance else None
 
-    def verdict(self, as_of: datetime | None = None, known_at: KnownAt | None = None) -> Verdict:
-        """The market's verdict as of ``as_of``, as known at ``known_at``."""
+    def _explained(self, known: datetime) -> tuple[Histories, Provenance]:
+        histories, provenance = self._read(self.ledger.position_known_at(known),
+                                           provenance=True)
+        assert provenance is not None
+        return histories, provenance
+
+    def verdict(self, as_of: datetime | None = None, known_at: KnownAt | None = None, *,
+                hypothesis: Hypothesis | None = None) -> Verdict:
+        """The market's verdict as of ``as_of``, as known at ``known_at``; with a
+        ``hypothesis``, as if its facts were appended now (``"hypothetical": true``, and
+        what they flip)."""
+        if hypothesis is not None:
+            (answer, _), _, _, what_if = self._hypothetical(hypothesis, as_of, known_at,
+                                                           diffing.of_verdict)
+            return msgspec.structs.replace(answer, hypothetical=True, what_if=what_if)
         as_of, known_at = self.moments(as_of, known_at)
         return verdict_projection.verdict(self.histories(known_at), as_of, known_at)
 
     def business(
-        self, as_of: datetime | None = None, known_at: KnownAt | None = None
+        self, as_of: datetime | None = None, known_at: KnownAt | None = None, *,
+        hypothesis: Hypothesis | None = None,
     ) -> Business:
-        """The state of xAI's compute business as of ``as_of``, as known at ``known_at``."""
+        """The state of xAI's compute business as of ``as_of``, as known at ``known_at``
+        (with a ``hypothesis``: as for :meth:`verdict`)."""
+        if hypothesis is not None:
+            (_, answer), _, _, what_if = self._hypothetical(hypothesis, as_of, known_at,
+                                                           diffing.of_business)
+            return msgspec.structs.replace(answer, hypothetical=True, what_if=what_if)
         as_of, known_at = self.moments(as_of, known_at)
         return business_projection.business(self.histories(known_at), as_of, known_at)
 
-    def timeline(self, known_at: KnownAt | None = None) -> Timeline:
-        """Every change point of the verdict and the business, as known at ``known_at``."""
-        _, known_at = self.moments(None, known_at)
-        return timeline_projection.timeline(self.histories(known_at), known_at)
+    def timeline(self, known_at: KnownAt | None = None, *,
+                 hypothesis: Hypothesis | None = None) -> Timeline:
+        """Every change point of the verdict and the business, as known at ``known_at``,
+        corrections and retractions included (with a ``hypothesis``: as if its facts were
+        appended now; its flips are the points that differ)."""
+        if hypothesis is not None:
+            _, view, provenance, what_if = self._hypothetical(
+                hypothesis, None, known_at, lambda raw: False)
+            moment = hypothesis.known_at
+            base = self.timeline(moment)
+            answer = timeline_projection.timeline(view, moment, provenance.amendments())
+            flips = timeline_projection.compare(base, answer, provenance,
+                                                (hypothesis.base.position,
+                                                 hypothesis.base.position
+                                                 + len(hypothesis.facts)))
+            return msgspec.structs.replace(
+                answer, hypothetical=True,
+                what_if=msgspec.structs.replace(what_if, flips=flips))
+        _, known = self.moments(None, known_at)
+        histories, provenance = self._explained(known)
+        return timeline_projection.timeline(histories, known, provenance.amendments())
+
+    def deal(self, name: str, as_of: datetime | None = None,
+             known_at: KnownAt | None = None, *,
+             hypothesis: Hypothesis | None = None) -> DealReport:
+        """Everything about one deal or offering (``name``: its id, or ``deal:ID`` /
+        ``offering:ID``) as of ``as_of``, as known at ``known_at``."""
+        if hypothesis is not None:
+            _, view, provenance, what_if = self._hypothetical(
+                hypothesis, as_of, known_at, lambda raw: True)
+            moment = hypothesis.known_at
+            when = moment if as_of is None else aware(as_of, "as_of")
+            key = deal_projection.subject_key(name, view, provenance, when)
+            report = deal_projection.deal_report(view, provenance, key, when, moment)
+            flips = [f for f in what_if.flips if f.subject == key]
+            return msgspec.structs.replace(
+                report, hypothetical=True,
+                what_if=msgspec.structs.replace(what_if, flips=flips))
+        as_of, known = self.moments(as_of, known_at)
+        histories, provenance = self._explained(known)
+        key = deal_projection.subject_key(name, histories, provenance, as_of)
+        return deal_projection.deal_report(histories, provenance, key, as_of, known)
+
+    def diff(self, as_of: datetime | None = None, known_at: KnownAt | None = None,
+             to_as_of: datetime | None = None, to_known_at: KnownAt | None = None) -> Diff:
+        """What differs between the answers at (``as_of``, ``known_at``) and at
+        (``to_as_of``, ``to_known_at``), each ``to_*`` defaulting to its counterpart, and
+        the facts that made each difference."""
+        first = self.moments(as_of, known_at)
+        second = self.moments(as_of if to_as_of is None else to_as_of,
+                              known_at if to_known_at is None else to_known_at)
+        low, high = (self.ledger.position_known_at(known) for _, known in (first, second))
+        histories, provenance = self._read(max(low, high), provenance=True)
+        assert provenance is not None
+        before, after = (
+            self._both(histories if position == max(low, high) else self._read(position)[0],
+                       when, known)
+            for (when, known), position in ((first, low), (second, high)))
+        differences = diffing.explain(diffing.compare(before, after), provenance,
+                                      (low, high), (first[0], second[0]), (before, after))
+        return Diff(
+            from_=diffing.side(before), to=diffing.side(after), same=not differences,
+            differences=differences,
+        )
+
+    def check(self, data: bytes) -> CheckReport:
+        """Validate a batch exactly as :meth:`append` would, against the ledger as it
+        stands, and report every problem of every line; nothing is written."""
+        checked, problems = read_facts(data)
+        new = duplicates = 0
+        head = self.ledger.head()
+        if checked:
+            try:
+                admitted = self.ledger.admit(checked)
+            except InputError as exc:
+                problems = [*problems, *exc.problems]
+            else:
+                head, new, duplicates = admitted.head, len(admitted.new), admitted.duplicates
+        warnings = [ProblemOut(line=line, path=w.path, reason=w.reason)
+                    for line, w in self.party_warnings(checked)]
+        problems = sorted(problems, key=lambda p: p.line or 0)  # stable: in field order
+        return CheckReport(
+            ok=not problems, facts=len(checked), new=0 if problems else new,
+            duplicates=duplicates, warnings=warnings,
+            problems=[ProblemOut(line=p.line, path=p.path, reason=p.reason) for p in problems],
+            head=HeadOut(position=head.position, hash=head.hash),
+        )
 
     # -- the auditor's replay -----------------------------------------------------------------
 

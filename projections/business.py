@@ -101,11 +101,17 @@ def deal_out(state: SubjectState, at: datetime, groups: Groups, qualifies: bool)
     )
 
 
-def offering_out(state: SubjectState, assessment: Assessment, qualifies: bool) -> OfferingOut:
+def offering_status(assessment: Assessment) -> str:
+    """An offering's status: ``available`` once its availability is shown, else
+    ``announced``."""
     available = any(c.clause == "prf-availability" and c.state == "met" for c in assessment.checks)
+    return "available" if available else "announced"
+
+
+def offering_out(state: SubjectState, assessment: Assessment, qualifies: bool) -> OfferingOut:
     return OfferingOut(
         id=state.id,
-        status="available" if available else "announced",
+        status=offering_status(assessment),  # type: ignore[arg-type]
         provider=value(state.terms, "provider"),
         service=value(state.terms, "service"),
         signup_open=value(state.terms, "signup_open"),
@@ -116,7 +122,14 @@ def offering_out(state: SubjectState, assessment: Assessment, qualifies: bool) -
     )
 
 
-def _retracted_deal(subject_id: str) -> DealOut:
+def retracted_offering(subject_id: str) -> OfferingOut:
+    return OfferingOut(
+        id=subject_id, status="retracted", provider=None, service=None, signup_open=None,
+        pricing_published=None, available_from=None, qualifies=False, terms={},
+    )
+
+
+def retracted_deal(subject_id: str) -> DealOut:
     return DealOut(
         id=subject_id, status="retracted", provider=None, customer=None, external=None,
         service=None, consideration=None, facilities=None, capacity_mw=None,
@@ -144,13 +157,9 @@ def business(histories: Histories, as_of: datetime, known_at: datetime) -> Busin
     for key in sorted(histories.retracted_at(as_of)):
         kind, subject_id = key.split(":", 1)
         if kind == "deal":
-            deals.append(_retracted_deal(subject_id))
+            deals.append(retracted_deal(subject_id))
         else:
-            offerings.append(OfferingOut(
-                id=subject_id, status="retracted", provider=None, service=None,
-                signup_open=None, pricing_published=None, available_from=None,
-                qualifies=False, terms={},
-            ))
+            offerings.append(retracted_offering(subject_id))
     return summarise(deals, offerings, as_of, known_at, histories)
 
 

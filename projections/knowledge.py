@@ -46,6 +46,13 @@ class _Fix(msgspec.Struct):
     replacement: SourcedFact
 
 
+class _Withdrawal(msgspec.Struct, frozen=True):
+    fact_id: str
+    at: datetime
+    position: int
+    target: str
+
+
 class Knowledge(msgspec.Struct):
     """Facts in ledger order, folded into their effective contents."""
 
@@ -55,6 +62,8 @@ class Knowledge(msgspec.Struct):
     fix_by_id: dict[str, _Fix] = msgspec.field(default_factory=dict)
     retracted: dict[str, str] = msgspec.field(default_factory=dict)
     """Retracted fact id -> the retraction's id."""
+    withdrawals: dict[str, _Withdrawal] = msgspec.field(default_factory=dict)
+    """Every retraction, by its id."""
 
     def add(self, position: int, fact: Fact) -> tuple[str, ...]:
         """Fold one stored fact in; return the base fact ids whose content may have changed."""
@@ -69,6 +78,8 @@ class Knowledge(msgspec.Struct):
             return (fact.corrects,)
         if isinstance(fact, Retraction):
             self.retracted[fact.retracts] = fact_id
+            self.withdrawals[fact_id] = _Withdrawal(fact_id, fact.occurred_at, position,
+                                                    fact.retracts)
             voided = self.fix_by_id.get(fact.retracts)
             return (voided.target,) if voided is not None else (fact.retracts,)
         self.base[fact_id] = (position, fact)

@@ -175,6 +175,15 @@ class StoredView:
             row = cur.fetchone()
         return None if row is None else _DECODE_SUBJECT.decode(_blob(row["state"]))
 
+    def history_of(self, key: str) -> History[SubjectStep] | None:
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT state FROM cl_steps WHERE subject = ? ORDER BY valid_from",
+                        (key,))
+            rows = cur.fetchall()
+        if not rows or not key.startswith(("deal:", "offering:")):
+            return None
+        return History(tuple(_DECODE_SUBJECT.decode(_blob(r["state"])) for r in rows))
+
     def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
         # Two index lookups a subject (the primary key, and the partial index of the steps
         # the clauses let count): the earliest of each does not depend on ``at``.
@@ -199,6 +208,12 @@ class StoredView:
             self._load_small()
         assert self._groups is not None
         return groups_at(self._groups, at)
+
+    def groups_history(self) -> History[GroupsStep]:
+        if self._groups is None:
+            self._load_small()
+        assert self._groups is not None
+        return self._groups
 
     def market_at(self, at: datetime) -> MarketState | None:
         if self._market is None:

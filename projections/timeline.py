@@ -20,9 +20,18 @@ from compute_ledger.contracts.market import DEADLINE, Assessment, judged_groups_
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.terms import value
 from compute_ledger.ledger.instants import ONE_MICROSECOND, start_of_day
-from compute_ledger.projections.answers import ChangeOut, PointOut, Timeline, utc
-from compute_ledger.projections.business import deal_status
-from compute_ledger.projections.subjects import History, SubjectStep
+from compute_ledger.projections.answers import (
+    ChangeOut,
+    DifferenceOut,
+    FactAt,
+    PointOut,
+    Timeline,
+    utc,
+)
+from compute_ledger.projections.business import deal_status, offering_status
+from compute_ledger.projections.diff import text
+from compute_ledger.projections.provenance import FactRef, Provenance
+from compute_ledger.projections.subjects import GROUPS, MARKET, History, SubjectStep
 from compute_ledger.projections.verdict import assess_subject
 from compute_ledger.projections.view import Histories, View
 
@@ -53,15 +62,34 @@ def _facts_at(histories: Iterable[History[Any]], at: datetime) -> list[str]:
     return found
 
 
-def timeline(histories: Histories, known_at: datetime) -> Timeline:
-    """Every change point of the verdict and the business, given what ``histories`` hold.
+def _amended(view: View, amendments: Iterable[FactRef]) -> dict[datetime, list[ChangeOut]]:
+    """The corrections and retractions, as changes at the valid time each was issued, on
+    every subject of the view the fact they name is about."""
+    found: dict[datetime, list[ChangeOut]] = defaultdict(list)
+    for ref in amendments:
+        for subject in ref.subjects:
+            if subject in view.subjects or subject in (MARKET, GROUPS):
+                found[ref.occurred_at].append(ChangeOut(
+                    subject=subject, what=ref.type, before=ref.target, after=ref.id))
+    return found
+
+
+def timeline(histories: Histories, known_at: datetime,
+             amendments: Iterable[FactRef] = ()) -> Timeline:
+    """Every change point of the verdict and the business, given what ``histories`` hold,
+    with the ``amendments`` (corrections and retractions) known then.
 
     Walks the instants once, recomputing at each only the deals and offerings that can have
     changed there (all of them where the party groups change)."""
-    view = histories.full()
+    return _timeline(histories.full(), known_at, amendments)
+
+
+def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef]) -> Timeline:
     changing = _when_subjects_change(view)
     group_times = set(view.groups.times)
-    instants = sorted({*changing, *group_times, *view.market.times, AFTER_DEADLINE})
+    amended = _amended(view, amendments)
+    instants = sorted({*changing, *group_times, *view.market.times, *amended,
+                       AFTER_DEADLINE})
     points: list[PointOut] = []
     judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
     current: dict[str, dict[str, Any]] = {}
@@ -85,7 +113,9 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
             ruling = step.state.ruling
             summary: dict[str, Any] = {"standing": seen[2].standing,
                                        "ruling": None if ruling is None else ruling.ruling}
-            if step.state.kind == "deal":
+            if step.state.kind == "offering":
+                summary["status"] = offering_status(seen[2])
+            else:
                 summary["status"] = deal_status(step.state, at)
                 if summary["status"] == "active":
                     summary["usd_per_month"] = value(step.state.terms, "usd_per_month")
@@ -102,6 +132,7 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
         market = view.market_at(at)
         now = status(bool(qualifying_now), None if market is None else market.resolution, at)
         changes = _diff(before, {key: current.get(key, {}) for key in keys})
+        changes += amended.get(at, ())
         if now != last_status:
             changes.insert(0, ChangeOut(subject="market", what="status", before=last_status,
                                         after=now))
@@ -114,7 +145,8 @@ def timeline(histories: Histories, known_at: datetime) -> Timeline:
                 at=utc(at), status=now, criteria_met=bool(qualifying_now),
                 qualifying=[k.split(":", 1)[1] for k in qualifying],
                 monthly_run_rate_usd=run_rate, changes=changes,
-                facts=sorted(set(_facts_at(all_histories, at))),
+                facts=sorted({*_facts_at(all_histories, at),
+                              *(c.after for c in amended.get(at, ()) if c.after)}),
             ))
         last_status = now
     return Timeline(known_at=utc(known_at), points=points, ledger_position=view.position,
@@ -134,3 +166,58 @@ def _diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def subject_history(histories: Histories, key: str, known_at: datetime,
+                    amendments: Iterable[FactRef] = ()) -> list[tuple[PointOut, dict[str, Any]]]:
+    """The timeline of one deal or offering alone: each point where something about it
+    changed, with its summary then (``standing``, ``status``, ``ruling``, ``qualifies``).
+    The walk is :func:`timeline`'s, over a view holding only this subject and the groups."""
+    history = histories.history_of(key)
+    if history is None:
+        return []
+    view = View(position=histories.position, head=histories.head, recorded_at=None,
+                subjects={key: history}, market=History(()), groups=histories.groups_history())
+    summary: dict[str, Any] = {}
+    found: list[tuple[PointOut, dict[str, Any]]] = []
+    for point in _timeline(view, known_at, amendments).points:
+        mine = [c for c in point.changes if c.subject == key]
+        if not mine:
+            continue
+        for change in mine:
+            if change.what in ("standing", "status", "ruling", "usd_per_month"):
+                summary[change.what] = change.after
+        summary["qualifies"] = bool(point.qualifying)
+        found.append((point, dict(summary)))
+    return found
+
+
+def _point_text(point: PointOut) -> str:
+    """A point in one line: the market's status, then each change as ``subject what=after``."""
+    return "; ".join([point.status, *(f"{c.subject} {c.what}={c.after or '-'}"
+                                       for c in point.changes)])
+
+
+def compare(before: Timeline, after: Timeline, provenance: Provenance,
+            positions: tuple[int, int]) -> list[DifferenceOut]:
+    """The points that differ between two timelines (subject ``timeline``, what ``point
+    AT``, each side the point in one line: the status, then each change as ``subject
+    what=after``; null where a side has no point then), with the facts recorded between the
+    two positions that occurred at that instant."""
+    old = {p.at: p for p in before.points}
+    new = {p.at: p for p in after.points}
+    low, high = sorted(positions)
+    found: list[DifferenceOut] = []
+    for at in sorted(set(old) | set(new)):
+        was, now = old.get(at), new.get(at)
+        was_text = None if was is None else _point_text(was)
+        now_text = None if now is None else _point_text(now)
+        if was_text == now_text:
+            continue
+        named = {*(was.facts if was else ()), *(now.facts if now else ())}
+        facts = [FactAt(id=r.id, position=r.position)
+                 for r in (provenance.get(f) for f in sorted(named))
+                 if r is not None and low < r.position <= high]
+        found.append(DifferenceOut(subject="timeline", what=f"point {text(at)}",
+                                   before=was_text, after=now_text, facts=facts))
+    return found

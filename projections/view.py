@@ -69,6 +69,10 @@ class Histories(Protocol):
         """One deal's or offering's step in force at valid time ``at``."""
         ...
 
+    def history_of(self, key: str) -> History[SubjectStep] | None:
+        """One deal's or offering's whole history (None if it has none)."""
+        ...
+
     def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
         """For every deal and offering with a step by valid time ``at``: the start of its
         first step, and the start of its first step by ``at`` over which the clauses alone
@@ -77,6 +81,8 @@ class Histories(Protocol):
         ...
 
     def groups_at(self, at: datetime) -> Groups: ...
+
+    def groups_history(self) -> History[GroupsStep]: ...
 
     def market_at(self, at: datetime) -> MarketState | None: ...
 
@@ -110,6 +116,9 @@ class View(msgspec.Struct, frozen=True):
         history = self.subjects.get(key)
         return None if history is None else history.at(at)
 
+    def history_of(self, key: str) -> History[SubjectStep] | None:
+        return self.subjects.get(key)
+
     def qualified_by(self, at: datetime) -> dict[str, tuple[datetime, datetime | None]]:
         found: dict[str, tuple[datetime, datetime | None]] = {}
         for key, history in self.subjects.items():
@@ -123,6 +132,9 @@ class View(msgspec.Struct, frozen=True):
 
     def groups_at(self, at: datetime) -> Groups:
         return groups_at(self.groups, at)
+
+    def groups_history(self) -> History[GroupsStep]:
+        return self.groups
 
     def market_at(self, at: datetime) -> MarketState | None:
         step = self.market.at(at)

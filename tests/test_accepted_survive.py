@@ -107,7 +107,9 @@ def accepted_facts(draw: st.DrawFn) -> F.Fact:
 
 READS = [["verify"], ["verdict"], ["verdict", "--json", "--explain"], ["business"],
          ["business", "--json"], ["timeline"], ["timeline", "--json"], ["replay"], ["log"],
-         ["log", "--json"], ["feed"], ["digest"]]
+         ["log", "--json"], ["feed"], ["digest"],
+         ["diff", "--known-at", "@0", "--to-known-at", "@1"],
+         ["diff", "--json", "--as-of", "2020-01-01", "--to-as-of", "2027-06-01"]]
 
 
 def every_read_succeeds(db: str, tmp_path: Path, fact_id: str, step: str) -> None:
@@ -115,10 +117,21 @@ def every_read_succeeds(db: str, tmp_path: Path, fact_id: str, step: str) -> Non
                     ["export", "sqlite", str(tmp_path / f"export-{step}.db")]]:
         result = run(*command, "--db", db)
         assert result.exit_code == 0, (step, command, result.output)
+    business = json.loads(run("business", "--json", "--db", db).stdout)
+    for kind in ("deals", "offerings"):
+        for shown in business[kind]:
+            for command in (["deal", f"{kind[:-1]}:{shown['id']}"],
+                            ["deal", f"{kind[:-1]}:{shown['id']}", "--json"]):
+                result = run(*command, "--db", db)
+                assert result.exit_code == 0, (step, command, result.output)
 
 
 def survives(db: str, tmp_path: Path, fact: F.Fact, moved: datetime) -> None:
     text = F.canonical_bytes(fact).decode()
+    checked = run("check", "-", "--db", db, "--json", input=text)
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["new"] == 1, checked.output
+    supposed = run("verdict", "--with", "-", "--db", db, "--json", input=text)
+    assert supposed.exit_code == 0 and json.loads(supposed.stdout)["hypothetical"], supposed.output
     assert run("append", "-", "--db", db, input=text).exit_code == 0
     assert fact.id is not None
     every_read_succeeds(db, tmp_path, fact.id, "appended")

@@ -24,7 +24,7 @@ def test_verdict_json_on_may_23(db: str) -> None:
     result = run("verdict", "--as-of", "2026-05-23", "--db", db, "--json")
     assert result.exit_code == 0
     answer = json.loads(result.stdout)
-    assert answer["schema"] == "compute-ledger/verdict/2"
+    assert answer["schema"] == "compute-ledger/verdict/3"
     assert (answer["status"], answer["under_review"]) == ("CRITERIA_MET", True)
     assert answer["qualifying"] == ["xai-anthropic-colossus"]
     assert answer["as_of"] == "2026-05-24T06:59:59.999999Z"

@@ -3,7 +3,13 @@
 from datetime import UTC, datetime, timedelta
 
 from compute_ledger.ledger.clock import ManualClock
-from compute_ledger.ledger.facts import Announcement, DealTerms, Quantity, Source
+from compute_ledger.ledger.facts import (
+    Announcement,
+    CreatorRuling,
+    DealTerms,
+    Quantity,
+    Source,
+)
 from compute_ledger.ledger.instants import parse_instant
 from compute_ledger.projections.api import ComputeLedger, bundled_record
 
@@ -39,3 +45,21 @@ with ComputeLedger.open("api-example.sqlite3", clock=clock) as ledger:
         print(entry.position, entry.fact_id, type(entry.fact).__name__)
 
     print("verified", ledger.verify().checked, "records")
+
+    # What if the creator ruled the made-up deal out?  Nothing is written.
+    ruling = CreatorRuling(
+        id="example-api-ruling", occurred_at=parse_instant("2026-06-20T00:00:00Z"),
+        source=Source(document="docs/examples/api_example.py", note="made up"),
+        ruling="does_not_count", deal_id="example-api-deal", summary="A made-up ruling.",
+    )
+    supposed = ledger.verdict(as_of=parse_instant("2026-06-30"),
+                              hypothesis=ledger.hypothesis([ruling]))
+    assert supposed.what_if is not None
+    print("what if:", supposed.qualifying, [(f.subject, f.what) for f in supposed.what_if.flips
+                                            if f.subject != "market"])
+
+    # What changed between position 8 and now, and everything about one deal.
+    changed = ledger.diff(as_of=parse_instant("2026-06-30"), known_at=8, to_known_at=9)
+    print("changed:", sorted({d.subject for d in changed.differences}))
+    deal = ledger.deal("example-api-deal", as_of=parse_instant("2026-06-30"))
+    print("deal:", deal.deal.status if deal.deal else None, [f.id for f in deal.facts])
