@@ -237,12 +237,9 @@ def replay_lines(report: ReplayReport) -> Iterator[str]:
            f"head {report.head.position}:{report.head.hash}")
     yield (f"Replayed   the {report.position} facts recorded by {instant(report.known_at)}: "
            f"{report.subjects} deals and offerings, {report.steps} steps")
-    if not report.projection_compared and report.position == report.head.position:
+    if not report.projection_compared:
         yield ("Projection not compared: the ledger can only be read here, so the maintained "
                "projection cannot be caught up to compare")
-    elif not report.projection_compared:
-        yield ("Projection not compared: it holds the latest knowledge, and this replay is of "
-               "an earlier one")
     elif report.projection_differs:
         yield f"Projection DIFFERS from the replay for {', '.join(report.projection_differs)}"
     elif report.projection_rebuilt:

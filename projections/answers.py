@@ -264,7 +264,8 @@ class ReplayReport(_Answer, frozen=True, kw_only=True):
     subjects: int
     steps: int
     projection_compared: bool
-    """Whether the maintained projection was compared (it holds the latest knowledge only)."""
+    """Whether the maintained index was compared with the replay at ``position`` (not on a
+    ledger that can only be read here)."""
     projection_differs: list[str]
     """The subjects whose maintained histories differ from the replay (empty: they agree)."""
     projection_rebuilt: bool

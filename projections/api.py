@@ -434,13 +434,13 @@ class ComputeLedger:
         """The histories at ``position`` (see :meth:`histories`), and with ``provenance``
         what became of each fact then, from one fold of the facts when the histories need
         one too."""
-        if position == self.ledger.head().position and not self.ledger.read_only:
+        if not self.ledger.read_only:
             try:
                 tracked, _ = self.projection.catch_up(until=position)
             except StorageError:
                 tracked = -1  # it cannot be written now (a full disk): fold instead
-            if tracked == position:
-                return self.projection.view(), \
+            if tracked >= position:  # the index holds every batch end it has folded
+                return self.projection.view(position), \
                     Provenance(self._folded(position)[1]) if provenance else None
         view, knowledge = self._folded(position)
         return view, Provenance(knowledge) if provenance else None
@@ -585,18 +585,18 @@ class ComputeLedger:
         position = self.ledger.position_known_at(known)
         replayed = self.replayed(position)
         compared, differing, rebuilt = False, [], False
-        # The projection caught up to exactly what was replayed: a writer appending meanwhile
-        # must not make the two differ.  (If another reader has already taken it further,
-        # there is nothing like for like to compare.)
-        if (position == verified.head.position and not self.ledger.read_only
-                and self.projection.catch_up(until=position)[0] == position):
-            compared = True
-            differing = replayed.differences(self.projection.view().full())
-            if differing and rebuild:
-                self.projection.reset()
-                self.projection.catch_up(until=position)
-                differing = replayed.differences(self.projection.view().full())
-                rebuilt = True
+        # The index holds every batch end it has folded, so the replay is compared with it
+        # at exactly the replayed position, whatever a writer appends meanwhile.
+        if not self.ledger.read_only:
+            tracked = self.projection.catch_up(until=position)[0]
+            if tracked >= position:
+                compared = True
+                differing = replayed.differences(self.projection.view(position).full())
+                if differing and rebuild:
+                    self.projection.reset()
+                    self.projection.catch_up(until=tracked)
+                    differing = replayed.differences(self.projection.view(position).full())
+                    rebuilt = True
         moment = known if as_of is None else aware(as_of, "as_of")
         return ReplayReport(
             ok=not differing,

@@ -12,17 +12,28 @@ Tables (beside eventsourcing's, never touching the records):
 ``cl_subjects``      every deal, offering and the market and groups records
 ``cl_steps``         each subject's steps along valid time (msgpack), as
                      :mod:`projections.subjects` defines them, with whether each qualifies
-                     and since when (columns, read without decoding the steps)
-``cl_retracted``     deals and offerings known only from retracted facts
+                     and since when (columns, read without decoding the steps), each row a
+                     rectangle: in force over valid time from ``valid_from`` to the next
+                     step, and over knowledge from ledger position ``pos_from`` until
+                     ``pos_to`` (:data:`OPEN` while in force)
+``cl_retracted``     deals and offerings known only from retracted facts, with the same
+                     ``pos_from``/``pos_to``
 
 A catch-up folds the facts after the tracked position, works out which subjects they touch
 and from which valid time, recomputes those histories from that time on (resuming each fold
 from the step before it, see :func:`projections.subjects.subject_steps`), and writes the
 steps, the indexes and the new tracked position in **one transaction**: a reader sees the
 projection before or after a catch-up, never half of one.  Two processes catching up at once
-queue on the tracking row.  The histories kept are those of the ledger's latest knowledge;
-older knowledge (``--known-at`` before the last append) is answered by the reference fold in
-:mod:`projections.view`.
+queue on the tracking row.
+
+The histories are **bitemporal**: a catch-up folds the batches one after the other and
+writes each as known from its own last position (the only positions a ``--known-at`` maps
+to, since a batch shares one ``recorded_at``), closing the rows it supersedes there rather
+than deleting them.  So :meth:`Projection.view` answers at any batch end up to the tracked
+position by reading the rows in force there (``pos_from <= P < pos_to``), without replaying
+anything.  A step that stays as it was keeps its row.  Only the ledger's first batch is
+folded in one pass (no question can ask about a position inside it); every later batch is
+folded incrementally, so that its knowledge is kept.
 """
 
 from __future__ import annotations
@@ -61,7 +72,7 @@ from compute_ledger.projections.subjects import (
 )
 from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
-VIEW = "histories/3"
+VIEW = "histories/4"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -79,14 +90,22 @@ SCHEMA = (
     " PRIMARY KEY (bucket, occurred_at, fact_id))",
     "CREATE TABLE IF NOT EXISTS cl_subjects (subject TEXT PRIMARY KEY, kind TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
-    " qualifies INTEGER NOT NULL, rules_qualify INTEGER NOT NULL, state BLOB NOT NULL,"
-    " PRIMARY KEY (subject, valid_from))",
+    " pos_from INTEGER NOT NULL, pos_to INTEGER NOT NULL, qualifies INTEGER NOT NULL,"
+    " rules_qualify INTEGER NOT NULL, state BLOB NOT NULL,"
+    " PRIMARY KEY (subject, valid_from, pos_from))",
     "CREATE INDEX IF NOT EXISTS cl_steps_qualifying ON cl_steps (subject, valid_from)"
     " WHERE rules_qualify = 1",
-    "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT PRIMARY KEY, first_at TEXT NOT NULL,"
-    " facts TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT NOT NULL, pos_from INTEGER NOT NULL,"
+    " pos_to INTEGER NOT NULL, first_at TEXT NOT NULL, facts TEXT NOT NULL,"
+    " PRIMARY KEY (subject, pos_from))",
 )
 TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", "cl_retracted")
+
+OPEN = 2**31 - 1
+"""``pos_to`` of a row still in force at the tracked position (the largest position an
+``INTEGER`` holds on both backends)."""
+VISIBLE = "pos_from <= ? AND pos_to > ?"
+"""The rows in force at a position (two parameters: the position, twice)."""
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODE_SUBJECT = msgspec.msgpack.Decoder(SubjectStep)
@@ -96,10 +115,6 @@ FAR_PAST = "0000"  # sorts before every utc_text
 RUN_BRIDGE = 64
 """Reading the facts a recomputation needs, gaps up to this many positions are read through
 rather than starting a new read: one sequential read beats many short ones."""
-REBUILD_SHARE = 0.2
-"""A catch-up that would fold more than this share of the ledger rebuilds the projection
-from one pass over the facts instead: an incremental fold pays per fact for finding what
-each one touches, a rebuild pays once per fact for everything."""
 
 
 def _kind(subject: str) -> str:
@@ -134,10 +149,15 @@ class StoredView:
     def head(self) -> str:
         return self._head
 
+    @property
+    def _at_position(self) -> tuple[int, int]:
+        return self._position, self._position
+
     def _load_small(self) -> None:
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT subject, state FROM cl_steps WHERE subject IN (?, ?) "
-                        "ORDER BY subject, valid_from", (GROUPS, MARKET))
+            cur.execute(f"SELECT subject, state FROM cl_steps WHERE subject IN (?, ?) AND "
+                        f"{VISIBLE} ORDER BY subject, valid_from",
+                        (GROUPS, MARKET, *self._at_position))
             rows = cur.fetchall()
         self._groups = History(tuple(_DECODE_GROUPS.decode(_blob(r["state"]))
                                      for r in rows if r["subject"] == GROUPS))
@@ -150,9 +170,10 @@ class StoredView:
         with self.ledger.side_tables(write=False) as cur:
             cur.execute(
                 "SELECT s.subject AS subject, (SELECT t.state FROM cl_steps t WHERE "
-                "t.subject = s.subject AND t.valid_from <= ? ORDER BY t.valid_from DESC "
-                "LIMIT 1) AS found FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
-                (utc_text(at),),
+                "t.subject = s.subject AND t.valid_from <= ? AND t.pos_from <= ? AND "
+                "t.pos_to > ? ORDER BY t.valid_from DESC LIMIT 1) AS found FROM cl_subjects s "
+                "WHERE s.kind IN ('deal', 'offering')",
+                (utc_text(at), *self._at_position),
             )
             rows = cur.fetchall()
         return {r["subject"]: r["found"] for r in rows if r["found"] is not None}
@@ -170,15 +191,16 @@ class StoredView:
         if found is not None:
             return found.get(key)
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from <= ? "
-                        "ORDER BY valid_from DESC LIMIT 1", (key, utc_text(at)))
+            cur.execute(f"SELECT state FROM cl_steps WHERE subject = ? AND valid_from <= ? "
+                        f"AND {VISIBLE} ORDER BY valid_from DESC LIMIT 1",
+                        (key, utc_text(at), *self._at_position))
             row = cur.fetchone()
         return None if row is None else _DECODE_SUBJECT.decode(_blob(row["state"]))
 
     def history_of(self, key: str) -> History[SubjectStep] | None:
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT state FROM cl_steps WHERE subject = ? ORDER BY valid_from",
-                        (key,))
+            cur.execute(f"SELECT state FROM cl_steps WHERE subject = ? AND {VISIBLE} "
+                        "ORDER BY valid_from", (key, *self._at_position))
             rows = cur.fetchall()
         if not rows or not key.startswith(("deal:", "offering:")):
             return None
@@ -190,9 +212,11 @@ class StoredView:
         with self.ledger.side_tables(write=False) as cur:
             cur.execute(
                 "SELECT s.subject AS subject, (SELECT MIN(t.valid_from) FROM cl_steps t "
-                "WHERE t.subject = s.subject) AS first, (SELECT MIN(q.valid_from) FROM "
-                "cl_steps q WHERE q.subject = s.subject AND q.rules_qualify = 1) AS qualified "
-                "FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')"
+                "WHERE t.subject = s.subject AND t.pos_from <= ? AND t.pos_to > ?) AS first, "
+                "(SELECT MIN(q.valid_from) FROM cl_steps q WHERE q.subject = s.subject AND "
+                "q.rules_qualify = 1 AND q.pos_from <= ? AND q.pos_to > ?) AS qualified "
+                "FROM cl_subjects s WHERE s.kind IN ('deal', 'offering')",
+                (*self._at_position, *self._at_position),
             )
             rows = cur.fetchall()
         limit = utc_text(at)
@@ -224,8 +248,8 @@ class StoredView:
 
     def retracted_at(self, at: datetime) -> dict[str, Retracted]:
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT subject, first_at, facts FROM cl_retracted WHERE first_at <= ?",
-                        (utc_text(at),))
+            cur.execute(f"SELECT subject, first_at, facts FROM cl_retracted WHERE "
+                        f"first_at <= ? AND {VISIBLE}", (utc_text(at), *self._at_position))
             rows = cur.fetchall()
         return {r["subject"]: Retracted(from_utc_text(r["first_at"]),
                                         tuple(json.loads(r["facts"]))) for r in rows}
@@ -236,7 +260,8 @@ class StoredView:
         groups: list[GroupsStep] = []
         market: list[MarketStep] = []
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT subject, state FROM cl_steps ORDER BY subject, valid_from")
+            cur.execute(f"SELECT subject, state FROM cl_steps WHERE {VISIBLE} "
+                        "ORDER BY subject, valid_from", self._at_position)
             for row in cur.fetchall():
                 subject, blob = row["subject"], _blob(row["state"])
                 if subject == GROUPS:
@@ -245,7 +270,8 @@ class StoredView:
                     market.append(_DECODE_MARKET.decode(blob))
                 else:
                     subjects[subject].append(_DECODE_SUBJECT.decode(blob))
-            cur.execute("SELECT subject, first_at, facts FROM cl_retracted")
+            cur.execute(f"SELECT subject, first_at, facts FROM cl_retracted WHERE {VISIBLE}",
+                        self._at_position)
             retracted = {r["subject"]: Retracted(from_utc_text(r["first_at"]),
                                                  tuple(json.loads(r["facts"])))
                          for r in cur.fetchall()}
@@ -292,6 +318,8 @@ class _CatchUp:
         self.contents: dict[int, SourcedFact] = {}
         self.bucket_rows: dict[tuple[str, str, str], tuple[int, bool] | None] = {}
         self.affected: dict[str, str] = {}
+        self.position = 0
+        """The position whose knowledge is being written: the end of a batch."""
 
     # -- the indexes ------------------------------------------------------------------------
 
@@ -457,22 +485,54 @@ class _CatchUp:
         return [self.contents[p] for p in positions]
 
     def steps(self, subject: str, since: str) -> list[bytes]:
+        """The subject's steps from ``since`` on, as they stand (in force now)."""
         self.cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from >= ? "
-                         "ORDER BY valid_from", (subject, since))
+                         "AND pos_to = ? ORDER BY valid_from", (subject, since, OPEN))
         return [_blob(r["state"]) for r in self.cur.fetchall()]
 
     def replace_steps(self, subject: str, since: str, steps: Sequence[Any]) -> None:
-        self.cur.execute("DELETE FROM cl_steps WHERE subject = ? AND valid_from >= ?",
-                         (subject, since))
+        """The subject's steps from ``since`` on are now ``steps``, as known from
+        :attr:`position`: the rows in force that are not among them are closed there (a
+        row made at this very position is deleted: it was never in force at any position
+        another question can ask about), and the new ones are opened there.  A step that
+        stays as it was keeps its row."""
+        position = self.position
+        self.cur.execute("SELECT valid_from, pos_from, state FROM cl_steps WHERE subject = ? "
+                         "AND valid_from >= ? AND pos_to = ?", (subject, since, OPEN))
+        old = {(r["valid_from"], _blob(r["state"])): int(r["pos_from"])
+               for r in self.cur.fetchall()}
+        new = [(utc_text(s.valid_from), _ENCODER.encode(s), s) for s in steps]
+        wanted = {(valid_from, blob) for valid_from, blob, _ in new}
+        gone = [(valid_from, made) for (valid_from, blob), made in old.items()
+                if (valid_from, blob) not in wanted]
         self.cur.executemany(
-            "INSERT INTO cl_steps (subject, valid_from, qualifies, rules_qualify, state) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(subject, utc_text(s.valid_from), int(getattr(s, "qualifies", False)),
-              int(getattr(s, "rules_qualify", False)), _ENCODER.encode(s)) for s in steps],
+            "DELETE FROM cl_steps WHERE subject = ? AND valid_from = ? AND pos_from = ?",
+            [(subject, valid_from, made) for valid_from, made in gone if made == position])
+        self.cur.executemany(
+            "UPDATE cl_steps SET pos_to = ? WHERE subject = ? AND valid_from = ? "
+            "AND pos_from = ?",
+            [(position, subject, valid_from, made) for valid_from, made in gone
+             if made != position])
+        self.cur.executemany(
+            "INSERT INTO cl_steps (subject, valid_from, pos_from, pos_to, qualifies, "
+            "rules_qualify, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(subject, valid_from, position, OPEN, int(getattr(s, "qualifies", False)),
+              int(getattr(s, "rules_qualify", False)), blob)
+             for valid_from, blob, s in new if (valid_from, blob) not in old],
         )
         if steps:
             self.cur.execute("INSERT INTO cl_subjects (subject, kind) VALUES (?, ?) "
                              "ON CONFLICT (subject) DO NOTHING", (subject, _kind(subject)))
+
+    def flush(self, position: int) -> None:
+        """Write what the facts folded since the last flush changed, as known from
+        ``position`` (the end of their batch)."""
+        self.position = position
+        self.recompute()
+        self.dirty_facts.clear()
+        self.dirty_fixes.clear()
+        self.bucket_rows.clear()
+        self.affected.clear()
 
     def recompute(self) -> None:
         self.write_indexes()
@@ -497,7 +557,8 @@ class _CatchUp:
 
     def recompute_subject(self, subject: str, since: str, groups: History[GroupsStep]) -> None:
         self.cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from < ? "
-                         "ORDER BY valid_from DESC LIMIT 1", (subject, since))
+                         "AND pos_to = ? ORDER BY valid_from DESC LIMIT 1",
+                         (subject, since, OPEN))
         row = self.cur.fetchone()
         base = None if row is None else _DECODE_SUBJECT.decode(_blob(row["state"]))
         start = since if base is not None else FAR_PAST
@@ -508,18 +569,33 @@ class _CatchUp:
         self.mark_retracted(subject, base is not None or bool(steps))
 
     def mark_retracted(self, subject: str, known: bool) -> None:
-        self.cur.execute("DELETE FROM cl_retracted WHERE subject = ?", (subject,))
-        if known:
+        """Whether the subject is known only from retracted facts, as of :attr:`position`
+        (the row in force closed or replaced as :meth:`replace_steps` does)."""
+        new: tuple[str, str] | None = None
+        if not known:
+            self.cur.execute("SELECT occurred_at, fact_id FROM cl_bucket_facts WHERE "
+                             "bucket = ? AND live = 0", (subject,))
+            gone = self.cur.fetchall()
+            if gone:
+                new = (min(r["occurred_at"] for r in gone),
+                       json.dumps(sorted(r["fact_id"] for r in gone)))
+        self.cur.execute("SELECT pos_from, first_at, facts FROM cl_retracted WHERE "
+                         "subject = ? AND pos_to = ?", (subject, OPEN))
+        row = self.cur.fetchone()
+        if row is not None and (row["first_at"], row["facts"]) == new:
             return
-        self.cur.execute("SELECT occurred_at, fact_id FROM cl_bucket_facts WHERE bucket = ? "
-                         "AND live = 0", (subject,))
-        gone = self.cur.fetchall()
-        if gone:
+        if row is not None:
+            made = int(row["pos_from"])
+            if made == self.position:
+                self.cur.execute("DELETE FROM cl_retracted WHERE subject = ? AND pos_from = ?",
+                                 (subject, made))
+            else:
+                self.cur.execute("UPDATE cl_retracted SET pos_to = ? WHERE subject = ? AND "
+                                 "pos_from = ?", (self.position, subject, made))
+        if new is not None:
             self.cur.execute(
-                "INSERT INTO cl_retracted (subject, first_at, facts) VALUES (?, ?, ?)",
-                (subject, min(r["occurred_at"] for r in gone),
-                 json.dumps(sorted(r["fact_id"] for r in gone))),
-            )
+                "INSERT INTO cl_retracted (subject, pos_from, pos_to, first_at, facts) "
+                "VALUES (?, ?, ?, ?, ?)", (subject, self.position, OPEN, *new))
 
 
 def _content(fact: Fact) -> SourcedFact:
@@ -606,10 +682,16 @@ class Projection:
                 position, tracked_head = self.tracked()
                 if position >= target:
                     return position, tracked_head
-                if target - position > REBUILD_SHARE * target:
-                    self._rebuild(target)
+                if position == 0:
+                    self._rebuild(self._first_batch_end(target))
                 else:
-                    self._step(min(target, position + self.chunk))
+                    self._step(position + self.chunk, target)
+
+    def _first_batch_end(self, target: int) -> int:
+        """The last position of the ledger's first batch (its records share one
+        ``recorded_at``), at most ``target``."""
+        first = self.ledger.entry_at(1).recorded_instant
+        return min(target, self.ledger.position_known_at(first))
 
     @staticmethod
     def _locked_position(cur: SideCursor) -> int:
@@ -619,25 +701,38 @@ class Projection:
         cur.execute("SELECT position FROM cl_tracking WHERE view = ?", (VIEW,))
         return int(cur.fetchone()["position"])
 
-    def _step(self, until: int) -> None:
+    def _step(self, until: int, target: int) -> None:
+        """Fold the batches after the tracked position, one after the other, each written
+        as known from its own last position (the only positions a question maps to), up to
+        the first batch end at or after ``until`` (never past ``target``, a batch end), in
+        one transaction."""
         with self.ledger.side_tables(write=True) as cur:
             position = self._locked_position(cur)
-            if position >= until:
+            if position >= target:
                 return  # someone else caught up meanwhile
             work = _CatchUp(self.ledger, cur)
             last: tuple[int, str] | None = None
-            for at, _, digest, fact in self.ledger.stream(after=position, until=until):
+            batch: str | None = None
+            for at, recorded, digest, fact in self.ledger.stream(after=position, until=target):
+                if batch is not None and recorded != batch:
+                    assert last is not None
+                    work.flush(last[0])
+                    if last[0] >= until:
+                        break
                 work.fold(at, fact)
-                last = (at, digest)
-            if last is None:
-                return
-            work.recompute()
+                last, batch = (at, digest), recorded
+            else:
+                if last is None:
+                    return
+                work.flush(last[0])
+            assert last is not None
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (*last, VIEW))
 
     def _rebuild(self, until: int) -> None:
-        """Replace the whole projection with one folded from the facts up to ``until``, in
-        one transaction, through the same folds as :func:`projections.view.build_view`."""
+        """The projection from nothing up to ``until``, the end of the first batch (no
+        question can ask about a position inside it), from one pass over its facts, in one
+        transaction, through the same folds as :func:`projections.view.build_view`."""
         with self.ledger.side_tables(write=True) as cur:
             if self._locked_position(cur) >= until:
                 return  # someone else caught up meanwhile
@@ -647,6 +742,7 @@ class Projection:
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table}")
             work = _CatchUp(self.ledger, cur)
+            work.position = knowledge.position
             work.take(knowledge)
             work.write_indexes()
             view = view_of(knowledge, head, None)
@@ -655,9 +751,10 @@ class Projection:
             for subject, history in view.subjects.items():
                 work.replace_steps(subject, FAR_PAST, history.steps)
             cur.executemany(
-                "INSERT INTO cl_retracted (subject, first_at, facts) VALUES (?, ?, ?)",
-                [(subject, utc_text(r.first_at), json.dumps(list(r.facts)))
-                 for subject, r in sorted(view.retracted.items())],
+                "INSERT INTO cl_retracted (subject, pos_from, pos_to, first_at, facts) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(subject, knowledge.position, OPEN, utc_text(r.first_at),
+                  json.dumps(list(r.facts))) for subject, r in sorted(view.retracted.items())],
             )
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (knowledge.position, head, VIEW))
@@ -671,7 +768,14 @@ class Projection:
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table}")
 
-    def view(self) -> StoredView:
-        """The histories as they stand (call :meth:`catch_up` first for the latest)."""
-        position, head = self.tracked()
-        return StoredView(self.ledger, position, head)
+    def view(self, position: int | None = None) -> StoredView:
+        """The histories as known at ``position`` (default: the tracked one), read from the
+        index: any batch end up to the tracked position (call :meth:`catch_up` first for
+        the latest)."""
+        tracked, head = self.tracked()
+        if position is None or position == tracked:
+            return StoredView(self.ledger, tracked, head)
+        if not 0 <= position <= tracked:
+            raise ValueError(f"position {position} is not indexed (tracked: {tracked})")
+        return StoredView(self.ledger, position,
+                          GENESIS if position == 0 else self.ledger.entry_at(position).hash)

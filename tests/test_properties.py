@@ -135,6 +135,53 @@ def test_the_maintained_projection_equals_the_replay_at_every_prefix(
             ledger.projection.view().full()) == []
 
 
+def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F.Fact],
+                                                seed: int) -> None:
+    """The bitemporal index (issue 12), caught up in one go after several batches, after
+    each batch, or rebuilt from nothing: at every batch end P it holds exactly what the facts
+    recorded by P fold to (old known-at positions included, not only the latest)."""
+    with _ledger(where) as ledger:
+        ends = [0]
+        for number, batch in enumerate(batches(reordered(facts, seed), seed)):
+            ledger.append(batch)
+            ends.append(ledger.head().position)
+            if (seed >> number) & 1:  # sometimes caught up now, sometimes later, many at once
+                ledger.projection.catch_up()
+        for attempt in ("incremental", "rebuilt"):
+            ledger.projection.catch_up()
+            for end in ends:
+                indexed = ledger.projection.view(end).full()
+                assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
+                known = ledger.known_instant(end) if end else ledger.known_instant(0)
+                for t in question_times()[::3]:
+                    assert ledger.verdict(t, known) == verdict(ledger.replayed(end), t, known)
+            ledger.projection.reset()
+
+
+@STORED
+@given(histories(max_size=16), st.integers(0, 2**32))
+def test_the_index_equals_the_replay_at_every_batch_end(
+    tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact], seed: int
+) -> None:
+    path = tmp_path_factory.mktemp("bitemporal") / "ledger.sqlite3"
+    _index_equals_the_replay_at_every_batch_end(path, facts, seed)
+
+
+@pytest.mark.postgres
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(histories(max_size=12), st.integers(0, 2**32))
+def test_the_index_equals_the_replay_at_every_batch_end_on_postgresql(
+    pg_server: Any, facts: list[F.Fact], seed: int
+) -> None:
+    name = pg_server.create_database()
+    try:
+        _index_equals_the_replay_at_every_batch_end(pg_server.url(name), facts, seed)
+    finally:
+        pg_server.drop_database(name)
+
+
 @STORED
 @given(histories(max_size=14), st.integers(0, 2**32), st.sampled_from(question_times()))
 def test_an_answer_at_known_at_never_changes_when_more_is_recorded(
