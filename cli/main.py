@@ -26,8 +26,8 @@ from compute_ledger.cli.options import (
     supposing,
     with_option,
 )
-from compute_ledger.ledger.errors import LedgerError
-from compute_ledger.ledger.facts import fact_schema, parse_facts
+from compute_ledger.ledger.errors import InputError, LedgerError
+from compute_ledger.ledger.facts import fact_schema, read_facts
 from compute_ledger.projections.answers import (
     ANSWERS,
     AppendOut,
@@ -207,7 +207,7 @@ def diff(*, as_of: datetime | None, known_at: KnownAt | None, to_as_of: datetime
 
     \b
     Example:
-      compute-ledger diff --known-at @7 --to-known-at @8
+      compute-ledger diff --known-at @0 --to-known-at @8
       compute-ledger diff --as-of 2026-05-01 --to-as-of 2026-06-01
     """
     with opened(db) as ledger:
@@ -245,8 +245,11 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
       echo '{"type": "retraction", ...}' | compute-ledger append -
       compute-ledger append --public-record --db postgresql://me@db.internal/ledger
     """
-    facts = parse_facts(bundled_record() if public_record else file.read())
+    data = bundled_record() if public_record else file.read()
+    facts, problems = read_facts(data)
     with opened(db) as ledger:
+        if problems:  # every problem, those against the ledger too, as check names them
+            raise InputError(ledger.problems(data))
         if len(facts) >= 5000 and not as_json:
             with click.progressbar(length=len(facts), label="appending", file=sys.stderr) as bar:
                 result = ledger.append(facts, progress=bar.update)

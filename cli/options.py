@@ -10,8 +10,9 @@ from typing import IO, Any, TypeVar
 import click
 import msgspec
 
+from compute_ledger.cli.render import printable
 from compute_ledger.ledger.errors import ConfigurationError, InputError, LedgerError
-from compute_ledger.ledger.facts import parse_facts
+from compute_ledger.ledger.facts import read_facts
 from compute_ledger.ledger.instants import InstantSyntaxError, parse_instant
 from compute_ledger.projections.api import ComputeLedger, Hypothesis
 
@@ -37,9 +38,15 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (InputError, ConfigurationError) as exc:
-            raise BadInput(str(exc)) from None
+            raise BadInput(_safe(str(exc))) from None
         except LedgerError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(_safe(str(exc))) from None
+
+
+def _safe(message: str) -> str:
+    """An error message safe on a terminal: it may quote input (a field name, a value), so
+    control characters and bidirectional overrides are escaped, line by line."""
+    return "\n".join(printable(line) for line in message.split("\n"))
 
 
 def db_option(func: F) -> F:
@@ -135,4 +142,13 @@ def supposing(ledger: ComputeLedger, with_file: IO[bytes] | None) -> Hypothesis 
     """The hypothesis of ``--with FILE`` (None without it)."""
     if with_file is None:
         return None
-    return ledger.hypothesis(parse_facts(with_file.read()))
+    data = with_file.read()
+    checked, problems = read_facts(data)
+    if problems:  # every problem, those against the ledger too, as check names them
+        raise InputError(ledger.problems(data),
+                         head="--with FILE refused, nothing was laid on the ledger")
+    try:
+        return ledger.hypothesis(checked)
+    except InputError as exc:
+        raise InputError(exc.problems,
+                         head="--with FILE refused, nothing was laid on the ledger") from None

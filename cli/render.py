@@ -92,7 +92,7 @@ def _reason(candidate: CandidateOut) -> str:
 def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
     yield f"Market     {answer.market}: {answer.question}"
     yield f"As of      {instant(answer.as_of)}"
-    if answer.ledger_position == 0:
+    if answer.ledger_position == 0 and not answer.hypothetical:
         yield (f"Known at   {instant(answer.known_at)}: nothing had been recorded yet, so "
                "this is the verdict of an empty ledger")
     else:
@@ -298,9 +298,9 @@ def diff_lines(answer: Diff) -> Iterator[str]:
 def check_lines(report: CheckReport) -> Iterator[str]:
     for problem in report.problems:
         where = f"line {problem.line}, " if problem.line is not None else ""
-        yield f"{where}{problem.path}: {printable(problem.reason)}"
+        yield printable(f"{where}{problem.path}: {problem.reason}")
     for warning in report.warnings:
-        yield f"warning: line {warning.line}, {warning.path}: {warning.reason}"
+        yield printable(f"warning: line {warning.line}, {warning.path}: {warning.reason}")
     lines = len({p.line for p in report.problems})
     if report.problems:
         yield (f"Error: {len(report.problems)} problem{'s' * (len(report.problems) != 1)} on "

@@ -29,12 +29,12 @@ class Problem(msgspec.Struct, frozen=True):
 class InputError(LedgerError):
     """Input was refused.  Nothing was written."""
 
-    def __init__(self, problems: list[Problem], *, limit: int = 20) -> None:
+    def __init__(self, problems: list[Problem], *, limit: int = 20,
+                 head: str = "input refused, nothing was appended") -> None:
         self.problems = problems
         shown = [str(p) for p in problems[:limit]]
         if len(problems) > limit:
             shown.append(f"... and {len(problems) - limit} more")
-        head = "input refused, nothing was appended"
         if len(shown) == 1:
             message = f"{head}: {shown[0]}"
         else:

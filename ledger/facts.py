@@ -208,6 +208,9 @@ FACT_TYPES: tuple[str, ...] = (
     "retraction",
 )
 
+SOURCED_TYPES: tuple[str, ...] = FACT_TYPES[:6]
+"""The types of facts with a source of their own (what a correction's ``fact`` may be)."""
+
 # ---------------------------------------------------------------------------------------------
 # Nested terms
 # ---------------------------------------------------------------------------------------------
@@ -595,9 +598,11 @@ def _problem_from_msgspec(line: int | None, error: msgspec.MsgspecError,
         if allowed:
             return Problem(line, path, f"{message}; expected one of {', '.join(allowed)}")
     if path.endswith(".type") and message.startswith("Invalid value"):
+        allowed = FACT_TYPES if path == "$.type" else SOURCED_TYPES
+        what = "a fact type" if path == "$.type" else "a type a correction can replace"
         return Problem(
-            line, path, f"{message.removeprefix('Invalid value ')} is not a fact type; "
-            f"expected one of {', '.join(FACT_TYPES)}"
+            line, path, f"{message.removeprefix('Invalid value ')} is not {what}; "
+            f"expected one of {', '.join(allowed)}"
         )
     for pattern, meaning in _PATTERN_MEANINGS.items():
         if f"matching regex {pattern!r}" in message:  # msgspec quotes the pattern's repr
@@ -663,7 +668,8 @@ def _walk(raw: bytes, tp: Any, path: str) -> list[Problem]:
         config = structs[0].__struct_config__
         tag = fields.get(str(config.tag_field))
         tags = {str(s.__struct_config__.tag): s for s in structs}
-        cls = tags.get(msgspec.json.decode(bytes(tag))) if tag is not None else None
+        named = None if tag is None else msgspec.json.decode(bytes(tag))
+        cls = tags.get(named) if isinstance(named, str) else None
         if tag is None:
             return [Problem(None, f"{path}.{config.tag_field}", "required field is missing")]
     if fields is None or cls is None:  # not an object, or an unknown tag: msgspec says why
@@ -697,7 +703,7 @@ def every_problem(line: int, chunk: bytes, first: Problem) -> list[Problem]:
     alone when the line is not a JSON object or nothing more can be said."""
     try:
         problems = _walk(chunk, Fact, "$")
-    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+    except (msgspec.MsgspecError, RecursionError, ValueError, TypeError):
         return [first]
     if not problems:
         return [first]
@@ -833,6 +839,38 @@ def _check_corporate_event(path: str, fact: CorporateEvent) -> list[Problem]:
     return []
 
 
+def ids_on_lines(data: bytes, lines: set[int]) -> dict[str, int]:
+    """The ids given on these lines of a batch (those that can be read at all), each with
+    its line: what a line that failed the door meant to be called."""
+    found: dict[str, int] = {}
+    for number, chunk in _chunks(data):
+        if number not in lines:
+            continue
+        try:
+            value = msgspec.json.decode(chunk)
+        except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+            continue
+        if isinstance(value, dict) and isinstance(value.get("id"), str):
+            found.setdefault(value["id"], number)
+    return found
+
+
+def _chunks(data: bytes | str) -> list[tuple[int, bytes]]:
+    """The values of a batch with the line each starts on: one (maybe pretty-printed) JSON
+    value, or JSON Lines."""
+    if isinstance(data, str):
+        data = data.encode()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    stripped = data.strip()
+    try:
+        _RAW_DECODER.decode(stripped)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return list(_lines(data))  # not one JSON value: JSON Lines
+    first = len(data) - len(data.lstrip())
+    return [(data[:first].count(b"\n") + 1, stripped)]  # one (maybe pretty) object
+
+
 def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     for number, line in enumerate(data.split(b"\n"), start=1):
         stripped = line.strip()
@@ -911,17 +949,9 @@ def _read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
         data = data.encode()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    stripped = data.strip()
-    if not stripped:
+    if not data.strip():
         raise InputError([Problem(None, "$", "no facts given (the input is empty)")])
-    chunks: list[tuple[int, bytes]]
-    try:
-        _RAW_DECODER.decode(stripped)
-    except (msgspec.DecodeError, ValueError, RecursionError):
-        chunks = list(_lines(data))  # not one JSON value: JSON Lines
-    else:
-        first = len(data) - len(data.lstrip())
-        chunks = [(data[:first].count(b"\n") + 1, stripped)]  # one (maybe pretty) object
+    chunks = _chunks(data)
     facts: list[Checked] = []
     problems: list[Problem] = []
     for number, chunk in chunks:

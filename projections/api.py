@@ -34,6 +34,7 @@ from compute_ledger.ledger.errors import (
     ConfigurationError,
     InputError,
     NotFoundError,
+    Problem,
     StorageError,
 )
 from compute_ledger.ledger.facts import (
@@ -41,6 +42,7 @@ from compute_ledger.ledger.facts import (
     CorporateEvent,
     Fact,
     canonical_bytes,
+    ids_on_lines,
     parse_facts,
     read_facts,
     stored_id,
@@ -109,6 +111,28 @@ __all__ = [
     "parse_pin",
     "record_json",
 ]
+
+
+def _not_blaming_bad_lines(found: list[Problem], data: bytes, bad: list[Problem]
+                           ) -> list[Problem]:
+    """The problems against the ledger of the lines that passed the door, where a
+    correction or retraction naming a fact on a line that did not pass says so, rather than
+    that there is no such fact (fix that line, and the name is found)."""
+    lines = {p.line for p in bad if p.line is not None}
+    if not lines:
+        return found
+    failed = ids_on_lines(data, lines)
+    out: list[Problem] = []
+    for problem in found:
+        named = next((fid for fid in failed
+                      if problem.reason.startswith(f"no fact {fid!r} ")), None)
+        if problem.path in ("$.corrects", "$.retracts") and named is not None:
+            out.append(Problem(problem.line, problem.path,
+                               f"names {named!r}, whose line {failed[named]} has problems "
+                               "of its own"))
+        else:
+            out.append(problem)
+    return out
 
 
 class Hypothesis(msgspec.Struct, frozen=True):
@@ -524,9 +548,9 @@ class ComputeLedger:
         """What differs between the answers at (``as_of``, ``known_at``) and at
         (``to_as_of``, ``to_known_at``), each ``to_*`` defaulting to its counterpart, and
         the facts that made each difference."""
-        first = self.moments(as_of, known_at)
-        second = self.moments(as_of if to_as_of is None else to_as_of,
-                              known_at if to_known_at is None else to_known_at)
+        first = self.moments(as_of, known_at)  # "now" is resolved once, for both sides
+        second = (first[0] if to_as_of is None else aware(to_as_of, "to_as_of"),
+                  first[1] if to_known_at is None else self.known_instant(to_known_at))
         low, high = (self.ledger.position_known_at(known) for _, known in (first, second))
         histories, provenance = self._read(max(low, high), provenance=True)
         assert provenance is not None
@@ -544,14 +568,17 @@ class ComputeLedger:
     def check(self, data: bytes) -> CheckReport:
         """Validate a batch exactly as :meth:`append` would, against the ledger as it
         stands, and report every problem of every line; nothing is written."""
-        checked, problems = read_facts(data)
+        try:
+            checked, problems = read_facts(data)
+        except InputError as exc:  # no facts at all
+            checked, problems = [], exc.problems
         new = duplicates = 0
         head = self.ledger.head()
         if checked:
             try:
                 admitted = self.ledger.admit(checked)
             except InputError as exc:
-                problems = [*problems, *exc.problems]
+                problems = [*problems, *_not_blaming_bad_lines(exc.problems, data, problems)]
             else:
                 head, new, duplicates = admitted.head, len(admitted.new), admitted.duplicates
         warnings = [ProblemOut(line=line, path=w.path, reason=w.reason)
@@ -563,6 +590,10 @@ class ComputeLedger:
             problems=[ProblemOut(line=p.line, path=p.path, reason=p.reason) for p in problems],
             head=HeadOut(position=head.position, hash=head.hash),
         )
+
+    def problems(self, data: bytes) -> list[Problem]:
+        """Every problem :meth:`check` finds in a batch (what ``append`` refuses it with)."""
+        return [Problem(p.line, p.path, p.reason) for p in self.check(data).problems]
 
     # -- the auditor's replay -----------------------------------------------------------------
 

@@ -52,9 +52,10 @@ def subject_key(name: str, histories: Histories, provenance: Provenance,
             f"{name!r} is both a deal and an offering: say deal:{name} or offering:{name}")
     if known:
         return known[0]
-    ids = sorted({k.split(":", 1)[1] for ref in provenance.refs.values()
-                  for k in ref.subjects if k.startswith(("deal:", "offering:"))})
-    near = difflib.get_close_matches(name.split(":", 1)[-1], ids, n=3, cutoff=0.6)
+    prefixed = name.startswith(("deal:", "offering:"))
+    ids = sorted({k if prefixed else k.split(":", 1)[1] for k in provenance.subjects
+                  if k.startswith(("deal:", "offering:"))})
+    near = difflib.get_close_matches(name, ids, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(near)}?" if near else \
         " (`compute-ledger business` lists the deals and offerings)"
     raise NotFoundError(f"no deal or offering {name!r} is known at position "
@@ -95,6 +96,12 @@ def deal_report(histories: Histories, provenance: Provenance, key: str, as_of: d
         if point.at <= as_of
     ]
     refs = provenance.about(key)
+    # The facts its checklist cites that are about something else (a merger that made the
+    # customer a Musk company) are facts about it too.
+    cited = {f for check in (candidate.checks if candidate else ()) for f in check.facts}
+    refs += [ref for ref in (provenance.get(f) for f in sorted(cited - {r.id for r in refs}))
+             if ref is not None]
+    refs.sort(key=lambda r: r.position)
     rulings = []
     for ref in refs:
         content = provenance.content(ref.id)

@@ -4,9 +4,11 @@ Two answers (a verdict and the business, each as of a valid time and as known at
 position) are compared field by field:
 
 * the market (subject ``market``): ``status``, ``criteria_met``, ``under_review``,
-  ``criteria_met_since``, ``qualifying``;
-* each deal and offering (``deal:ID``, ``offering:ID``): ``subject`` when it is known on
-  one side only (each side summarised, null where unknown); else ``standing``, ``qualifies``,
+  ``criteria_met_since``, ``qualifying`` (before: the ids that stopped qualifying, after:
+  those that started);
+* each deal and offering (``deal:ID``, ``offering:ID``): ``subject`` when it is known (or
+  weighed by the verdict) on one side only (each side summarised, null where unknown); else
+  ``standing``, ``qualifies``,
   ``under_review``, ``qualified_at``, ``status``, the state of each clause
   (``clause CLAUSE``) and each merged term (``term NAME``);
 * the business totals (``business``): ``monthly_run_rate_usd``, ``contracted_backlog_usd``,
@@ -44,6 +46,9 @@ Raw = tuple[str, str, str | None, str | None, tuple[str, ...]]
 MARKET_FIELDS = ("status", "criteria_met", "under_review", "criteria_met_since", "qualifying")
 CANDIDATE_FIELDS = ("standing", "qualifies", "under_review", "qualified_at")
 TOTALS = ("monthly_run_rate_usd", "contracted_backlog_usd")
+MONEY_TERMS = tuple(f"term {name}" for name in (
+    "usd_per_month", "capacity_mw", "ends_on", "facilities", "customer"))
+"""The terms of a deal the business totals add up."""
 COUNTING = ("subject", "qualifies", "qualified_at", "under_review")
 """The differences of a deal or offering that can change the market's."""
 DATE_TERMS = ("starts_on", "ends_on", "available_from")
@@ -132,15 +137,22 @@ def _summary(candidate: CandidateOut | None, shown: DealOut | OfferingOut | None
     return ", ".join(parts) or None
 
 
+def _market(verdict: Verdict, other: Verdict) -> dict[str, object]:
+    """The market's fields; ``qualifying`` as the ids this answer has and the other not."""
+    fields: dict[str, object] = {name: getattr(verdict, name) for name in MARKET_FIELDS}
+    fields["qualifying"] = [q for q in verdict.qualifying if q not in other.qualifying]
+    return fields
+
+
 def compare(before: Answer, after: Answer) -> list[Raw]:
     """Every field that differs between two answers (see the module docstring)."""
-    found: list[Raw] = list(_pairs(
-        {name: getattr(before[0], name) for name in MARKET_FIELDS},
-        {name: getattr(after[0], name) for name in MARKET_FIELDS}, "market"))
+    found: list[Raw] = list(_pairs(_market(before[0], after[0]), _market(after[0], before[0]),
+                                   "market"))
     old, new = _subjects(before), _subjects(after)
     for key in sorted(set(old) | set(new)):
         (was, was_shown), (now, now_shown) = old.get(key, (None, None)), new.get(key, (None, None))
-        if key not in old or key not in new:  # known on one side only: one difference
+        if key not in old or key not in new or (was is None) != (now is None):
+            # known (or weighed by the verdict) on one side only: one difference
             found.append((key, "subject", _summary(was, was_shown), _summary(now, now_shown),
                           tuple(t.fact for shown in (was_shown, now_shown) if shown
                                 for t in shown.terms.values())))
@@ -178,6 +190,11 @@ def explain(
                                                 f"{r[2]} {r[3]}")})
     shown = sorted({r[0] for r in raw if r[0].startswith(("deal:", "offering:"))
                     and (r[1] in ("subject", "status") or r[1].startswith("term "))})
+    # The totals count active deals: a deal that became or stopped being active, or whose
+    # money, capacity or customer changed, explains them; one merely reported does not.
+    money = sorted({r[0] for r in raw if r[0] in shown and (
+        (r[1] in ("subject", "status") and "active" in f"{r[2]} {r[3]}")
+        or r[1] in MONEY_TERMS)}) or shown
 
     def facts_of(subjects: Iterable[str]) -> list[FactRef]:
         return provenance.between(subjects, (low, high), span)
@@ -186,12 +203,14 @@ def explain(
     for subject, what, before, after, values_from in raw:
         behind = values_from
         if subject in ("market", "business"):
-            refs = facts_of(["market", *counted] if subject == "market" else shown)
+            subjects = counted if subject == "market" else money
+            refs = facts_of(["market", *subjects] if subject == "market" else subjects)
         else:
-            refs = facts_of([subject])
-            if not refs and not behind:  # only time passed: the dates that decided it
-                behind = tuple(dict.fromkeys(
-                    [*_date_facts(answers[0], subject), *_date_facts(answers[1], subject)]))
+            subjects = [subject]
+            refs = facts_of(subjects)
+        if not refs and not behind:  # only time passed: the dates that decided it
+            behind = tuple(dict.fromkeys(
+                f for key in subjects for answer in answers for f in _date_facts(answer, key)))
         named = {ref.id: ref for ref in refs}
         for fact_id in behind:
             ref = provenance.get(fact_id)
@@ -207,13 +226,14 @@ def explain(
 
 def of_verdict(raw: Raw) -> bool:
     """A difference the verdict shows: the market's, and each candidate's clauses."""
-    return raw[0] == "market" or raw[1] in CANDIDATE_FIELDS or raw[1].startswith("clause ")
+    return raw[0] == "market" or raw[1] in (*CANDIDATE_FIELDS, "subject") \
+        or raw[1].startswith("clause ")
 
 
 def of_business(raw: Raw) -> bool:
     """A difference the business shows: the totals, each deal's status and terms."""
-    return raw[0] == "business" or raw[1] in ("status", "qualifies") \
-        or raw[1].startswith("term ")
+    return raw[0] == "business" or (raw[0] != "market" and (
+        raw[1] in ("status", "qualifies", "subject") or raw[1].startswith("term ")))
 
 
 def side(answer: Answer) -> SideOut:

@@ -68,7 +68,10 @@ def _amended(view: View, amendments: Iterable[FactRef]) -> dict[datetime, list[C
     found: dict[datetime, list[ChangeOut]] = defaultdict(list)
     for ref in amendments:
         for subject in ref.subjects:
-            if subject in view.subjects or subject in (MARKET, GROUPS):
+            # A deal known only from retracted facts has no history, but its retraction
+            # is still a point: the follower sees that it was withdrawn, and when.
+            if subject in view.subjects or subject in view.retracted \
+                    or subject in (MARKET, GROUPS):
                 found[ref.occurred_at].append(ChangeOut(
                     subject=subject, what=ref.type, before=ref.target, after=ref.id))
     return found

@@ -15,7 +15,6 @@ from builders import announce, at, confirm, correct, retract, rule
 from cli_runner import run
 
 from compute_ledger.ledger import facts as F
-from compute_ledger.ledger.errors import InputError
 from compute_ledger.projections.api import ComputeLedger
 
 ANTHROPIC = "xai-anthropic-colossus"
@@ -87,15 +86,50 @@ def test_append_names_the_same_problems_as_check(public: str, tmp_path: Path) ->
     bad = write(tmp_path / "bad.jsonl",
                 '{"type": "confirmation", "occurred_at": "2026-06-01"}',
                 '{"type": "customer_confirmation", "occurred_at": "2026-06-01",'
-                ' "customer": "Acme", "deal_id": "d1", "in_use": "yes", "statement": ""}')
+                ' "customer": "Acme", "deal_id": "d1", "in_use": "yes", "statement": ""}',
+                # against the ledger, on a line that passes the door
+                '{"type": "retraction", "retracts": "nope", "reason": "x",'
+                ' "occurred_at": "2026-06-01T00:00:00Z"}')
     checked = json.loads(run("check", bad, "--db", public, "--json").output)["problems"]
-    with pytest.raises(InputError) as refused:
-        F.parse_facts(Path(bad).read_bytes())
-    assert [(p.line, p.path, p.reason) for p in refused.value.problems] == \
-        [(p["line"], p["path"], p["reason"]) for p in checked]
+    refused = run("append", bad, "--db", public)
+    assert refused.exit_code == 2
+    assert refused.output.splitlines()[1:] == \
+        [f"  line {p['line']}, {p['path']}: {p['reason']}" for p in checked]
     # Every field of line 2 that is wrong is named, not only the first.
     assert {p["path"] for p in checked if p["line"] == 2} == {
         "$.occurred_at", "$.source", "$.customer", "$.in_use", "$.statement"}
+    assert (checked[-1]["line"], checked[-1]["path"]) == (3, "$.retracts")
+
+
+def test_a_fact_naming_a_bad_line_is_not_told_the_fact_does_not_exist(
+        public: str, tmp_path: Path) -> None:
+    bad = write(tmp_path / "chain.jsonl",
+                '{"id": "new1", "type": "announcement", "occurred_at": "2026-06-01"}',
+                '{"type": "retraction", "retracts": "new1", "reason": "x",'
+                ' "occurred_at": "2026-06-02T00:00:00Z"}')
+    problems = json.loads(run("check", bad, "--db", public, "--json").output)["problems"]
+    [named] = [p for p in problems if p["line"] == 2]
+    assert named["reason"] == "names 'new1', whose line 1 has problems of its own"
+
+
+@pytest.mark.parametrize("text", ['{"type": []}', '{"type": {}}', '{"type": 3}', '[]', '"x"',
+                                  '{"type": "correction", "fact": {"type": "correction"}}'])
+def test_odd_types_are_problems_not_crashes(public: str, text: str) -> None:
+    for command in (["check", "-"], ["append", "-"], ["verdict", "--with", "-"]):
+        result = run(*command, "--db", public, input=text)
+        assert result.exit_code == 2, (command, result.output)
+        assert "line 1, $" in result.output
+    nested = run("check", "-", "--db", public,
+                 input='{"type": "correction", "fact": {"type": "correction"}}').output
+    assert "'correction' is not a type a correction can replace" in nested
+
+
+def test_control_characters_in_field_names_are_escaped(public: str) -> None:
+    text = r'{"type": "retraction", "\u001b[31mred\u202e": 1}'
+    for command in (["check", "-"], ["append", "-"]):
+        output = run(*command, "--db", public, input=text).output
+        assert "\x1b" not in output and "\u202e" not in output
+        assert "$.\\x1b[31mred\\u202e: unknown field" in output
 
 
 def test_check_of_a_good_batch_says_what_append_would_do(public: str, tmp_path: Path) -> None:
@@ -151,13 +185,18 @@ def test_with_reports_the_clauses_a_fact_flips(tmp_path: Path) -> None:
 
 
 def test_with_passes_the_same_door_as_append(public: str, tmp_path: Path) -> None:
-    bad = write(tmp_path / "bad.jsonl", '{"type": "retraction", "retracts": "nope",'
-                ' "reason": "x", "occurred_at": "2026-06-01T00:00:00Z"}')
-    result = run("verdict", "--with", bad, "--db", public)
+    against_the_ledger = write(tmp_path / "bad.jsonl", '{"type": "retraction",'
+                               ' "retracts": "nope", "reason": "x",'
+                               ' "occurred_at": "2026-06-01T00:00:00Z"}')
+    result = run("verdict", "--with", against_the_ledger, "--db", public)
     assert result.exit_code == 2
+    assert result.output.startswith("Error: --with FILE refused, nothing was laid on")
     assert "line 1, $.retracts: no fact 'nope' in the ledger" in result.output
-    refused = run("verdict", "--with", bad, "--known-at", "@3", "--db", public)
-    assert refused.exit_code == 2
+    not_a_fact = write(tmp_path / "worse.jsonl", '{"type": "retraction", "reason": "x",'
+                       ' "occurred_at": "2026-06-01T00:00:00Z"}')
+    result = run("verdict", "--with", not_a_fact, "--db", public)
+    assert result.exit_code == 2
+    assert "line 1, $.retracts: required field is missing" in result.output
     duplicate = write(tmp_path / "dup.jsonl", Path(__file__).parent.parent.joinpath(
         "ledger/data/public-record.jsonl").read_text().splitlines()[0])
     answer = as_json("verdict", "--with", duplicate, "--db", public)
@@ -177,8 +216,9 @@ def test_business_deal_and_timeline_take_with_too(public: str, tmp_path: Path) -
     business = as_json("business", "--with", what_if, "--db", public)
     [deal] = [d for d in business["deals"] if d["id"] == ANTHROPIC]
     assert (business["hypothetical"], deal["qualifies"]) == (True, False)
+    # The business shows no market status: its flips are its own.
     assert {(f["subject"], f["what"]) for f in business["what_if"]["flips"]} == {
-        ("market", "status"), (f"deal:{ANTHROPIC}", "qualifies")}
+        (f"deal:{ANTHROPIC}", "qualifies")}
     report = as_json("deal", ANTHROPIC, "--with", what_if, "--db", public)
     assert report["hypothetical"] and report["candidate"]["qualifies"] is False
     assert "ruled-out" in [r["fact"] for r in report["rulings"]]
@@ -208,6 +248,20 @@ def test_diff_around_a_correction_names_the_correction(ledger: ComputeLedger) ->
     assert ledger.diff(known_at=2).same  # --to-known-at defaults to --known-at
 
 
+def test_diff_resolves_now_once(public: str) -> None:
+    answer = as_json("diff", "--db", public)
+    assert answer["from"] == answer["to"] and answer["same"]
+
+
+def test_a_hypothesis_on_an_empty_ledger_does_not_claim_nothing_is_known(
+        tmp_path: Path) -> None:
+    db = str(tmp_path / "empty.sqlite3")
+    out = run("verdict", "--with", write(tmp_path / "w.jsonl", announce(id="sale")),
+              "--as-of", "2026-07-01", "--db", db).output
+    assert "nothing had been recorded yet" not in out
+    assert "Status     CRITERIA_MET" in out and "HYPOTHETICAL" in out
+
+
 def test_diff_along_valid_time_names_the_facts_between(public: str) -> None:
     answer = as_json("diff", "--as-of", "2026-05-01", "--to-as-of", "2026-05-23", "--db",
                      public)
@@ -218,6 +272,14 @@ def test_diff_along_valid_time_names_the_facts_between(public: str) -> None:
     named = [f["id"] for f in status["facts"]]
     assert "xai-anthropic-announced-2026-05-06" in named
     assert "musk-grok-training-on-colossus-2-2026-05-06" not in named  # it does not count
+    [run_rate] = [d for d in answer["differences"] if d["what"] == "monthly_run_rate_usd"]
+    assert "musk-grok-training-on-colossus-2-2026-05-06" not in \
+        [f["id"] for f in run_rate["facts"]]  # reported only: never active, never counted
+    # Time alone: the deal's end date passes; its date facts are named.
+    later = as_json("diff", "--as-of", "2026-12-01", "--to-as-of", "2029-06-01", "--db", public)
+    [ended] = [d for d in later["differences"] if d["what"] == "monthly_run_rate_usd"]
+    assert "spacex-filings-anthropic-commitment-reported-2026-05-22" in \
+        [f["id"] for f in ended["facts"]]
     human = run("diff", "--as-of", "2026-05-01", "--to-as-of", "2026-05-23", "--db",
                 public).output
     assert "  status: OPEN -> CRITERIA_MET" in human
@@ -252,24 +314,28 @@ def test_deal_agrees_with_verdict_business_and_timeline(which: str,
         timeline = as_json("timeline", "--db", db)
         shown = {f"deal:{d['id']}": d for d in business["deals"]} | \
             {f"offering:{o['id']}": o for o in business["offerings"]}
-        for candidate in verdict["candidates"]:
-            key = f"{candidate['kind']}:{candidate['id']}"
+        weighed = {f"{c['kind']}:{c['id']}": c for c in verdict["candidates"]}
+        assert set(weighed) <= set(shown)
+        for key in shown:  # every deal and offering the business shows, retracted ones too
+            kind = key.split(":", 1)[0]
             report = as_json("deal", key, "--as-of", as_of, "--db", db)
-            assert report["candidate"] == candidate
-            assert report[candidate["kind"]] == shown[key]
-            points = {p["at"]: p for p in timeline["points"]
-                      if any(c["subject"] == key for c in p["changes"])}
-            for step in report["history"]:
-                point = points[step["at"]]
+            assert report["candidate"] == weighed.get(key)
+            assert report[kind] == shown[key]
+            # The history is the timeline's: at each of its points where this subject
+            # changed, the summary so far (status, standing, ruling) and whether it counts.
+            expected, summary = [], {}
+            for point in timeline["points"]:
                 changed = {c["what"]: c["after"] for c in point["changes"]
                            if c["subject"] == key}
-                if "status" in changed:
-                    assert step["status"] == changed["status"]
-                if "standing" in changed:
-                    assert step["standing"] == changed["standing"]
-                assert step["qualifies"] == (candidate["id"] in point["qualifying"])
-            assert [s["at"] for s in report["history"]] == \
-                [at_ for at_ in points if at_ <= report["as_of"]]
+                if not changed or point["at"] > report["as_of"]:
+                    continue
+                summary.update({k: v for k, v in changed.items()
+                                if k in ("status", "standing", "ruling")})
+                expected.append((point["at"], summary.get("status"), summary.get("standing"),
+                                 summary.get("ruling"), key.split(":", 1)[1] in
+                                 point["qualifying"]))
+            assert [(s["at"], s["status"], s["standing"], s["ruling"], s["qualifies"])
+                    for s in report["history"]] == expected, key
 
 
 def test_deal_shows_terms_history_facts_and_rulings(public: str) -> None:
@@ -290,6 +356,20 @@ def test_an_unknown_deal_is_refused_with_the_nearest_ids(public: str) -> None:
     result = run("deal", "xai-anthropic-colosus", "--db", public)
     assert result.exit_code == 1
     assert "did you mean xai-anthropic-colossus" in result.output
+    prefixed = run("deal", "deal:xai-anthropic-colosus", "--db", public)
+    assert "did you mean deal:xai-anthropic-colossus" in prefixed.output
+
+
+def test_a_deal_retracted_whole_shows_on_the_timeline(ledger: ComputeLedger) -> None:
+    sale = announce("2026-06-01T12:00:00Z", id="sale", deal_id="gone")
+    ledger.append([sale])
+    ledger.append([retract("2026-06-05T12:00:00Z", sale, id="drop")])
+    changes = [(c.subject, c.what, c.before, c.after)
+               for p in ledger.timeline().points for c in p.changes]
+    assert ("deal:gone", "retraction", "sale", "drop") in changes
+    report = ledger.deal("gone")
+    assert report.deal is not None and report.deal.status == "retracted"
+    assert [(r.id, r.live) for r in report.facts] == [("sale", False), ("drop", True)]
 
 
 def test_deal_and_show_follow_corrections_and_retractions(ledger: ComputeLedger) -> None:

@@ -1,0 +1,147 @@
+"""Questions at an old known-at, read from the bitemporal index (issue 12).
+
+Builds SQLite ledgers of ``--small`` and ``--large`` synthetic facts
+(:func:`bench.synthetic.generate`), each appended in ``--batches`` batches so that old
+known-at positions are real, catches each one's index up once (timed for information),
+then runs whole commands, each in a process of its own (wall time, and peak RSS from
+``os.wait4``):
+
+* ``verdict --as-of 2026-05-23 --json`` at the latest knowledge and at ``--known-at @P``,
+  ``P`` the end of the middle batch;
+* ``business`` and ``deal D`` the same two ways;
+* ``timeline --json`` and ``show ID`` at the latest knowledge, for information.
+
+For each, the figure is the best of ``--rounds``; the ratio is large over small.  The
+baseline is what an old known-at cost before the index: the facts recorded by ``P`` folded
+afresh, then the verdict (``ComputeLedger.replayed``), measured in the same run.
+
+Bars (issue 12): ``verdict``, ``business`` and ``deal`` at an old known-at at most 3x their
+cost on the small ledger.  ``--check`` exits 1 when one is missed.
+
+Usage::
+
+    python -m bench.known_at [--small 1000] [--large 100000] [--batches 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.append import machine
+from bench.synthetic import generate
+from compute_ledger.projections.api import ComputeLedger
+
+AS_OF = "2026-05-23"
+RATIO_BAR = 3.0
+SEED = 7
+REPLAYED = """\
+import sys
+from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.projections import verdict
+from compute_ledger.projections.api import ComputeLedger
+with ComputeLedger.open(sys.argv[1], environ={}) as ledger:
+    position = int(sys.argv[2])
+    known = ledger.known_instant(position)
+    verdict.verdict(ledger.replayed(position), parse_instant(sys.argv[3]), known)
+"""
+
+
+def build(path: Path, n: int, batches: int) -> tuple[list[int], float, str, str]:
+    """A ledger of ``n`` facts in ``batches`` appends; returns the batch ends, the time the
+    index took to catch up, a deal id and a fact id to ask about."""
+    facts = generate(n, seed=SEED)
+    ends: list[int] = []
+    size = -(-len(facts) // batches)
+    with ComputeLedger.open(str(path), environ={}) as ledger:
+        for start in range(0, len(facts), size):
+            ends.append(ledger.append(facts[start:start + size]).head.position)
+        ledger.sync_index()
+        started = time.perf_counter()
+        ledger.projection.catch_up()
+        took = time.perf_counter() - started
+        deal = ledger.business().deals[0].id
+    fact = facts[len(facts) // 2].id
+    assert fact is not None
+    return ends, took, deal, fact
+
+
+def timed(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one command in a process of its own."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    took = time.perf_counter() - started
+    assert process.stderr is not None
+    error = process.stderr.read().decode()
+    process.stderr.close()
+    if status != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {error}")
+    return took, usage.ru_maxrss * 1024
+
+
+def best(command: list[str], rounds: int) -> tuple[float, int]:
+    runs = [timed(command) for _ in range(rounds)]
+    return min(t for t, _ in runs), max(m for _, m in runs)
+
+
+def measure(path: Path, ends: list[int], deal: str, fact: str, rounds: int
+            ) -> dict[str, tuple[float, int]]:
+    cli = [sys.executable, "-m", "compute_ledger.cli.main"]
+    db = ["--db", str(path)]
+    old = f"@{ends[len(ends) // 2 - 1]}"
+    commands = {
+        "verdict": ["verdict", "--as-of", AS_OF, "--json"],
+        "verdict old K": ["verdict", "--as-of", AS_OF, "--known-at", old, "--json"],
+        "business": ["business", "--as-of", AS_OF, "--json"],
+        "business old K": ["business", "--as-of", AS_OF, "--known-at", old, "--json"],
+        "deal": ["deal", deal, "--as-of", AS_OF, "--json"],
+        "deal old K": ["deal", deal, "--as-of", AS_OF, "--known-at", old, "--json"],
+        "timeline": ["timeline", "--json"],
+        "show": ["show", fact, "--json"],
+    }
+    found = {name: best([*cli, *args, *db], rounds) for name, args in commands.items()}
+    found["refold old K (before the index)"] = best(
+        [sys.executable, "-c", REPLAYED, str(path), old[1:], AS_OF], rounds)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    print(machine())
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, n in (("small", args.small), ("large", args.large)):
+            path = Path(tmp) / f"{name}.sqlite3"
+            ends, took, deal, fact = build(path, n, args.batches)
+            print(f"{name}: {n} facts in {len(ends)} batches; index caught up in {took:.1f} s")
+            results[name] = measure(path, ends, deal, fact, args.rounds)
+    print(f"{'command':<34} {'small':>9} {'large':>9} {'ratio':>6} {'large RSS':>10}")
+    missed = []
+    for what, (small, _) in results["small"].items():
+        large, rss = results["large"][what]
+        ratio = large / small
+        bar = what in ("verdict old K", "business old K", "deal old K")
+        flag = "" if not bar else "  ok" if ratio <= RATIO_BAR else "  MISSED (bar 3x)"
+        if bar and ratio > RATIO_BAR:
+            missed.append(what)
+        print(f"{what:<34} {small * 1000:>7.0f}ms {large * 1000:>7.0f}ms {ratio:>6.2f} "
+              f"{rss / 2**20:>8.0f}MB{flag}")
+    print(json.dumps({"missed": missed}))
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
