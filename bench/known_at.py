@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    print(machine())
+    print("\n".join(machine()))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, n in (("small", args.small), ("large", args.large)):

@@ -27,7 +27,7 @@ from compute_ledger.contracts.parties import (
     party_warnings,
 )
 from compute_ledger.ledger import config as store_config
-from compute_ledger.ledger.admission import Prepared
+from compute_ledger.ledger.admission import Prepared, target
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.clock import Clock
 from compute_ledger.ledger.errors import (
@@ -85,8 +85,9 @@ from compute_ledger.projections.answers import (
     WhatIfOut,
 )
 from compute_ledger.projections.knowledge import Knowledge
-from compute_ledger.projections.provenance import Provenance
-from compute_ledger.projections.runner import Projection
+from compute_ledger.projections.provenance import AMENDMENTS, Provenance
+from compute_ledger.projections.runner import Projection, read_positions
+from compute_ledger.projections.subjects import GROUPS, MARKET
 from compute_ledger.projections.view import Histories, View, build_view, fold_knowledge, view_of
 
 PUBLIC_RECORD = "public-record.jsonl"
@@ -294,7 +295,7 @@ class ComputeLedger:
         """The stored fact with this id, what corrected or retracted it, and the content in
         force now (for a correction or retraction: that of the fact it names)."""
         entry = self.show(fact_id)
-        provenance = Provenance(self._folded(self.ledger.head().position)[1])
+        provenance = self._scoped([], self.ledger.head().position, seeds=[entry.position])
         ref = provenance.get(entry.fact_id)
         assert ref is not None
         base = provenance.get(ref.target) if ref.target is not None else ref
@@ -425,7 +426,7 @@ class ComputeLedger:
                 "combined with --known-at")
         moment = hypothesis.known_at
         when = moment if as_of is None else aware(as_of, "as_of")
-        base = self._both(self._read(hypothesis.base.position)[0], when, moment)
+        base = self._both(self._read(hypothesis.base.position), when, moment)
         view, provenance = self._supposed(hypothesis)
         supposed = self._both(view, when, moment)
         raw = [r for r in diffing.compare(base, supposed) if keep(r)]
@@ -451,29 +452,43 @@ class ComputeLedger:
         question is about the ledger's latest knowledge (it is caught up first), else the
         facts recorded by then, folded afresh."""
         known = self.known_instant(known_at)
-        return self._read(self.ledger.position_known_at(known))[0]
+        return self._read(self.ledger.position_known_at(known))
 
-    def _read(self, position: int, *, provenance: bool = False
-              ) -> tuple[Histories, Provenance | None]:
-        """The histories at ``position`` (see :meth:`histories`), and with ``provenance``
-        what became of each fact then, from one fold of the facts when the histories need
-        one too."""
+    def _read(self, position: int) -> Histories:
+        """The histories at ``position`` (see :meth:`histories`): read from the index when
+        it holds ``position`` (caught up first), else folded from the facts."""
         if not self.ledger.read_only:
             try:
                 tracked, _ = self.projection.catch_up(until=position)
             except StorageError:
                 tracked = -1  # it cannot be written now (a full disk): fold instead
             if tracked >= position:  # the index holds every batch end it has folded
-                return self.projection.view(position), \
-                    Provenance(self._folded(position)[1]) if provenance else None
-        view, knowledge = self._folded(position)
-        return view, Provenance(knowledge) if provenance else None
+                return self.projection.view(position)
+        return self._folded(position)[0]
 
-    def _explained(self, known: datetime) -> tuple[Histories, Provenance]:
-        histories, provenance = self._read(self.ledger.position_known_at(known),
-                                           provenance=True)
-        assert provenance is not None
-        return histories, provenance
+    def _scoped(self, lists: Iterable[str], position: int, seeds: Iterable[int] = ()
+                ) -> Provenance:
+        """What became of the facts in the index's ``lists`` (``deal:ID``, ``market``, ...,
+        ``fact:ID``, :data:`~projections.provenance.AMENDMENTS`) and of the facts at the
+        ``seeds`` positions, as known at ``position``: those facts, the facts they name and
+        those naming them, read and folded on their own; where the index does not hold
+        ``position``, the whole ledger folded."""
+        listed = None if self.ledger.read_only else self.projection.listing(position)
+        if listed is None:
+            return Provenance(self._folded(position)[1])
+        loaded: dict[int, Fact] = {}
+        wanted = {*listed(lists), *seeds}
+        while wanted - loaded.keys():
+            new = sorted(wanted - loaded.keys())
+            loaded.update(read_positions(self.ledger, new))
+            facts = [loaded[at] for at in new]
+            wanted |= set(listed(f"fact:{f.id}" for f in facts))
+            named = {name for f in facts if (name := target(f)) is not None}
+            wanted |= {at for at, _ in self.ledger.lookup(named, position).values()}
+        knowledge = Knowledge()
+        for at in sorted(loaded):
+            knowledge.add(at, loaded[at])
+        return Provenance(knowledge)
 
     def verdict(self, as_of: datetime | None = None, known_at: KnownAt | None = None, *,
                 hypothesis: Hypothesis | None = None) -> Verdict:
@@ -519,8 +534,10 @@ class ComputeLedger:
                 answer, hypothetical=True,
                 what_if=msgspec.structs.replace(what_if, flips=flips))
         _, known = self.moments(None, known_at)
-        histories, provenance = self._explained(known)
-        return timeline_projection.timeline(histories, known, provenance.amendments())
+        position = self.ledger.position_known_at(known)
+        histories = self._read(position)
+        amendments = self._scoped([AMENDMENTS], position).amendments()
+        return timeline_projection.timeline(histories, known, amendments)
 
     def deal(self, name: str, as_of: datetime | None = None,
              known_at: KnownAt | None = None, *,
@@ -539,7 +556,11 @@ class ComputeLedger:
                 report, hypothetical=True,
                 what_if=msgspec.structs.replace(what_if, flips=flips))
         as_of, known = self.moments(as_of, known_at)
-        histories, provenance = self._explained(known)
+        position = self.ledger.position_known_at(known)
+        histories = self._read(position)
+        subject_id = name.split(":", 1)[1] if name.startswith(("deal:", "offering:")) else name
+        provenance = self._scoped([f"deal:{subject_id}", f"offering:{subject_id}", GROUPS],
+                                  position)
         key = deal_projection.subject_key(name, histories, provenance, as_of)
         return deal_projection.deal_report(histories, provenance, key, as_of, known)
 
@@ -552,14 +573,13 @@ class ComputeLedger:
         second = (first[0] if to_as_of is None else aware(to_as_of, "to_as_of"),
                   first[1] if to_known_at is None else self.known_instant(to_known_at))
         low, high = (self.ledger.position_known_at(known) for _, known in (first, second))
-        histories, provenance = self._read(max(low, high), provenance=True)
-        assert provenance is not None
-        before, after = (
-            self._both(histories if position == max(low, high) else self._read(position)[0],
-                       when, known)
-            for (when, known), position in ((first, low), (second, high)))
-        differences = diffing.explain(diffing.compare(before, after), provenance,
-                                      (low, high), (first[0], second[0]), (before, after))
+        before, after = (self._both(self._read(position), when, known)
+                         for (when, known), position in ((first, low), (second, high)))
+        raw = diffing.compare(before, after)
+        subjects = {r[0] for r in raw if r[0].startswith(("deal:", "offering:"))}
+        provenance = self._scoped([MARKET, *subjects], max(low, high))
+        differences = diffing.explain(raw, provenance, (low, high), (first[0], second[0]),
+                                      (before, after))
         return Diff(
             from_=diffing.side(before), to=diffing.side(after), same=not differences,
             differences=differences,

@@ -53,8 +53,9 @@ def subject_key(name: str, histories: Histories, provenance: Provenance,
     if known:
         return known[0]
     prefixed = name.startswith(("deal:", "offering:"))
-    ids = sorted({k if prefixed else k.split(":", 1)[1] for k in provenance.subjects
-                  if k.startswith(("deal:", "offering:"))})
+    everything = histories.full()  # only when refusing: the ids to suggest
+    ids = sorted({k if prefixed else k.split(":", 1)[1]
+                  for k in (*everything.subjects, *everything.retracted)})
     near = difflib.get_close_matches(name, ids, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(near)}?" if near else \
         " (`compute-ledger business` lists the deals and offerings)"

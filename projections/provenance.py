@@ -51,6 +51,25 @@ def _subjects(*facts: SourcedFact) -> tuple[str, ...]:
     return tuple(found)
 
 
+AMENDMENTS = "*amendments"
+"""The list, in the index, of every correction and retraction (see :func:`listed_under`)."""
+
+
+def listed_under(original: SourcedFact, replacement: SourcedFact | None = None,
+                 target: str | None = None) -> list[str]:
+    """The lists of the index (:mod:`projections.runner`, ``cl_about``) a stored fact is
+    entered in, from the position it is recorded at, for good: a fact about ``deal:ID``
+    under that subject; a correction or retraction (naming ``target``) under the subjects of
+    the fact it names (``original``, as first recorded) and of the correction's content
+    (``replacement``), under ``fact:TARGET`` and under :data:`AMENDMENTS`.  Reading a list,
+    then the lists of the facts read (``fact:ID``), and the facts they name, gives every fact
+    a :class:`Provenance` needs to say what became of those facts."""
+    listed = list(_subjects(original, *(() if replacement is None else (replacement,))))
+    if target is not None:
+        listed += [f"fact:{target}", AMENDMENTS]
+    return listed
+
+
 class Provenance:
     """Every fact known at a position, and the facts about each subject."""
 

@@ -18,6 +18,10 @@ Tables (beside eventsourcing's, never touching the records):
                      ``pos_to`` (:data:`OPEN` while in force)
 ``cl_retracted``     deals and offerings known only from retracted facts, with the same
                      ``pos_from``/``pos_to``
+``cl_about``         (list, position): the facts each subject's list holds, from the position
+                     each was recorded at (see :func:`projections.provenance.listed_under`):
+                     what ``deal``, ``show``, ``diff`` and the timeline read to say what
+                     became of the facts they show, without folding the ledger
 
 A catch-up folds the facts after the tracked position, works out which subjects they touch
 and from which valid time, recomputes those histories from that time on (resuming each fold
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,10 +53,12 @@ import msgspec
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.chain import GENESIS
+from compute_ledger.ledger.errors import StorageError
 from compute_ledger.ledger.facts import Correction, Fact, Retraction, SourcedFact
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.store import SCHEMA_LOCK, Ledger, SideCursor
 from compute_ledger.projections.knowledge import Knowledge
+from compute_ledger.projections.provenance import listed_under
 from compute_ledger.projections.subjects import (
     EMPTY_GROUPS,
     GROUPS,
@@ -72,7 +78,7 @@ from compute_ledger.projections.subjects import (
 )
 from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
-VIEW = "histories/4"
+VIEW = "histories/5"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -95,11 +101,14 @@ SCHEMA = (
     " PRIMARY KEY (subject, valid_from, pos_from))",
     "CREATE INDEX IF NOT EXISTS cl_steps_qualifying ON cl_steps (subject, valid_from)"
     " WHERE rules_qualify = 1",
+    "CREATE TABLE IF NOT EXISTS cl_about (subject TEXT NOT NULL, position INTEGER NOT NULL,"
+    " PRIMARY KEY (subject, position))",
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT NOT NULL, pos_from INTEGER NOT NULL,"
     " pos_to INTEGER NOT NULL, first_at TEXT NOT NULL, facts TEXT NOT NULL,"
     " PRIMARY KEY (subject, pos_from))",
 )
-TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", "cl_retracted")
+TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", "cl_retracted",
+          "cl_about")
 
 OPEN = 2**31 - 1
 """``pos_to`` of a row still in force at the tracked position (the largest position an
@@ -320,6 +329,7 @@ class _CatchUp:
         self.affected: dict[str, str] = {}
         self.position = 0
         """The position whose knowledge is being written: the end of a batch."""
+        self.about: list[tuple[str, int]] = []
 
     # -- the indexes ------------------------------------------------------------------------
 
@@ -374,6 +384,18 @@ class _CatchUp:
                          fix.fact_id not in knowledge.retracted)
             self.fixes[row.fix_id] = row
             self.dirty_fixes.add(row.fix_id)
+        for position, original in knowledge.base.values():
+            self.about += [(name, position) for name in listed_under(original)]
+        for fix in knowledge.fix_by_id.values():
+            original = knowledge.base[fix.target][1]
+            self.about += [(name, fix.position)
+                           for name in listed_under(original, fix.replacement, fix.target)]
+        for withdrawal in knowledge.withdrawals.values():
+            voided = knowledge.fix_by_id.get(withdrawal.target)
+            named = voided.target if voided is not None else withdrawal.target
+            self.about += [(name, withdrawal.position) for name in listed_under(
+                knowledge.base[named][1], None if voided is None else voided.replacement,
+                withdrawal.target)]
         for fact_id, position in knowledge.positions():
             known = knowledge.would_be(fact_id)
             assert known is not None
@@ -386,8 +408,30 @@ class _CatchUp:
 
     # -- folding new entries ------------------------------------------------------------------
 
+    def listed(self, position: int, fact: Fact) -> None:
+        """Enter a newly folded fact in the lists of ``cl_about``."""
+        if isinstance(fact, Correction):
+            row = self.fact(fact.corrects)
+            assert row is not None, f"correction of unknown {fact.corrects}"
+            lists = listed_under(self.content(row.position), _content(fact), fact.corrects)
+        elif isinstance(fact, Retraction):
+            voided = self.fix(fact.retracts)
+            if voided is not None:
+                row = self.fact(voided.target)
+                assert row is not None
+                lists = listed_under(self.content(row.position), self.content(voided.position),
+                                     fact.retracts)
+            else:
+                row = self.fact(fact.retracts)
+                assert row is not None, f"retraction of unknown {fact.retracts}"
+                lists = listed_under(self.content(row.position), None, fact.retracts)
+        else:
+            lists = listed_under(fact)
+        self.about += [(name, position) for name in lists]
+
     def fold(self, position: int, fact: Fact) -> None:
         assert fact.id is not None
+        self.listed(position, fact)
         if isinstance(fact, Correction):
             self.contents[position] = _content(fact)
             fix = FixRow(fact.id, fact.corrects, utc_text(fact.occurred_at), position, True)
@@ -446,6 +490,9 @@ class _CatchUp:
 
     def write_indexes(self) -> None:
         cur = self.cur
+        cur.executemany("INSERT INTO cl_about (subject, position) VALUES (?, ?) "
+                        "ON CONFLICT (subject, position) DO NOTHING", sorted(set(self.about)))
+        self.about.clear()
         cur.executemany(
             "INSERT INTO cl_facts (fact_id, position, content_position, live, occurred_at, "
             "buckets) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fact_id) DO UPDATE SET "
@@ -605,6 +652,18 @@ def _content(fact: Fact) -> SourcedFact:
         return msgspec.structs.replace(fact.fact, id=fact.corrects)
     assert not isinstance(fact, Retraction)
     return fact
+
+
+def read_positions(ledger: Ledger, positions: Iterable[int]) -> dict[int, Fact]:
+    """The stored facts at these positions, read in runs (gaps up to :data:`RUN_BRIDGE`
+    positions read through)."""
+    wanted = set(positions)
+    found: dict[int, Fact] = {}
+    for start, end in _runs(sorted(wanted), bridge=RUN_BRIDGE):
+        for position, _, _, fact in ledger.stream(after=start - 1, until=end):
+            if position in wanted:
+                found[position] = fact
+    return found
 
 
 def _runs(positions: list[int], bridge: int = 1) -> Iterator[tuple[int, int]]:
@@ -767,6 +826,31 @@ class Projection:
                         (GENESIS, VIEW))
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table}")
+
+    def listing(self, position: int) -> Callable[[Iterable[str]], list[int]] | None:
+        """A reader of the index's lists (``cl_about``) as known at ``position``: the
+        positions of the facts entered in any of the lists named; None when the index does
+        not hold ``position`` (it is caught up first when it can be)."""
+        try:
+            tracked, _ = self.catch_up(until=position)
+        except StorageError:
+            return None  # it cannot be written now (a full disk): the caller folds
+        if tracked < position:
+            return None
+
+        def listed(names: Iterable[str]) -> list[int]:
+            wanted = sorted(set(names))
+            found: set[int] = set()
+            with self.ledger.side_tables(write=False) as cur:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start:start + 500]
+                    cur.execute(f"SELECT position FROM cl_about WHERE position <= ? AND "
+                                f"subject IN ({', '.join('?' * len(chunk))})",
+                                (position, *chunk))
+                    found.update(int(r["position"]) for r in cur.fetchall())
+            return sorted(found)
+
+        return listed
 
     def view(self, position: int | None = None) -> StoredView:
         """The histories as known at ``position`` (default: the tracked one), read from the

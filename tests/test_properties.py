@@ -32,6 +32,7 @@ from compute_ledger.ledger.errors import VerificationError
 from compute_ledger.projections.answers import Business, Timeline, Verdict
 from compute_ledger.projections.api import ComputeLedger
 from compute_ledger.projections.business import business
+from compute_ledger.projections.provenance import AMENDMENTS, Provenance
 from compute_ledger.projections.timeline import timeline
 from compute_ledger.projections.verdict import verdict
 from compute_ledger.projections.view import View, build_view
@@ -152,10 +153,25 @@ def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F
             for end in ends:
                 indexed = ledger.projection.view(end).full()
                 assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
+                _lists_give_what_the_fold_gives(ledger, end)
                 known = ledger.known_instant(end) if end else ledger.known_instant(0)
                 for t in question_times()[::3]:
                     assert ledger.verdict(t, known) == verdict(ledger.replayed(end), t, known)
             ledger.projection.reset()
+
+
+def _lists_give_what_the_fold_gives(ledger: ComputeLedger, end: int) -> None:
+    """What became of each fact, read from the index's lists (``cl_about``) for one subject
+    or one fact, is what a fold of the whole ledger says of it."""
+    full = Provenance(ledger._folded(end)[1])
+    for subject in {s for ref in full.refs.values() for s in ref.subjects}:
+        scoped = ledger._scoped([subject], end)
+        assert scoped.about(subject) == full.about(subject), (end, subject)
+        for ref in scoped.about(subject):
+            assert scoped.content(ref.id) == full.content(ref.id), (end, ref.id)
+    assert ledger._scoped([AMENDMENTS], end).amendments() == full.amendments(), end
+    for ref in full.refs.values():
+        assert ledger._scoped([], end, seeds=[ref.position]).get(ref.id) == ref, (end, ref)
 
 
 @STORED
