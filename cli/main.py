@@ -260,10 +260,13 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
         # command says so.  Indexing it is derived work that any later append redoes.
         try:
             ledger.sync_index()
+            # The index holds what the ledger knew at this batch's end: the next question,
+            # at this or at any later known-at, reads it instead of folding.
+            ledger.projection.catch_up()
         except LedgerError as exc:
             click.echo(
                 f"warning: the batch is committed, but indexing it failed ({exc}); the next "
-                "append indexes it", err=True)
+                "append or question indexes it", err=True)
     for line, warning in warnings:
         click.echo(f"warning: line {line}, {warning}", err=True)
     if as_json:

@@ -462,7 +462,7 @@ class ComputeLedger:
                 tracked, _ = self.projection.catch_up(until=position)
             except StorageError:
                 tracked = -1  # it cannot be written now (a full disk): fold instead
-            if tracked >= position:  # the index holds every batch end it has folded
+            if tracked >= position and self.projection.holds(position):
                 return self.projection.view(position)
         return self._folded(position)[0]
 
@@ -640,7 +640,7 @@ class ComputeLedger:
         # at exactly the replayed position, whatever a writer appends meanwhile.
         if not self.ledger.read_only:
             tracked = self.projection.catch_up(until=position)[0]
-            if tracked >= position:
+            if tracked >= position and self.projection.holds(position):
                 compared = True
                 differing = replayed.differences(self.projection.view(position).full())
                 if differing and rebuild:

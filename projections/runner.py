@@ -22,6 +22,8 @@ Tables (beside eventsourcing's, never touching the records):
                      each was recorded at (see :func:`projections.provenance.listed_under`):
                      what ``deal``, ``show``, ``diff`` and the timeline read to say what
                      became of the facts they show, without folding the ledger
+``cl_gaps``          (after, until): batch ends strictly between them were passed over by a
+                     one-pass catch-up and are not held (answered by a fold)
 
 A catch-up folds the facts after the tracked position, works out which subjects they touch
 and from which valid time, recomputes those histories from that time on (resuming each fold
@@ -35,9 +37,10 @@ writes each as known from its own last position (the only positions a ``--known-
 to, since a batch shares one ``recorded_at``), closing the rows it supersedes there rather
 than deleting them.  So :meth:`Projection.view` answers at any batch end up to the tracked
 position by reading the rows in force there (``pos_from <= P < pos_to``), without replaying
-anything.  A step that stays as it was keeps its row.  Only the ledger's first batch is
-folded in one pass (no question can ask about a position inside it); every later batch is
-folded incrementally, so that its knowledge is kept.
+anything.  A step that stays as it was keeps its row.  A catch-up of more than
+:data:`REBUILD_SHARE` of the ledger folds it in one pass and writes it as known from its last
+position; the batch ends it passed over are a gap (``cl_gaps``, :meth:`Projection.holds`),
+answered by a fold.
 """
 
 from __future__ import annotations
@@ -103,12 +106,27 @@ SCHEMA = (
     " WHERE rules_qualify = 1",
     "CREATE TABLE IF NOT EXISTS cl_about (subject TEXT NOT NULL, position INTEGER NOT NULL,"
     " PRIMARY KEY (subject, position))",
+    "CREATE TABLE IF NOT EXISTS cl_gaps (after INTEGER NOT NULL, until INTEGER NOT NULL,"
+    " PRIMARY KEY (after, until))",
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT NOT NULL, pos_from INTEGER NOT NULL,"
     " pos_to INTEGER NOT NULL, first_at TEXT NOT NULL, facts TEXT NOT NULL,"
     " PRIMARY KEY (subject, pos_from))",
 )
 TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", "cl_retracted",
-          "cl_about")
+          "cl_about", "cl_gaps")
+LATEST = ("cl_facts", "cl_fixes", "cl_bucket_facts")
+"""The tables that hold only the latest knowledge (what a catch-up folds from); the others
+keep every batch end's."""
+BATCH_SHARE = 0.05
+"""The same for a catch-up of one batch: folding it in one pass passes over no batch end,
+and a batch of late facts touches most histories from far back, so one pass is cheaper as
+soon as the batch is a small share of the ledger."""
+REBUILD_SHARE = 0.2
+"""A catch-up that would fold more than this share of the ledger folds it in one pass
+instead (an incremental fold pays per fact for finding what each one touches, and refolds
+each touched subject once per batch; one pass pays once per fact for everything).  The
+batch ends it passes over are then not held by the index (``cl_gaps``): a question about
+one of them is answered by a fold of the facts."""
 
 OPEN = 2**31 - 1
 """``pos_to`` of a row still in force at the tracked position (the largest position an
@@ -626,6 +644,11 @@ class _CatchUp:
             if gone:
                 new = (min(r["occurred_at"] for r in gone),
                        json.dumps(sorted(r["fact_id"] for r in gone)))
+        self.set_retracted(subject, new)
+
+    def set_retracted(self, subject: str, new: tuple[str, str] | None) -> None:
+        """The subject's row in ``cl_retracted`` as known from :attr:`position` (first_at
+        and the facts, or None when it is not known only from retracted facts)."""
         self.cur.execute("SELECT pos_from, first_at, facts FROM cl_retracted WHERE "
                          "subject = ? AND pos_to = ?", (subject, OPEN))
         row = self.cur.fetchone()
@@ -691,9 +714,13 @@ def _runs(positions: list[int], bridge: int = 1) -> Iterator[tuple[int, int]]:
 class Projection:
     """The maintained histories of one ledger."""
 
-    def __init__(self, ledger: Ledger, chunk: int = 20_000) -> None:
+    def __init__(self, ledger: Ledger, chunk: int = 20_000,
+                 rebuild_share: float = REBUILD_SHARE, batch_share: float = BATCH_SHARE
+                 ) -> None:
         self.ledger = ledger
         self.chunk = chunk
+        self.rebuild_share = rebuild_share
+        self.batch_share = batch_share
         self._ready = False
 
     def _ensure(self) -> None:
@@ -741,16 +768,28 @@ class Projection:
                 position, tracked_head = self.tracked()
                 if position >= target:
                     return position, tracked_head
-                if position == 0:
-                    self._rebuild(self._first_batch_end(target))
+                if position == 0 or target - position > self._share(position, target) * target:
+                    self._rebuild(target)
                 else:
                     self._step(position + self.chunk, target)
 
-    def _first_batch_end(self, target: int) -> int:
-        """The last position of the ledger's first batch (its records share one
-        ``recorded_at``), at most ``target``."""
-        first = self.ledger.entry_at(1).recorded_instant
-        return min(target, self.ledger.position_known_at(first))
+    def _share(self, position: int, target: int) -> float:
+        """The share of the ledger above which a catch-up from ``position`` to ``target``
+        folds in one pass: :attr:`batch_share` when they are one batch (no batch end is
+        passed over, so one pass loses nothing), else :attr:`rebuild_share`."""
+        first = self.ledger.entry_at(position + 1).recorded_at
+        return self.batch_share if first == self.ledger.entry_at(target).recorded_at \
+            else self.rebuild_share
+
+    def holds(self, position: int) -> bool:
+        """Whether the index holds the knowledge at ``position``: it is at most the tracked
+        position and no one-pass catch-up passed over it."""
+        if position > self.tracked()[0]:
+            return False
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT 1 FROM cl_gaps WHERE after < ? AND until > ? LIMIT 1",
+                        (position, position))
+            return cur.fetchone() is None
 
     @staticmethod
     def _locked_position(cur: SideCursor) -> int:
@@ -789,32 +828,39 @@ class Projection:
                         (*last, VIEW))
 
     def _rebuild(self, until: int) -> None:
-        """The projection from nothing up to ``until``, the end of the first batch (no
-        question can ask about a position inside it), from one pass over its facts, in one
-        transaction, through the same folds as :func:`projections.view.build_view`."""
+        """Fold every fact up to ``until`` in one pass, through the same folds as
+        :func:`projections.view.build_view`, and write what it gives as known from
+        ``until``, in one transaction: the latest-knowledge tables anew, the steps and
+        retracted subjects closed and opened as a catch-up would (rows of earlier batch ends
+        kept), and the batch ends passed over recorded as a gap."""
         with self.ledger.side_tables(write=True) as cur:
-            if self._locked_position(cur) >= until:
+            start = self._locked_position(cur)
+            if start >= until:
                 return  # someone else caught up meanwhile
             knowledge, head, _ = fold_knowledge(self.ledger.stream(until=until))
             if not knowledge.position:
                 return
-            for table in TABLES:
+            for table in LATEST:
                 cur.execute(f"DELETE FROM {table}")
             work = _CatchUp(self.ledger, cur)
             work.position = knowledge.position
             work.take(knowledge)
             work.write_indexes()
             view = view_of(knowledge, head, None)
+            cur.execute("SELECT DISTINCT subject FROM cl_steps WHERE pos_to = ?", (OPEN,))
+            known = {r["subject"] for r in cur.fetchall()}
             work.replace_steps(GROUPS, FAR_PAST, view.groups.steps)
             work.replace_steps(MARKET, FAR_PAST, view.market.steps)
-            for subject, history in view.subjects.items():
-                work.replace_steps(subject, FAR_PAST, history.steps)
-            cur.executemany(
-                "INSERT INTO cl_retracted (subject, pos_from, pos_to, first_at, facts) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(subject, knowledge.position, OPEN, utc_text(r.first_at),
-                  json.dumps(list(r.facts))) for subject, r in sorted(view.retracted.items())],
-            )
+            for subject in sorted((known | set(view.subjects)) - {GROUPS, MARKET}):
+                history = view.subjects.get(subject)
+                work.replace_steps(subject, FAR_PAST, history.steps if history else ())
+            cur.execute("SELECT subject FROM cl_retracted WHERE pos_to = ?", (OPEN,))
+            for subject in sorted({r["subject"] for r in cur.fetchall()} | set(view.retracted)):
+                gone = view.retracted.get(subject)
+                work.set_retracted(subject, None if gone is None else (
+                    utc_text(gone.first_at), json.dumps(list(gone.facts))))
+            cur.execute("INSERT INTO cl_gaps (after, until) VALUES (?, ?) "
+                        "ON CONFLICT (after, until) DO NOTHING", (start, knowledge.position))
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (knowledge.position, head, VIEW))
 
@@ -859,7 +905,8 @@ class Projection:
         tracked, head = self.tracked()
         if position is None or position == tracked:
             return StoredView(self.ledger, tracked, head)
-        if not 0 <= position <= tracked:
-            raise ValueError(f"position {position} is not indexed (tracked: {tracked})")
+        if not 0 <= position <= tracked or not self.holds(position):
+            raise ValueError(f"position {position} is not held by the index (tracked: "
+                             f"{tracked}; see Projection.holds)")
         return StoredView(self.ledger, position,
                           GENESIS if position == 0 else self.ledger.entry_at(position).hash)

@@ -86,3 +86,13 @@ def test_the_attack_poisons_nothing_and_counts_what_it_tried() -> None:
     assert int(counts["tried"]) > 500
     assert int(counts["refused"]) > 0 and int(counts["accepted"]) > 0
     assert counts["poisoned"] == counts["crashed"] == "0"
+
+
+def test_known_at_benchmark_prints_every_command_and_the_refold_it_replaces() -> None:
+    done = bench("bench.known_at", "--small", "60", "--large", "240", "--batches", "3",
+                 "--rounds", "1")
+    assert done.returncode == 0, done.stderr
+    for line in ("small: 60 facts in 3 batches", "large: 240 facts in 3 batches",
+                 "verdict old K", "business old K", "deal old K", "timeline", "show",
+                 "refold old K (before the index)", '{"missed": ['):
+        assert line in done.stdout, line

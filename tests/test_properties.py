@@ -139,9 +139,15 @@ def test_the_maintained_projection_equals_the_replay_at_every_prefix(
 def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F.Fact],
                                                 seed: int) -> None:
     """The bitemporal index (issue 12), caught up in one go after several batches, after
-    each batch, or rebuilt from nothing: at every batch end P it holds exactly what the facts
-    recorded by P fold to (old known-at positions included, not only the latest)."""
+    each batch, or rebuilt from nothing: at every batch end P it holds (unless a one-pass
+    catch-up passed over P), it holds exactly what the facts recorded by P fold to (old
+    known-at positions included, not only the latest), and the answers at every P are the
+    fold's either way."""
     with _ledger(where) as ledger:
+        # Folded batch by batch (never in one pass but from nothing), in one pass whenever
+        # it can, or as the default share says.
+        ledger.projection.rebuild_share, ledger.projection.batch_share = \
+            ((1.0, 1.0), (0.0, 0.0), (0.2, 0.05))[seed % 3]
         ends = [0]
         for number, batch in enumerate(batches(reordered(facts, seed), seed)):
             ledger.append(batch)
@@ -150,9 +156,11 @@ def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F
                 ledger.projection.catch_up()
         for attempt in ("incremental", "rebuilt"):
             ledger.projection.catch_up()
+            assert ledger.projection.holds(ends[-1])
             for end in ends:
-                indexed = ledger.projection.view(end).full()
-                assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
+                if ledger.projection.holds(end):  # else passed over by a one-pass catch-up
+                    indexed = ledger.projection.view(end).full()
+                    assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
                 _lists_give_what_the_fold_gives(ledger, end)
                 known = ledger.known_instant(end) if end else ledger.known_instant(0)
                 for t in question_times()[::3]:
