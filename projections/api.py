@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -75,6 +76,7 @@ from compute_ledger.projections.answers import (
     CheckReport,
     DealReport,
     Diff,
+    DifferenceOut,
     FactAt,
     HeadOut,
     ProblemOut,
@@ -88,9 +90,11 @@ from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import AMENDMENTS, Provenance
 from compute_ledger.projections.runner import Projection, read_positions
 from compute_ledger.projections.subjects import GROUPS, MARKET
-from compute_ledger.projections.view import Histories, View, build_view, fold_knowledge, view_of
+from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
 
 PUBLIC_RECORD = "public-record.jsonl"
+A = TypeVar("A", Verdict, Business, Timeline, DealReport)
+"""An answer that can be hypothetical."""
 KnownAt = datetime | int
 """A system time: an instant, or a ledger position (as known when it was recorded)."""
 
@@ -396,42 +400,45 @@ class ComputeLedger:
         view = msgspec.structs.replace(view, position=base.position, head=base.hash)
         return view, Provenance(knowledge)
 
-    def _what_if(self, hypothesis: Hypothesis, provenance: Provenance,
-                 raw: list[diffing.Raw], answers: tuple[diffing.Answer, diffing.Answer]
-                 ) -> WhatIfOut:
-        base = hypothesis.base
-        return WhatIfOut(
-            base_position=base.position, base_head=base.hash,
-            facts=[FactAt(id=p.fact_id, position=base.position + n)
-                   for n, p in enumerate(hypothesis.facts, start=1)],
-            duplicates=hypothesis.duplicates,
-            flips=diffing.explain(raw, provenance,
-                                  (base.position, base.position + len(hypothesis.facts)),
-                                  None, answers),
-        )
-
     def _both(self, histories: Histories, as_of: datetime, known: datetime
               ) -> diffing.Answer:
         return (verdict_projection.verdict(histories, as_of, known),
                 business_projection.business(histories, as_of, known))
 
-    def _hypothetical(self, hypothesis: Hypothesis, as_of: datetime | None,
-                      known_at: KnownAt | None, keep: Callable[[diffing.Raw], bool]
-                      ) -> tuple[diffing.Answer, View, Provenance, WhatIfOut]:
-        """Both answers with the hypothesis laid on, the view and provenance they read, and
-        what differs (the fields ``keep`` selects) from the answers without it."""
+    def _supposing(self, hypothesis: Hypothesis, as_of: datetime | None,
+                   known_at: KnownAt | None) -> tuple[datetime, View, Provenance]:
+        """The valid time a hypothetical answer is asked as of, and the view and provenance
+        with the hypothesis laid on (``--with`` is about now: a ``known_at`` is refused)."""
         if known_at is not None:
             raise ConfigurationError(
                 "--with answers as if FILE were appended now, after the head: it cannot be "
                 "combined with --known-at")
+        when = hypothesis.known_at if as_of is None else aware(as_of, "as_of")
+        return (when, *self._supposed(hypothesis))
+
+    def _flips(self, hypothesis: Hypothesis, when: datetime, view: View,
+               provenance: Provenance, keep: Callable[[diffing.Raw], bool]
+               ) -> tuple[diffing.Answer, list[DifferenceOut]]:
+        """Both answers as of ``when`` with the hypothesis laid on, and what differs (the
+        fields ``keep`` selects) from the answers without it, with the facts behind each."""
+        base = hypothesis.base
         moment = hypothesis.known_at
-        when = moment if as_of is None else aware(as_of, "as_of")
-        base = self._both(self._read(hypothesis.base.position), when, moment)
-        view, provenance = self._supposed(hypothesis)
+        without = self._both(self._read(base.position), when, moment)
         supposed = self._both(view, when, moment)
-        raw = [r for r in diffing.compare(base, supposed) if keep(r)]
-        return supposed, view, provenance, self._what_if(hypothesis, provenance, raw,
-                                                          (base, supposed))
+        raw = [r for r in diffing.compare(without, supposed) if keep(r)]
+        return supposed, diffing.explain(
+            raw, provenance, (base.position, base.position + len(hypothesis.facts)), None,
+            (without, supposed))
+
+    @staticmethod
+    def _marked(answer: A, hypothesis: Hypothesis, flips: list[DifferenceOut]) -> A:
+        """``answer`` marked hypothetical, with what it stands on and what it flips."""
+        base = hypothesis.base
+        return msgspec.structs.replace(answer, hypothetical=True, what_if=WhatIfOut(
+            base_position=base.position, base_head=base.hash,
+            facts=[FactAt(id=p.fact_id, position=base.position + n)
+                   for n, p in enumerate(hypothesis.facts, start=1)],
+            duplicates=hypothesis.duplicates, flips=flips))
 
     # -- the projections, read ----------------------------------------------------------------
 
@@ -444,8 +451,7 @@ class ComputeLedger:
     def replayed(self, position: int) -> View:
         """The histories folded from the stored facts up to ``position`` (the cyclic
         collector paused: the fold builds many objects and no cycles)."""
-        with paused_gc():
-            return build_view(self.ledger.stream(until=position))
+        return self._folded(position)[0]
 
     def histories(self, known_at: KnownAt | None = None) -> Histories:
         """What the answers read at ``known_at``: the maintained projection when the
@@ -496,9 +502,10 @@ class ComputeLedger:
         ``hypothesis``, as if its facts were appended now (``"hypothetical": true``, and
         what they flip)."""
         if hypothesis is not None:
-            (answer, _), _, _, what_if = self._hypothetical(hypothesis, as_of, known_at,
-                                                           diffing.of_verdict)
-            return msgspec.structs.replace(answer, hypothetical=True, what_if=what_if)
+            when, view, provenance = self._supposing(hypothesis, as_of, known_at)
+            (answer, _), flips = self._flips(hypothesis, when, view, provenance,
+                                             diffing.of_verdict)
+            return self._marked(answer, hypothesis, flips)
         as_of, known_at = self.moments(as_of, known_at)
         return verdict_projection.verdict(self.histories(known_at), as_of, known_at)
 
@@ -509,9 +516,10 @@ class ComputeLedger:
         """The state of xAI's compute business as of ``as_of``, as known at ``known_at``
         (with a ``hypothesis``: as for :meth:`verdict`)."""
         if hypothesis is not None:
-            (_, answer), _, _, what_if = self._hypothetical(hypothesis, as_of, known_at,
-                                                           diffing.of_business)
-            return msgspec.structs.replace(answer, hypothetical=True, what_if=what_if)
+            when, view, provenance = self._supposing(hypothesis, as_of, known_at)
+            (_, answer), flips = self._flips(hypothesis, when, view, provenance,
+                                             diffing.of_business)
+            return self._marked(answer, hypothesis, flips)
         as_of, known_at = self.moments(as_of, known_at)
         return business_projection.business(self.histories(known_at), as_of, known_at)
 
@@ -521,18 +529,13 @@ class ComputeLedger:
         corrections and retractions included (with a ``hypothesis``: as if its facts were
         appended now; its flips are the points that differ)."""
         if hypothesis is not None:
-            _, view, provenance, what_if = self._hypothetical(
-                hypothesis, None, known_at, lambda raw: False)
+            _, view, provenance = self._supposing(hypothesis, None, known_at)
             moment = hypothesis.known_at
-            base = self.timeline(moment)
             answer = timeline_projection.timeline(view, moment, provenance.amendments())
-            flips = timeline_projection.compare(base, answer, provenance,
-                                                (hypothesis.base.position,
-                                                 hypothesis.base.position
-                                                 + len(hypothesis.facts)))
-            return msgspec.structs.replace(
-                answer, hypothetical=True,
-                what_if=msgspec.structs.replace(what_if, flips=flips))
+            flips = timeline_projection.compare(
+                self.timeline(moment), answer, provenance,
+                (hypothesis.base.position, hypothesis.base.position + len(hypothesis.facts)))
+            return self._marked(answer, hypothesis, flips)
         _, known = self.moments(None, known_at)
         position = self.ledger.position_known_at(known)
         histories = self._read(position)
@@ -545,23 +548,20 @@ class ComputeLedger:
         """Everything about one deal or offering (``name``: its id, or ``deal:ID`` /
         ``offering:ID``) as of ``as_of``, as known at ``known_at``."""
         if hypothesis is not None:
-            _, view, provenance, what_if = self._hypothetical(
-                hypothesis, as_of, known_at, lambda raw: True)
-            moment = hypothesis.known_at
-            when = moment if as_of is None else aware(as_of, "as_of")
-            key = deal_projection.subject_key(name, view, provenance, when)
-            report = deal_projection.deal_report(view, provenance, key, when, moment)
-            flips = [f for f in what_if.flips if f.subject == key]
-            return msgspec.structs.replace(
-                report, hypothetical=True,
-                what_if=msgspec.structs.replace(what_if, flips=flips))
+            when, view, provenance = self._supposing(hypothesis, as_of, known_at)
+            key = deal_projection.subject_key(name, view, provenance)
+            report = deal_projection.deal_report(view, provenance, key, when,
+                                                 hypothesis.known_at)
+            _, flips = self._flips(hypothesis, when, view, provenance,
+                                   lambda raw: raw[0] == key)
+            return self._marked(report, hypothesis, flips)
         as_of, known = self.moments(as_of, known_at)
         position = self.ledger.position_known_at(known)
         histories = self._read(position)
         subject_id = name.split(":", 1)[1] if name.startswith(("deal:", "offering:")) else name
         provenance = self._scoped([f"deal:{subject_id}", f"offering:{subject_id}", GROUPS],
                                   position)
-        key = deal_projection.subject_key(name, histories, provenance, as_of)
+        key = deal_projection.subject_key(name, histories, provenance)
         return deal_projection.deal_report(histories, provenance, key, as_of, known)
 
     def diff(self, as_of: datetime | None = None, known_at: KnownAt | None = None,

@@ -37,8 +37,7 @@ from compute_ledger.projections.verdict import assess_subject, candidate_out, ju
 from compute_ledger.projections.view import Histories
 
 
-def subject_key(name: str, histories: Histories, provenance: Provenance,
-                at: datetime) -> str:
+def subject_key(name: str, histories: Histories, provenance: Provenance) -> str:
     """The subject ``name`` stands for: ``deal:ID`` or ``offering:ID`` as given, else the
     deal or offering with that id.  Unknown names are refused with the nearest ids."""
     if name.startswith(("deal:", "offering:")):

@@ -74,7 +74,6 @@ class Provenance:
     """Every fact known at a position, and the facts about each subject."""
 
     def __init__(self, knowledge: Knowledge) -> None:
-        self.position = knowledge.position
         self._knowledge = knowledge
         refs: dict[str, FactRef] = {}
         fixes_of: dict[str, list[str]] = defaultdict(list)
