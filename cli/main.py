@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 import click
 import msgspec
 
-from compute_ledger.cli import render
+from compute_ledger.cli import proofs, render
 from compute_ledger.cli.export import export
 from compute_ledger.cli.options import (
     INSTANT,
@@ -32,11 +33,19 @@ from compute_ledger.projections.answers import (
     ANSWERS,
     AppendOut,
     DigestOut,
+    ExtendsOut,
     HeadOut,
     VerifyOut,
     answer_schema,
 )
-from compute_ledger.projections.api import Entry, KnownAt, bundled_record, parse_pin, record_json
+from compute_ledger.projections.api import (
+    Entry,
+    KnownAt,
+    b64,
+    bundled_record,
+    parse_pin,
+    record_json,
+)
 
 EXIT_CODES = """
 Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad input.
@@ -69,10 +78,15 @@ def main() -> None:
               help="Print the clause checklist of every deal and offering, with the facts "
               "that decide each clause.")
 @with_option
+@click.option("--proof", is_flag=True,
+              help="Print the answer as JSON with the proofs an auditor checks offline: a "
+              "checkpoint signed with --key and an inclusion proof of every fact it names.")
+@proofs.key_option(required=False, text="With --proof: the signer key file (from `keygen`).")
 @db_option
 @json_option
 def verdict(*, as_of: datetime | None, known_at: KnownAt | None, explain: bool,
-            with_file: IO[bytes] | None, db: str | None, as_json: bool) -> None:
+            with_file: IO[bytes] | None, proof: bool, key_file: Path | None, db: str | None,
+            as_json: bool) -> None:
     """The market's verdict as of T, as known at K, and why.
 
     Statuses: OPEN, CRITERIA_MET, CRITERIA_NOT_MET, RESOLVED_YES, RESOLVED_NO, RESOLVED_NA.
@@ -86,7 +100,21 @@ def verdict(*, as_of: datetime | None, known_at: KnownAt | None, explain: bool,
       compute-ledger verdict --as-of 2026-05-10 --known-at 2026-05-10 --json
       compute-ledger verdict --known-at @8
       compute-ledger verdict --with tomorrow.jsonl
+      compute-ledger verdict --as-of 2026-11-05 --proof --key ledger.key
     """
+    if proof:
+        if key_file is None:
+            raise click.UsageError("--proof needs --key FILE: the proofs lead to a checkpoint "
+                                   "signed with it")
+        if with_file is not None:
+            raise click.UsageError("--proof proves facts in the ledger; a --with answer stands "
+                                   "on facts that are not")
+        signer = proofs.load_signer(key_file)
+        with opened(db) as ledger:
+            emit_json(ledger.proven_verdict(as_of, known_at, signer))
+        return
+    if key_file is not None:
+        raise click.UsageError("--key is for --proof")
     with opened(db) as ledger:
         answer = ledger.verdict(as_of, known_at, hypothesis=supposing(ledger, with_file))
     if as_json:
@@ -436,40 +464,64 @@ def feed(after: int, follow: bool, poll: float, db: str | None) -> None:
 
 
 @main.command()
-@click.option("--against", "pin", metavar="POSITION:HASH",
-              help="Also check that the ledger still extends this pinned head "
-              "(as printed by `digest`).")
+@click.option("--against", "pin", metavar="CHECKPOINT_FILE|POSITION:HASH",
+              help="Also check that the ledger still extends an earlier checkpoint (a file "
+              "`checkpoint` wrote: checked with a consistency proof) or a pinned head (as "
+              "printed by `digest`).")
+@proofs.verifier_option
 @db_option
 @json_option
-def verify(pin: str | None, db: str | None, as_json: bool) -> None:
-    """Recompute the hash chain; exit 1 naming the first bad position.
+def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> None:
+    """Recompute the hash chain and the Merkle tree; exit 1 naming the first bad position.
 
-    Checks every record's position, link to the one before, hash, recorded_at order and
-    the fact index.  With --against, also checks that the record at the pinned position
-    still carries the pinned hash, so nothing before it was altered, removed or reordered.
+    Checks every record's position, link to the one before, hash, recorded_at order, the
+    fact index and the Merkle tree's nodes.  With --against CHECKPOINT_FILE, also checks
+    with a consistency proof that the ledger extends that checkpoint (and, with
+    --verifier-key, its signature), so nothing it covers was altered, removed or reordered,
+    even by someone who rewrote the chain and the tree to match.  With --against
+    POSITION:HASH, that the record at the pinned position still carries the pinned hash.
 
     \b
     Example:
+      compute-ledger verify --against checkpoint.txt --verifier-key "$(cat ledger.vkey)"
       compute-ledger verify --against 8:5b1c...e07d
     """
-    against = None
-    if pin is not None:
+    against, checkpoint, signed = None, None, False
+    if pin is not None and Path(pin).is_file():
+        checkpoint, signed = proofs.load_checkpoint(Path(pin), vkey)
+    elif pin is not None:
         try:
             against = parse_pin(pin)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--against") from None
+            raise click.BadParameter(f"{exc}; nor is it a checkpoint file",
+                                     param_hint="--against") from None
+    if vkey is not None and checkpoint is None:
+        raise click.UsageError("--verifier-key checks the signature of an --against "
+                               "CHECKPOINT_FILE")
     with opened(db) as ledger:
-        report = ledger.verify(against)
+        report = ledger.verify(against, checkpoint=checkpoint)
+    extends = report.extends
     if as_json:
         emit_json(VerifyOut(
             ok=True, checked=report.checked,
             head=HeadOut(position=report.head.position, hash=report.head.hash),
+            root=b64(report.root),
             against=None if against is None else HeadOut(position=against.position,
                                                          hash=against.hash),
+            extends=None if extends is None else ExtendsOut(
+                origin=extends.checkpoint.origin, size=extends.checkpoint.size,
+                root=b64(extends.checkpoint.root), signature_checked=signed,
+                proof=[b64(h) for h in extends.proof]),
         ))
         return
     extra = f"; extends the pinned head {against.position}" if against else ""
-    click.echo(f"ok: {report.checked} records, chain intact{extra}; head {report.head.pin}")
+    if extends is not None:
+        signature = "signed by " + extends.checkpoint.origin if signed else "signature not checked"
+        hashes = len(extends.proof)
+        extra = (f"; extends the checkpoint of {extends.checkpoint.size} records ({signature}; "
+                 f"consistency proof of {hashes} hash{'' if hashes == 1 else 'es'})")
+    click.echo(f"ok: {report.checked} records, chain and Merkle tree intact{extra}; head "
+               f"{report.head.pin}")
 
 
 @main.command()
@@ -548,6 +600,9 @@ def schema(name: str) -> None:
 
 __all__ = ["BadInput", "main"]
 main.add_command(export)
+for _command in (proofs.keygen, proofs.checkpoint, proofs.prove, proofs.consistency,
+                 proofs.bundle, proofs.audit_command):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # python -m compute_ledger.cli.main

@@ -119,6 +119,10 @@ class NullTranscoder(Transcoder):
 IndexRow = tuple[str, int, bytes]
 """(fact id, position, content digest)"""
 
+NodeRow = tuple[int, int, bytes]
+"""A stored node of the Merkle tree: (level, index, hash); see
+:mod:`~compute_ledger.ledger.merkle`."""
+
 
 class SideCursor:
     """A cursor on tables kept beside the ledger (the projections), inside one transaction.
@@ -164,6 +168,18 @@ class Writing(Protocol):
 
     def insert(self, states: Iterable[tuple[int, bytes]]) -> None:
         """Insert ``(position, state)`` records, streamed, in this transaction."""
+
+    def states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, stored state) after a position, in order, as this transaction sees them."""
+
+    def tree_size(self) -> int:
+        """How many leaves the stored Merkle tree has, as this transaction sees it."""
+
+    def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored nodes among these ``(level, index)`` keys."""
+
+    def insert_nodes(self, rows: Iterable[NodeRow]) -> None:
+        """Insert Merkle tree nodes, streamed, in this transaction."""
 
 
 class LedgerRecorder(ApplicationRecorder, ABC):
@@ -262,6 +278,18 @@ class LedgerRecorder(ApplicationRecorder, ABC):
     @abstractmethod
     def index_first_after(self, position: int) -> int | None:
         """The first indexed position after ``position`` (None if none)."""
+
+    @abstractmethod
+    def tree_size(self) -> int:
+        """How many leaves the stored Merkle tree has (the records it covers)."""
+
+    @abstractmethod
+    def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored Merkle tree nodes among these ``(level, index)`` keys."""
+
+    @abstractmethod
+    def tree_count(self) -> int:
+        """How many nodes the stored Merkle tree holds."""
 
     @abstractmethod
     def change_waiter(self) -> AbstractContextManager[Callable[[float], None]]:

@@ -28,6 +28,7 @@ from compute_ledger.ledger.persistence import (
     SCHEMA_LOCK,
     IndexRow,
     LedgerRecorder,
+    NodeRow,
     SideCursor,
 )
 
@@ -47,6 +48,9 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
         self._index_state = SQL("{0}.{1}").format(
             schema, Identifier(self.index_table + "_state"))
         self._events = SQL("{0}.{1}").format(schema, Identifier(self.events_table_name))
+        tree_table = events_table_name.removesuffix("_events") + "_tree"
+        self.check_identifier_length(tree_table)
+        self._tree = SQL("{0}.{1}").format(schema, Identifier(tree_table))
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0} (fact_id text PRIMARY KEY, "
@@ -58,6 +62,10 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             ).format(self._index_state),
             SQL("INSERT INTO {0} VALUES (1, 0) ON CONFLICT DO NOTHING").format(
                 self._index_state),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (level smallint NOT NULL, idx bigint NOT NULL, "
+                "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
+            ).format(self._tree),
         ]
         # The write lock: an advisory lock named after this ledger's table, taken exclusively
         # by writers and shared by readers that must not race one (advisory locks need no
@@ -196,6 +204,38 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             row = curs.fetchone()
             return None if row is None or row["p"] is None else int(row["p"])
 
+    def _tree_size(self, curs: Cursor[DictRow]) -> int:
+        curs.execute(SQL("SELECT MAX(idx) AS i FROM {0} WHERE level = 0").format(self._tree))
+        row = curs.fetchone()
+        return 0 if row is None or row["i"] is None else int(row["i"]) + 1
+
+    def _tree_nodes(self, curs: Cursor[DictRow], nodes: Collection[tuple[int, int]]
+                    ) -> dict[tuple[int, int], bytes]:
+        if not nodes:
+            return {}
+        levels, indexes = zip(*nodes, strict=True)
+        curs.execute(
+            SQL("SELECT t.level, t.idx, t.hash FROM {0} t JOIN "
+                "unnest(%s::smallint[], %s::bigint[]) AS k(level, idx) "
+                "ON t.level = k.level AND t.idx = k.idx").format(self._tree),
+            (list(levels), list(indexes)),
+        )
+        return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in curs.fetchall()}
+
+    def tree_size(self) -> int:
+        with self._reading() as curs:
+            return self._tree_size(curs)
+
+    def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        with self._reading() as curs:
+            return self._tree_nodes(curs, nodes)
+
+    def tree_count(self) -> int:
+        with self._reading() as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {0}").format(self._tree))
+            row = curs.fetchone()
+            return int(row["n"]) if row else 0
+
     @contextmanager
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
@@ -241,6 +281,29 @@ class _PostgresWriting:
                            "bytea"])
             for position, state in states:
                 out.write_row((LEDGER_ID, position, RECORD_TOPIC, state))
+
+    def states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        self._curs.execute(
+            SQL("SELECT originator_version, state FROM {0} WHERE originator_id = %s AND "
+                "originator_version > %s ORDER BY originator_version LIMIT %s"
+                ).format(self._recorder._events),
+            (LEDGER_ID, after, limit),
+        )
+        return [(int(r["originator_version"]), bytes(r["state"])) for r in self._curs.fetchall()]
+
+    def tree_size(self) -> int:
+        return self._recorder._tree_size(self._curs)
+
+    def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return self._recorder._tree_nodes(self._curs, nodes)
+
+    def insert_nodes(self, rows: Iterable[NodeRow]) -> None:
+        copy = SQL("COPY {0} (level, idx, hash) FROM STDIN (FORMAT BINARY)").format(
+            self._recorder._tree)
+        with self._curs.copy(copy) as out:
+            out.set_types(["int2", "int8", "bytea"])
+            for row in rows:
+                out.write_row(row)
 
 
 class Factory(es_postgres.PostgresFactory):

@@ -21,8 +21,33 @@ from compute_ledger.ledger.persistence import (
     RECORD_TOPIC,
     IndexRow,
     LedgerRecorder,
+    NodeRow,
     SideCursor,
 )
+
+TREE_TABLE = "ledger_tree"
+
+
+def _tree_size(c: sqlite3.Cursor) -> int:
+    c.execute(f"SELECT MAX(idx) FROM {TREE_TABLE} WHERE level = 0")
+    row = c.fetchone()
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+
+def _tree_nodes(c: sqlite3.Cursor, nodes: Collection[tuple[int, int]]
+                ) -> dict[tuple[int, int], bytes]:
+    found: dict[tuple[int, int], bytes] = {}
+    keys = list(nodes)
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        c.execute(
+            f"SELECT level, idx, hash FROM {TREE_TABLE} WHERE (level, idx) IN "
+            f"(VALUES {','.join(['(?,?)'] * len(chunk))})",
+            [value for key in chunk for value in key],
+        )
+        for level, index, digest in c.fetchall():
+            found[(int(level), int(index))] = bytes(digest)
+    return found
 
 
 class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
@@ -51,6 +76,8 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.index_state} ("
             "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), position INTEGER NOT NULL)",
             f"INSERT OR IGNORE INTO {self.index_state} VALUES (1, 0)",
+            f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} (level INTEGER NOT NULL, "
+            "idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID",
         ]
 
     @contextmanager
@@ -162,6 +189,21 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
             row = c.fetchone()
             return None if row is None or row[0] is None else int(row[0])
 
+    def tree_size(self) -> int:
+        with self._reading() as c:
+            c.row_factory = None
+            return _tree_size(c)
+
+    def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        with self._reading() as c:
+            c.row_factory = None
+            return _tree_nodes(c, nodes)
+
+    def tree_count(self) -> int:
+        with self._reading() as c:
+            c.execute(f"SELECT COUNT(*) FROM {TREE_TABLE}")
+            return int(c.fetchone()[0])
+
     @contextmanager
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
@@ -189,6 +231,24 @@ class _SQLiteWriting:
 
     def insert(self, states: Iterable[tuple[int, bytes]]) -> None:
         self._cursor.executemany(self._recorder._insert_states, states)
+
+    def states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        self._cursor.execute(
+            f"SELECT originator_version, state FROM {self._recorder.events_table_name} "
+            "WHERE originator_id = ? AND originator_version > ? "
+            "ORDER BY originator_version LIMIT ?",
+            (LEDGER_ID.hex, after, limit),
+        )
+        return [(int(p), bytes(state)) for p, state in self._cursor.fetchall()]
+
+    def tree_size(self) -> int:
+        return _tree_size(self._cursor)
+
+    def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return _tree_nodes(self._cursor, nodes)
+
+    def insert_nodes(self, rows: Iterable[NodeRow]) -> None:
+        self._cursor.executemany(f"INSERT INTO {TREE_TABLE} VALUES (?,?,?)", rows)
 
 
 @contextmanager

@@ -61,6 +61,7 @@ from compute_ledger.ledger.chain import GENESIS, content_digest
 from compute_ledger.ledger.clock import Clock, SystemClock, stamp
 from compute_ledger.ledger.config import StoreConfig
 from compute_ledger.ledger.errors import (
+    Breach,
     ConfigurationError,
     NotFoundError,
     StorageError,
@@ -68,6 +69,15 @@ from compute_ledger.ledger.errors import (
 )
 from compute_ledger.ledger.facts import Fact, decode_fact, decoder, stored_id
 from compute_ledger.ledger.instants import from_utc_text, utc_text
+from compute_ledger.ledger.merkle import (
+    Node,
+    TreeView,
+    cover,
+    extend,
+    leaf_hash,
+    verify_consistency,
+)
+from compute_ledger.ledger.notes import Checkpoint
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_DECODER,
@@ -79,9 +89,16 @@ from compute_ledger.ledger.persistence import (
     Record,
     RecordMapper,
     SideCursor,
+    Writing,
     record_json,
 )
-from compute_ledger.ledger.verification import ChainVerifier, Pin, index_breach, tail_breach
+from compute_ledger.ledger.verification import (
+    ChainVerifier,
+    Pin,
+    TreeChecker,
+    index_breach,
+    tail_breach,
+)
 
 __all__ = [
     "LEDGER_ID", "RECORD_TOPIC", "SCHEMA_LOCK", "AppendResult", "Entry", "Head", "Ledger",
@@ -189,10 +206,26 @@ class Admission(msgspec.Struct, frozen=True):
     duplicates: int
 
 
+class Extension(msgspec.Struct, frozen=True):
+    """How the ledger extends a checkpoint: the consistency proof from its size to the
+    ledger's, and the ledger's root."""
+
+    checkpoint: Checkpoint
+    size: int
+    root: bytes
+    proof: list[bytes]
+
+
 class VerifyReport(msgspec.Struct, frozen=True):
     head: Head
     checked: int
     against: Head | None = None
+    extends: Extension | None = None
+    root: bytes = b""
+    """The Merkle tree's root over the records checked."""
+    tree_size: int = 0
+    """How many records the stored Merkle tree covers (all of them, unless the ledger was
+    last written before the tree existed)."""
 
 
 RETRY_FOR = 120.0
@@ -567,8 +600,11 @@ class Ledger:
                     server = writing.server_time() if self.clock.wall else None
                     recorded_at = stamp(head.recorded_at, self.clock.now(), server)
                     chain = Chain(head.position, head.hash, recorded_at, new)
-                    # Streamed: executemany on SQLite, COPY on PostgreSQL.
-                    writing.insert(chain.states())
+                    # Streamed: executemany on SQLite, COPY on PostgreSQL; the Merkle tree
+                    # grows in the same transaction.
+                    leaves: list[bytes] = []
+                    writing.insert(_leaves_of(chain.states(), leaves))
+                    _grow_tree(writing, head.position, leaves)
             except _HeadMoved:
                 continue  # another writer committed between the two reads of the head
             except ESIntegrityError as exc:
@@ -596,6 +632,76 @@ class Ledger:
                 attempts=attempt,
             )
 
+    # -- the Merkle tree ---------------------------------------------------------------------
+
+    def tree(self, size: int | None = None) -> TreeView:
+        """The Merkle tree of the first ``size`` records (default: all of them), whose root
+        and proofs read a handful of stored nodes (:mod:`compute_ledger.ledger.merkle`).
+
+        A ledger last written before the tree existed holds a shorter tree (or none) until
+        its next append; what it lacks is computed here from the records, in memory, and
+        not written: a read writes nothing."""
+        target = self.head().position if size is None else size
+        with self._storage("read"):
+            stored = self.recorder.tree_size()
+        extra: dict[Node, bytes] = {}
+        if stored < target:
+            keys = cover(0, stored)
+            with self._storage("read"):
+                found = self.recorder.tree_nodes(keys)
+            frontier = [(key, found[key]) for key in keys if key in found]
+            if len(frontier) != len(keys):
+                raise StorageError("the Merkle tree is missing nodes; run `compute-ledger verify`")
+            leaves = (leaf_hash(state) for _, state in self.states(stored, target))
+            extra = {(level, index): digest
+                     for level, index, digest in extend(frontier, stored, leaves)}
+
+        def fetch(wanted: set[Node]) -> dict[Node, bytes]:
+            with self._storage("read"):
+                nodes = self.recorder.tree_nodes(wanted - extra.keys())
+            nodes.update((key, extra[key]) for key in wanted if key in extra)
+            return nodes
+
+        return TreeView(target, fetch)
+
+    def checkpoint(self, origin: str) -> Checkpoint:
+        """The tree head of the ledger as it stands: ``origin``, size and root."""
+        size = self.head().position
+        return Checkpoint(origin, size, self.tree(size).root())
+
+    def extension(self, checkpoint: Checkpoint) -> Extension:
+        """The consistency proof that the ledger extends ``checkpoint``, from the stored tree
+        (a handful of nodes, the records not re-read); raises :class:`VerificationError`
+        if it does not extend it."""
+        size = self.head().position
+        if checkpoint.size > size:
+            raise VerificationError(Breach(
+                size + 1, f"record missing: the checkpoint covers {checkpoint.size} records, "
+                          f"the ledger holds {size} (records were removed)"))
+        tree = self.tree(size)
+        root = tree.root()
+        proof = tree.consistency(checkpoint.size) if checkpoint.size else []
+        if checkpoint.size and not verify_consistency(checkpoint.size, size, checkpoint.root,
+                                                      root, proof):
+            raise VerificationError(Breach(
+                checkpoint.size, f"the ledger does not extend the checkpoint: its first "
+                f"{checkpoint.size} records are not the ones checkpointed (a record at or "
+                f"before position {checkpoint.size} was altered, removed or reordered, and "
+                "the chain and the tree rewritten to match)"))
+        return Extension(checkpoint, size, root, proof)
+
+    def states(self, after: int, until: int) -> Iterator[tuple[int, bytes]]:
+        """``(position, stored state)`` for positions ``(after, until]``: the bytes ``feed``
+        prints for each record, as the Merkle tree's leaves hash them."""
+        cursor = after
+        while cursor < until:
+            with self._storage("read"):
+                rows = self.recorder.select_states(cursor, min(PAGE * 5, until - cursor))
+            if not rows:
+                return
+            yield from rows
+            cursor = rows[-1][0]
+
     # -- tables beside the ledger ------------------------------------------------------------
 
     @contextmanager
@@ -611,7 +717,8 @@ class Ledger:
 
     # -- verifying --------------------------------------------------------------------------
 
-    def verify(self, against: Head | None = None) -> VerifyReport:
+    def verify(self, against: Head | None = None, *,
+               checkpoint: Checkpoint | None = None) -> VerifyReport:
         """Recompute the chain, check positions, times and the fact index
         (:mod:`compute_ledger.ledger.verification` holds the checks).
 
@@ -619,14 +726,22 @@ class Ledger:
         can neither be half-seen nor make the records and the index disagree.  Raises
         :class:`VerificationError` naming the first bad position.  With ``against``, also
         checks that the record at the pinned position still has the pinned hash, so the
-        ledger still extends what was pinned.
+        ledger still extends what was pinned.  With ``checkpoint``, also checks with a
+        consistency proof from the tree just checked against the records that the ledger
+        extends that checkpoint.
         """
         with self._storage("read"), self.recorder.snapshot():
-            return self._verify(against)
+            report = self._verify(against)
+            report = msgspec.structs.replace(report,
+                                             root=self.tree(report.head.position).root())
+            if checkpoint is not None:
+                report = msgspec.structs.replace(report, extends=self.extension(checkpoint))
+            return report
 
     def _verify(self, against: Head | None) -> VerifyReport:
         pin = None if against is None else Pin(against.position, against.hash)
         verifier = ChainVerifier(pin)
+        tree = TreeChecker(self.recorder.tree_size())
         page: list[tuple[int, str, bytes]] = []
         indexed = self.recorder.index_position()
         cursor = 0
@@ -637,22 +752,33 @@ class Ledger:
                     page.append(verifier.check(at, topic, state))
                 except VerificationError:
                     # A record rewritten with its hash recomputed breaks the link of the
-                    # next one; the fact index still holds the old content's digest and
-                    # names it first.
+                    # next one; the fact index and the Merkle tree still hold the old
+                    # content's digests and name it first.
                     self._check_index(page, upto=min(at - 1, indexed))
+                    self._check_tree(tree)
                     raise
+                tree.add(state)
                 if len(page) == PAGE:
                     self._check_index(page, upto=indexed)
+                    self._check_tree(tree)
                     page = []
             if len(rows) < PAGE:
                 break
             cursor = rows[-1][0]
         self._check_index(page, upto=indexed)
+        self._check_tree(tree)
         head = Head(verifier.position, verifier.prev, verifier.last_recorded or None)
         orphan = self.recorder.index_first_after(min(head.position, indexed))
         entries = self.recorder.index_size()
         tail_breach(head.position, indexed, orphan, entries, pin)
-        return VerifyReport(head=head, checked=head.position, against=against)
+        tree.finish(head.position, self.recorder.tree_count())
+        return VerifyReport(head=head, checked=head.position, against=against,
+                            tree_size=tree.size)
+
+    def _check_tree(self, tree: TreeChecker) -> None:
+        """Raise at the first record the stored Merkle tree disagrees with (so far)."""
+        if tree.pending:
+            tree.compare(self.recorder.tree_nodes(list(tree.pending)))
 
     def _check_index(self, page: list[tuple[int, str, bytes]], upto: int) -> None:
         """Raise at the first record (up to position ``upto``) the fact index disagrees with."""
@@ -661,6 +787,39 @@ class Ledger:
             return
         found = self.recorder.index_lookup([i for _, i, _ in rows], size_hint=1 << 62)
         index_breach(rows, found)
+
+
+def _leaves_of(states: Iterable[tuple[int, bytes]], leaves: list[bytes]
+               ) -> Iterator[tuple[int, bytes]]:
+    """The records, passed on as they are written, each one's leaf hash kept in ``leaves``."""
+    for position, state in states:
+        leaves.append(leaf_hash(state))
+        yield position, state
+
+
+def _grow_tree(writing: Writing, size: int, leaves: list[bytes]) -> None:
+    """Add the leaves of the records just written after the first ``size`` ones to the
+    Merkle tree, with the nodes they complete, in the append's transaction.  A tree that
+    covers fewer than ``size`` records (a ledger last written before the tree existed) is
+    first brought up to ``size`` from the stored records."""
+    stored = writing.tree_size()
+    if stored > size:
+        raise StorageError(
+            f"the Merkle tree covers {stored} records but the ledger holds {size}: records "
+            "were removed; run `compute-ledger verify`; nothing was appended")
+    backlog: list[bytes] = []
+    while stored + len(backlog) < size:
+        rows = writing.states(stored + len(backlog), min(PAGE * 5, size - stored - len(backlog)))
+        if not rows:
+            break
+        backlog.extend(leaf_hash(state) for _, state in rows)
+    keys = cover(0, stored)
+    found = writing.tree_nodes(keys)
+    if len(found) != len(keys):
+        raise StorageError("the Merkle tree is missing nodes; run `compute-ledger verify`; "
+                           "nothing was appended")
+    frontier = [(key, found[key]) for key in keys]
+    writing.insert_nodes(extend(frontier, stored, itertools.chain(backlog, leaves)))
 
 
 def parse_pin(text: str) -> Head:

@@ -17,6 +17,7 @@ import msgspec
 from compute_ledger.ledger.chain import GENESIS, content_digest, link_hash
 from compute_ledger.ledger.errors import Breach, VerificationError
 from compute_ledger.ledger.facts import decode_fact
+from compute_ledger.ledger.merkle import Node, extend, leaf_hash, stored_count
 from compute_ledger.ledger.persistence import RECORD_DECODER, RECORD_TOPIC
 
 
@@ -102,3 +103,48 @@ def tail_breach(head: int, indexed: int, orphan: int | None, entries: int,
     if against is not None and against.position > head:
         breach(head + 1, f"the pinned position {against.position} is beyond the head "
                          f"({head}): records were removed")
+
+
+class TreeChecker:
+    """The Merkle tree's stored nodes checked against the records: each record checked by
+    :class:`ChainVerifier` is added as a leaf (:meth:`add`), and the nodes that makes are
+    compared with the stored ones a page at a time (:meth:`compare`).  The stored tree may
+    cover fewer records than the ledger (a ledger last written before the tree existed:
+    the next append builds the rest), never more, and never other content."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size  # how many leaves the stored tree has
+        self.frontier: list[tuple[Node, bytes]] = []
+        self.leaves = 0
+        self.pending: dict[Node, bytes] = {}
+
+    def add(self, state: bytes) -> None:
+        if self.leaves < self.size:
+            for level, index, digest in extend(self.frontier, self.leaves, [leaf_hash(state)]):
+                self.pending[(level, index)] = digest
+            self.leaves += 1
+
+    def compare(self, stored: dict[Node, bytes]) -> None:
+        """Raise at the first record whose nodes differ from ``stored`` (the stored nodes
+        among :attr:`pending`'s keys); then forget the page."""
+        for (level, index), digest in sorted(self.pending.items(),
+                                             key=lambda item: (item[0][0] > 0,
+                                                               item[0][1] << item[0][0])):
+            if stored.get((level, index)) != digest:
+                first, last = (index << level) + 1, (index + 1) << level
+                if level == 0:
+                    breach(first, "the Merkle tree's leaf does not match the record")
+                breach(first, f"the Merkle tree's node over positions {first}-{last} does "
+                              "not match the records")
+        self.pending = {}
+
+    def finish(self, head: int, count: int) -> None:
+        """Raise if the stored tree covers more than the ``head`` records or holds other
+        than its ``count`` nodes."""
+        if self.size > head:
+            breach(head + 1, f"record missing (the Merkle tree covers positions up to "
+                             f"{self.size})")
+        if count != stored_count(self.size):
+            breach(min(head, self.size) or 1,
+                   f"the Merkle tree holds {count} nodes; a tree of {self.size} records "
+                   f"holds {stored_count(self.size)}")

@@ -286,14 +286,87 @@ class AppendOut(_Answer, frozen=True, kw_only=True):
     head: HeadOut
 
 
+class CheckpointOut(_Answer, frozen=True, kw_only=True):
+    """A tree head of the ledger's Merkle tree (``checkpoint --json``): the C2SP
+    ``tlog-checkpoint`` in ``note``, signed when a key was given."""
+
+    schema: str = "compute-ledger/checkpoint/1"
+    origin: str
+    size: int
+    root: str
+    """The RFC 9162 root hash over the first ``size`` records, base64."""
+    signed: bool
+    note: str
+    """The checkpoint as text: a C2SP signed note when ``signed``, else its unsigned body."""
+
+
+class ExtendsOut(_Answer, frozen=True, kw_only=True):
+    """A checkpoint the ledger was proved to extend (``verify --against CHECKPOINT``)."""
+
+    origin: str
+    size: int
+    root: str
+    signature_checked: bool
+    proof: list[str]
+    """The consistency proof from ``size`` to the ledger's head, base64 hashes."""
+
+
 class VerifyOut(_Answer, frozen=True, kw_only=True):
     """What ``verify --json`` reports when the ledger checks out (a breach exits 1)."""
 
-    schema: str = "compute-ledger/verify/1"
+    schema: str = "compute-ledger/verify/2"
     ok: bool
     checked: int
     head: HeadOut
+    root: str
+    """The RFC 9162 root hash of the ledger's Merkle tree at the head, base64."""
     against: HeadOut | None
+    extends: ExtendsOut | None
+
+
+class FactProofOut(_Answer, frozen=True, kw_only=True):
+    """A fact an answer stands on, and the proof that it is in the log."""
+
+    id: str
+    position: int
+    proof: str
+    """A C2SP ``tlog-proof@v1``: index (position - 1), the inclusion proof's hashes, and
+    the signed checkpoint they lead to."""
+
+
+class ProvenVerdict(_Answer, frozen=True, kw_only=True):
+    """A verdict with the proofs an auditor checks offline (``verdict --proof``): a signed
+    checkpoint, and an inclusion proof under it of every fact the verdict names."""
+
+    schema: str = "compute-ledger/proven-verdict/1"
+    verdict: Verdict
+    checkpoint: str
+    facts: list[FactProofOut]
+
+
+class Bundle(_Answer, frozen=True, kw_only=True):
+    """What ``bundle`` writes: a proven verdict and every record the checkpoint covers, as
+    ``feed`` prints them, so ``audit`` can check it all without the ledger."""
+
+    schema: str = "compute-ledger/bundle/1"
+    proven: ProvenVerdict
+    records: list[str]
+
+
+class AuditReport(_Answer, frozen=True, kw_only=True):
+    """What ``audit`` found in a bundle (a failure exits 1 naming what does not hold)."""
+
+    schema: str = "compute-ledger/audit/1"
+    ok: bool
+    origin: str
+    size: int
+    root: str
+    records: int
+    facts_proven: int
+    as_of: datetime
+    known_at: datetime
+    ledger_position: int
+    status: Status
 
 
 class DigestOut(_Answer, frozen=True, kw_only=True):
@@ -450,6 +523,10 @@ ANSWERS: dict[str, Any] = {
     "replay": ReplayReport,
     "append": AppendOut,
     "verify": VerifyOut,
+    "checkpoint": CheckpointOut,
+    "proven-verdict": ProvenVerdict,
+    "bundle": Bundle,
+    "audit": AuditReport,
     "digest": DigestOut,
     "record": RecordOut,
     "check": CheckReport,

@@ -56,9 +56,18 @@ from compute_ledger.ledger.instants import (
     range_problem,
     utc_text,
 )
+from compute_ledger.ledger.notes import (
+    Checkpoint,
+    NoteError,
+    Signer,
+    Verifier,
+    b64,
+    read_checkpoint,
+)
 from compute_ledger.ledger.store import (
     AppendResult,
     Entry,
+    Extension,
     Head,
     Ledger,
     Record,
@@ -69,10 +78,13 @@ from compute_ledger.ledger.store import (
 from compute_ledger.projections import business as business_projection
 from compute_ledger.projections import deal as deal_projection
 from compute_ledger.projections import diff as diffing
+from compute_ledger.projections import proofs
 from compute_ledger.projections import timeline as timeline_projection
 from compute_ledger.projections import verdict as verdict_projection
 from compute_ledger.projections.answers import (
+    Bundle,
     Business,
+    CheckpointOut,
     CheckReport,
     DealReport,
     Diff,
@@ -80,6 +92,7 @@ from compute_ledger.projections.answers import (
     FactAt,
     HeadOut,
     ProblemOut,
+    ProvenVerdict,
     ReplayReport,
     ShowOut,
     Timeline,
@@ -101,19 +114,25 @@ KnownAt = datetime | int
 __all__ = [
     "AppendResult",
     "Business",
+    "Checkpoint",
     "ComputeLedger",
     "Entry",
     "Head",
     "Hypothesis",
     "KnownAt",
+    "NoteError",
     "Record",
     "ReplayReport",
+    "Signer",
     "Timeline",
     "Verdict",
+    "Verifier",
     "VerifyReport",
     "View",
+    "b64",
     "bundled_record",
     "parse_pin",
+    "read_checkpoint",
     "record_json",
 ]
 
@@ -325,8 +344,44 @@ class ComputeLedger:
             ledger_position=head.position, ledger_head=head.hash,
         )
 
-    def verify(self, against: Head | None = None) -> VerifyReport:
-        return self.ledger.verify(against)
+    def verify(self, against: Head | None = None, *,
+               checkpoint: Checkpoint | None = None) -> VerifyReport:
+        """Check the chain, the fact index and the Merkle tree against every record (see
+        :meth:`ledger.store.Ledger.verify`); with ``checkpoint``, also that the ledger
+        extends it (a consistency proof)."""
+        return self.ledger.verify(against, checkpoint=checkpoint)
+
+    # -- the verifiable log -----------------------------------------------------------------
+
+    def checkpoint(self, signer: Signer | None = None, origin: str | None = None
+                   ) -> CheckpointOut:
+        """The tree head of the ledger as it stands, as a C2SP checkpoint signed by
+        ``signer`` (its name is the origin), or unsigned with ``origin``."""
+        return proofs.signed_checkpoint(self.ledger, self.ledger.head().position, signer,
+                                        origin)
+
+    def prove(self, fact_id: str, signer: Signer) -> str:
+        """A ``c2sp.org/tlog-proof@v1`` that the fact is in the log: its index (position
+        minus one), the inclusion proof, and a checkpoint of the head signed by ``signer``."""
+        self.show(fact_id)  # a clear error for an unknown id
+        checkpoint = self.checkpoint(signer)
+        [proof] = proofs.fact_proofs(self.ledger, [fact_id], checkpoint.size, checkpoint.note)
+        return proof.proof
+
+    def consistency(self, checkpoint: Checkpoint) -> Extension:
+        """The consistency proof that the ledger extends ``checkpoint``, from the stored
+        tree (the records are not re-read; :meth:`verify` re-reads them)."""
+        return self.ledger.extension(checkpoint)
+
+    def proven_verdict(self, as_of: datetime | None, known_at: KnownAt | None,
+                       signer: Signer) -> ProvenVerdict:
+        """The verdict with a signed checkpoint and a proof of every fact it names."""
+        return proofs.proven(self.ledger, self.verdict(as_of, known_at), signer)
+
+    def bundle(self, as_of: datetime | None, known_at: KnownAt | None,
+               signer: Signer) -> Bundle:
+        """A proven verdict and the records its checkpoint covers: all an auditor needs."""
+        return proofs.bundle(self.ledger, self.verdict(as_of, known_at), signer)
 
     # -- the projections --------------------------------------------------------------------
 

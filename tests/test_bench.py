@@ -96,3 +96,13 @@ def test_known_at_benchmark_prints_every_command_and_the_refold_it_replaces() ->
                  "verdict old K", "business old K", "deal old K", "timeline", "show",
                  "refold old K (before the index)", '{"missed": ['):
         assert line in done.stdout, line
+
+
+def test_proofs_benchmark_prints_its_figures_and_ratios() -> None:
+    done = bench("bench.proofs", "--small", "40", "--large", "120", "--batches", "2",
+                 "--rounds", "1")
+    assert done.returncode == 0, done.stderr
+    for line in ("verifiable log: 40 vs 120 facts in 2 batches, best of 1", "CPU:",
+                 "digest (baseline)", "checkpoint", "prove", "consistency",
+                 "verify --against (re-reads all)", '{"missed": '):
+        assert line in done.stdout, line

@@ -123,7 +123,8 @@ def test_verify_and_digest(db: str, record_file: Path) -> None:
     pinned = digest(db)
     ok = run("verify", "--db", db, "--against", pinned)
     assert ok.exit_code == 0
-    assert ok.stdout.startswith("ok: 8 records, chain intact; extends the pinned head 8; head 8:")
+    assert ok.stdout.startswith(
+        "ok: 8 records, chain and Merkle tree intact; extends the pinned head 8; head 8:")
     wrong = pinned.split(":")[0] + ":" + "0" * 64
     bad = run("verify", "--db", db, "--against", wrong)
     assert bad.exit_code == 1

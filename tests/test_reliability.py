@@ -100,7 +100,7 @@ def test_a_full_disk_fails_at_once_and_changes_nothing(tmp_path: Path) -> None:
     assert int(seconds.removeprefix("seconds=")) < 60  # not retried for 120 s as a lost race
     assert time.monotonic() - started < 100
     assert pin_after == pin_before
-    assert verified.startswith("ok: 8 records, chain intact")
+    assert verified.startswith("ok: 8 records, chain and Merkle tree intact")
 
 
 def test_a_committed_batch_is_reported_committed_when_indexing_it_fails(

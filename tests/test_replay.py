@@ -115,6 +115,7 @@ def test_the_projection_rebuilds_itself_when_the_ledger_is_replaced(tmp_path: Pa
         conn.execute("DELETE FROM stored_events")
         conn.execute("DELETE FROM ledger_index")
         conn.execute("UPDATE ledger_index_state SET position = 0")
+        conn.execute("DELETE FROM ledger_tree")
     with ComputeLedger.open(db, environ={}) as ledger:
         ledger.append([announce("2026-06-01T12:00:00Z", "d9", customer="initech")])
         answer = ledger.verdict(as_of=at("2026-07-01"))

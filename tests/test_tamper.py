@@ -5,6 +5,7 @@ with psycopg on the URL, never through the ledger's own code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from click.testing import CliRunner, Result
 from compute_ledger.cli.main import main
 from compute_ledger.ledger.chain import GENESIS, content_digest, link_hash
 from compute_ledger.ledger.clock import ManualClock
-from compute_ledger.ledger.errors import VerificationError
+from compute_ledger.ledger.errors import StorageError, VerificationError
 from compute_ledger.ledger.facts import canonical_bytes, decode_fact
 from compute_ledger.projections.api import ComputeLedger, Head, VerifyReport
 
@@ -100,6 +101,7 @@ class Raw:
         self.postgres = db.startswith("postgresql://")
         self.events = "computeledger_events" if self.postgres else "stored_events"
         self.index = "computeledger_index" if self.postgres else "ledger_index"
+        self.tree = "computeledger_tree" if self.postgres else "ledger_tree"
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
@@ -117,7 +119,7 @@ class Raw:
 
     def run(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Run one statement (``?`` placeholders; ``{events}``/``{index}`` table names)."""
-        sql = sql.format(events=self.events, index=self.index)
+        sql = sql.format(events=self.events, index=self.index, tree=self.tree)
         if self.postgres:
             sql = sql.replace("?", "%s")
         with self._connect() as conn:
@@ -153,6 +155,21 @@ class Raw:
         return [v for (v,) in self.run(
             "SELECT originator_version FROM {events} ORDER BY originator_version"
         )]
+
+    def rewrite_tree(self) -> None:
+        """Recompute every stored Merkle node from the records as they now are (RFC 9162
+        leaves and nodes, written here from the RFC, not with the ledger's code)."""
+        level_hashes = [hashlib.sha256(b"\x00" + self.state(v)).digest()
+                        for v in self.versions()]
+        self.run("DELETE FROM {tree}")
+        level = 0
+        while level_hashes:
+            for index, digest in enumerate(level_hashes):
+                self.run("INSERT INTO {tree} (level, idx, hash) VALUES (?, ?, ?)",
+                         level, index, digest)
+            level_hashes = [hashlib.sha256(b"\x01" + level_hashes[i] + level_hashes[i + 1])
+                            .digest() for i in range(0, len(level_hashes) - 1, 2)]
+            level += 1
 
     def index_row(self, position: int) -> tuple[str, int, bytes]:
         [(fact_id, at, digest)] = self.run(
@@ -341,6 +358,8 @@ def test_a_history_rewritten_consistently_is_caught_by_the_pin(db: str, built: H
             raw.run("UPDATE {index} SET digest = ? WHERE position = ?", content_digest(fact), k)
         forged, prev = forge(fact, position, prev, json.loads(state)["recorded_at"])
         raw.set_state(position, forged)
+    assert breach(db) == k  # the Merkle tree still holds the old record's leaf
+    raw.rewrite_tree()
     assert verify(db).head.hash != built.hash  # a self-consistent forgery ...
     assert breach(db, against=built) == N  # ... does not extend the pinned head
 
@@ -464,6 +483,8 @@ def test_a_deleted_last_record_is_caught_by_the_pin(db: str, built: Head) -> Non
     raw.delete(N)
     raw.run("DELETE FROM {index} WHERE position = ?", N)
     raw.run("UPDATE {index}_state SET position = ?", N - 1)
+    assert breach(db) == N  # the Merkle tree still covers the deleted record
+    raw.rewrite_tree()
     plain = verify(db)  # a careful attacker leaves a shorter, self-consistent chain
     assert plain.head.position == N - 1
     assert plain.head.hash != built.hash
@@ -479,6 +500,8 @@ def test_a_truncated_tail_is_caught_by_an_older_pin_too(db: str, built: Head) ->
         raw.delete(position)
         raw.run("DELETE FROM {index} WHERE position = ?", position)
     raw.run("UPDATE {index}_state SET position = ?", 7)
+    assert breach(db) == 8  # the Merkle tree still covers the deleted records
+    raw.rewrite_tree()
     assert verify(db).head.position == 7
     assert breach(db, against=pinned) == 8
 
@@ -503,6 +526,11 @@ def test_a_replaced_last_record_is_caught_by_the_pin(db: str, built: Head) -> No
     raw.run("DELETE FROM {index} WHERE position = ?", N)
     raw.run("UPDATE {index}_state SET position = ?", N - 1)
     other = realistic_fact(N + 100) | {"id": "tamper-replacement"}
+    with ComputeLedger.open(db, environ={}) as ledger, \
+            pytest.raises(StorageError, match="the Merkle tree covers 12 records but the "
+                          "ledger holds 11: records were removed"):
+        ledger.append_text(json.dumps(other))  # the tree still covers the deleted record
+    raw.rewrite_tree()
     with ComputeLedger.open(db, environ={}) as ledger:
         result = ledger.append_text(json.dumps(other))
     assert result.head.position == N
@@ -603,6 +631,8 @@ def test_the_cli_catches_a_truncated_tail_against_a_pin(db: str, built: Head) ->
     raw.delete(N)
     raw.run("DELETE FROM {index} WHERE position = ?", N)
     raw.run("UPDATE {index}_state SET position = ?", N - 1)
+    assert cli("verify", "--db", db).exit_code == 1  # the Merkle tree covers position N
+    raw.rewrite_tree()
     assert cli("verify", "--db", db).exit_code == 0
     result = cli("verify", "--db", db, "--against", pinned)
     assert result.exit_code == 1

@@ -1,0 +1,285 @@
+"""The verifiable log on the command line: keys, checkpoints, proofs, bundles and audits.
+
+``keygen`` writes a signer key; ``checkpoint`` prints the tree head as a C2SP signed note;
+``prove`` an inclusion proof of one fact; ``consistency`` the proof that the ledger extends
+an earlier checkpoint; ``bundle`` a file with everything needed to check a verdict offline;
+``audit`` checks such a file with no ledger at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from compute_ledger.cli.options import (
+    as_of_option,
+    db_option,
+    emit_json,
+    json_option,
+    known_at_option,
+    opened,
+)
+from compute_ledger.ledger.errors import ConfigurationError
+from compute_ledger.projections.api import (
+    Checkpoint,
+    KnownAt,
+    NoteError,
+    Signer,
+    Verifier,
+    b64,
+    read_checkpoint,
+)
+from compute_ledger.projections.proofs import AuditError, audit
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def key_option(*, required: bool = True, text: str | None = None) -> Callable[[F], F]:
+    return click.option(
+        "--key", "key_file", required=required, metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=text or "The signer key file written by `keygen` (the checkpoint's origin is its "
+        "name).",
+    )
+
+
+def verifier_option(func: F) -> F:
+    return click.option(
+        "--verifier-key", "vkey", metavar="VKEY",
+        help="The log's verifier key, NAME+KEYID+KEY as `keygen` prints it, or a file "
+        "holding it.",
+    )(func)
+
+
+def load_signer(path: Path) -> Signer:
+    """The signer key in ``path``; errors name the file, never the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"cannot read key file {path}: {reason}") from None
+    try:
+        return Signer.parse(text)
+    except NoteError as exc:
+        raise ConfigurationError(f"key file {path}: {exc}") from None
+
+
+def load_verifier(value: str) -> Verifier:
+    """A verifier key given as text or as a file holding it."""
+    path = Path(value)
+    text = value
+    if "+" not in value or path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise ConfigurationError(
+                f"--verifier-key {value!r} is neither a verifier key (NAME+KEYID+KEY) nor a "
+                "readable file holding one") from None
+    try:
+        return Verifier.parse(text)
+    except NoteError as exc:
+        raise ConfigurationError(f"--verifier-key: {exc}") from None
+
+
+def load_checkpoint(path: Path, vkey: str | None) -> tuple[Checkpoint, bool]:
+    """The checkpoint in ``path`` (a signed note or its unsigned body), its signature
+    checked when a verifier key is given; and whether it was."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"cannot read checkpoint {path}: {reason}") from None
+    verifier = None if vkey is None else load_verifier(vkey)
+    try:
+        return read_checkpoint(text, verifier)
+    except NoteError as exc:
+        raise NoteError(f"checkpoint {path}: {exc}") from None
+
+
+@click.command()
+@click.option("--name", required=True, metavar="ORIGIN",
+              help="The key's name, which is the origin of the checkpoints it signs: a "
+              "schema-less URL naming this log, e.g. example.org/compute-ledger.")
+@click.option("--out", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the signer key (mode 0600; an existing file is never "
+              "overwritten).")
+def keygen(name: str, out: Path) -> None:
+    """Make an Ed25519 signer key for checkpoints; print its verifier key.
+
+    The signer key is written to FILE, readable by you alone, and never printed.  Give the
+    verifier key it prints (NAME+KEYID+KEY, the C2SP signed-note format) to auditors: with
+    it they check the checkpoints, proofs and bundles the key signs.
+
+    \b
+    Example:
+      compute-ledger keygen --name example.org/compute-ledger --out ledger.key
+    """
+    try:
+        signer = Signer.generate(name)
+    except NoteError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from None
+    try:
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigurationError(f"{out} exists: a key file is never overwritten (remove it "
+                                 "first if you mean to replace that key)") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write key file {out}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(signer.text() + "\n")
+    click.echo(signer.verifier.text())
+
+
+@click.command()
+@key_option(required=False, text="Sign the checkpoint with this key file (from `keygen`); "
+            "without it the unsigned body is printed, and the command says so on stderr.")
+@click.option("--origin", metavar="ORIGIN",
+              help="The origin line of an unsigned checkpoint (default: compute-ledger); a "
+              "signed one takes its key's name.")
+@db_option
+@json_option
+def checkpoint(key_file: Path | None, origin: str | None, db: str | None,
+               as_json: bool) -> None:
+    """Print the tree head: a C2SP checkpoint of the ledger's Merkle tree, signed.
+
+    The checkpoint names the origin, the number of records and the RFC 9162 root hash over
+    them (leaf i is the SHA-256 of 0x00 and the line `feed` prints for position i+1).  Keep
+    it: later, `verify --against FILE` proves the ledger still extends it.
+
+    \b
+    Example:
+      compute-ledger checkpoint --key ledger.key > checkpoint.txt
+    """
+    signer = None if key_file is None else load_signer(key_file)
+    if signer is not None and origin is not None and origin != signer.name:
+        raise ConfigurationError(f"--origin {origin!r} is not the key's name {signer.name!r}: "
+                                 "a signed checkpoint's origin is its key's name")
+    with opened(db) as ledger:
+        answer = ledger.checkpoint(signer, origin)
+    if as_json:
+        emit_json(answer)
+        return
+    if signer is None:
+        click.echo("unsigned checkpoint (give --key FILE to sign it)", err=True)
+    click.echo(answer.note, nl=False)
+
+
+@click.command()
+@click.argument("fact_id")
+@key_option()
+@db_option
+def prove(fact_id: str, key_file: Path, db: str | None) -> None:
+    """Print an inclusion proof of one fact (C2SP tlog-proof@v1).
+
+    The proof holds the fact's index in the log (its position minus one), the hashes from
+    its leaf up to the root, and a checkpoint of the ledger's head signed with the key.
+    Checking it needs the fact's record (a line of `feed`) and the verifier key.
+
+    \b
+    Example:
+      compute-ledger prove xai-anthropic-announced-2026-05-06 --key ledger.key
+    """
+    signer = load_signer(key_file)
+    with opened(db) as ledger:
+        click.echo(ledger.prove(fact_id, signer), nl=False)
+
+
+@click.command()
+@click.option("--from", "from_file", required=True, metavar="CHECKPOINT_FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The earlier checkpoint (as `checkpoint` printed it).")
+@verifier_option
+@db_option
+@json_option
+def consistency(from_file: Path, vkey: str | None, db: str | None, as_json: bool) -> None:
+    """Print the proof that the ledger extends an earlier checkpoint.
+
+    One base64 hash a line: the RFC 9162 consistency proof from the checkpoint's size to the
+    ledger's, read from the stored tree.  A verifier elsewhere checks it against the old
+    checkpoint and a new one (`checkpoint --key`).  Exit 1 if the ledger does not extend the
+    checkpoint.
+
+    \b
+    Example:
+      compute-ledger consistency --from checkpoint.txt
+    """
+    old, _ = load_checkpoint(from_file, vkey)
+    with opened(db) as ledger:
+        extension = ledger.consistency(old)
+    if as_json:
+        emit_json({"schema": "compute-ledger/consistency/1", "from_size": old.size,
+                   "to_size": extension.size, "to_root": b64(extension.root),
+                   "proof": [b64(h) for h in extension.proof]})
+        return
+    for digest in extension.proof:
+        click.echo(b64(digest))
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@key_option()
+@as_of_option
+@known_at_option
+@db_option
+def bundle(path: Path, key_file: Path, as_of: datetime | None, known_at: KnownAt | None,
+           db: str | None) -> None:
+    """Write one JSON file an auditor checks offline with `audit`.
+
+    It holds every record (as `feed` prints them), a checkpoint of them signed with the key,
+    the verdict as of --as-of as known at --known-at, and an inclusion proof of every fact
+    the verdict names.
+
+    \b
+    Example:
+      compute-ledger bundle verdict-bundle.json --key ledger.key --as-of 2026-11-05
+    """
+    signer = load_signer(key_file)
+    with opened(db) as ledger:
+        made = ledger.bundle(as_of, known_at, signer)
+    data = msgspec.json.encode(made)
+    try:
+        path.write_bytes(data + b"\n")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
+    answer = made.proven.verdict
+    click.echo(f"wrote {path}: {len(made.records)} records, {len(made.proven.facts)} facts "
+               f"proven; verdict {answer.status} as of {answer.as_of.isoformat()}, position "
+               f"{answer.ledger_position}")
+
+
+@click.command("audit")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--verifier-key", "vkey", required=True, metavar="VKEY",
+              help="The log's verifier key, NAME+KEYID+KEY as `keygen` printed it, or a file "
+              "holding it.")
+@json_option
+def audit_command(path: Path, vkey: str, as_json: bool) -> None:
+    """Check a bundle with no ledger: exit 1 naming what does not hold.
+
+    Checks the checkpoint's signature, that the bundled records hash to its root and form
+    an intact chain, every fact's inclusion proof, and that the verdict refolded from the
+    bundled facts equals the bundled verdict.  No database is opened.
+
+    \b
+    Example:
+      compute-ledger audit verdict-bundle.json --verifier-key "$(cat ledger.vkey)"
+    """
+    verifier = load_verifier(vkey)
+    try:
+        report = audit(path.read_bytes(), verifier)
+    except AuditError as exc:
+        raise AuditError(f"audit of {path} failed: {exc}") from None
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(f"ok: signed by {report.origin}; {report.records} records hash to the root; "
+               f"{report.facts_proven} facts proven; the verdict ({report.status} as of "
+               f"{report.as_of.isoformat()}, known at {report.known_at.isoformat()}) is the one "
+               "the facts give")
