@@ -464,10 +464,11 @@ def feed(after: int, follow: bool, poll: float, db: str | None) -> None:
 
 
 @main.command()
-@click.option("--against", "pin", metavar="CHECKPOINT_FILE|POSITION:HASH",
-              help="Also check that the ledger still extends an earlier checkpoint (a file "
-              "`checkpoint` wrote: checked with a consistency proof) or a pinned head (as "
-              "printed by `digest`).")
+@click.option("--against", "pin", metavar="FILE|POSITION:HASH",
+              help="Also check that the ledger still extends what you kept: a checkpoint "
+              "`checkpoint` wrote (checked with a consistency proof), a copy of the records "
+              "`feed` printed or a bundle (compared byte for byte, naming the first position "
+              "that differs), or a head `digest` printed.")
 @proofs.verifier_option
 @db_option
 @json_option
@@ -478,17 +479,20 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
     fact index and the Merkle tree's nodes.  With --against CHECKPOINT_FILE, also checks
     with a consistency proof that the ledger extends that checkpoint (and, with
     --verifier-key, its signature), so nothing it covers was altered, removed or reordered,
-    even by someone who rewrote the chain and the tree to match.  With --against
-    POSITION:HASH, that the record at the pinned position still carries the pinned hash.
+    even by someone who rewrote the chain and the tree to match.  A checkpoint holds one
+    root, so it can tell that a record it covers differs, not which: --against a copy of the
+    records (a saved `feed`, or a bundle) names the first position that differs.  With
+    --against POSITION:HASH, that the record at the pinned position still carries the pinned
+    hash.
 
     \b
     Example:
       compute-ledger verify --against checkpoint.txt --verifier-key "$(cat ledger.vkey)"
       compute-ledger verify --against 8:5b1c...e07d
     """
-    against, checkpoint, signed = None, None, False
+    against, checkpoint, signed, copy = None, None, False, None
     if pin is not None and Path(pin).is_file():
-        checkpoint, signed = proofs.load_checkpoint(Path(pin), vkey)
+        checkpoint, signed, copy = proofs.load_against(Path(pin), vkey)
     elif pin is not None:
         try:
             against = parse_pin(pin)
@@ -499,7 +503,7 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
         raise click.UsageError("--verifier-key checks the signature of an --against "
                                "CHECKPOINT_FILE")
     with opened(db) as ledger:
-        report = ledger.verify(against, checkpoint=checkpoint)
+        report = ledger.verify(against, checkpoint=checkpoint, copy=copy)
     extends = report.extends
     if as_json:
         emit_json(VerifyOut(
@@ -515,11 +519,13 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
         ))
         return
     extra = f"; extends the pinned head {against.position}" if against else ""
+    if copy is not None:
+        extra = f"; holds the {len(copy)} records of {pin} byte for byte"
     if extends is not None:
         signature = "signed by " + extends.checkpoint.origin if signed else "signature not checked"
         hashes = len(extends.proof)
-        extra = (f"; extends the checkpoint of {extends.checkpoint.size} records ({signature}; "
-                 f"consistency proof of {hashes} hash{'' if hashes == 1 else 'es'})")
+        extra += (f"; extends the checkpoint of {extends.checkpoint.size} records ({signature}; "
+                  f"consistency proof of {hashes} hash{'' if hashes == 1 else 'es'})")
     click.echo(f"ok: {report.checked} records, chain and Merkle tree intact{extra}; head "
                f"{report.head.pin}")
 

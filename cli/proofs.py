@@ -87,6 +87,41 @@ def load_verifier(value: str) -> Verifier:
         raise ConfigurationError(f"--verifier-key: {exc}") from None
 
 
+def load_against(path: Path, vkey: str | None
+                 ) -> tuple[Checkpoint | None, bool, list[bytes] | None]:
+    """What ``verify --against FILE`` checks the ledger against: a checkpoint (a signed note
+    or its body), a copy of the records as ``feed`` printed them (JSON Lines), or a bundle
+    (its checkpoint and its records).  Returns the checkpoint, whether its signature was
+    checked, and the copy."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    if not data.lstrip().startswith(b"{"):
+        return (*load_checkpoint(path, vkey), None)
+    lines = data.splitlines()
+    try:
+        whole = msgspec.json.decode(data) if len(lines) == 1 else None
+    except msgspec.DecodeError:
+        whole = None
+    if isinstance(whole, dict) and str(whole.get("schema", "")).startswith(
+            "compute-ledger/bundle/"):
+        try:
+            records = [str(r).encode() for r in whole["records"]]
+            note = str(whole["proven"]["checkpoint"])
+        except (KeyError, TypeError):
+            raise ConfigurationError(f"{path} is not a bundle `bundle` wrote") from None
+        verifier = None if vkey is None else load_verifier(vkey)
+        try:
+            checkpoint, signed = read_checkpoint(note, verifier)
+        except NoteError as exc:
+            raise NoteError(f"the checkpoint of bundle {path}: {exc}") from None
+        return checkpoint, signed, records
+    if vkey is not None:
+        raise click.UsageError("--verifier-key checks a checkpoint's signature; a feed has none")
+    return None, False, [line for line in lines if line.strip()]
+
+
 def load_checkpoint(path: Path, vkey: str | None) -> tuple[Checkpoint, bool]:
     """The checkpoint in ``path`` (a signed note or its unsigned body), its signature
     checked when a verifier key is given; and whether it was."""

@@ -718,7 +718,8 @@ class Ledger:
     # -- verifying --------------------------------------------------------------------------
 
     def verify(self, against: Head | None = None, *,
-               checkpoint: Checkpoint | None = None) -> VerifyReport:
+               checkpoint: Checkpoint | None = None,
+               copy: list[bytes] | None = None) -> VerifyReport:
         """Recompute the chain, check positions, times and the fact index
         (:mod:`compute_ledger.ledger.verification` holds the checks).
 
@@ -728,10 +729,14 @@ class Ledger:
         checks that the record at the pinned position still has the pinned hash, so the
         ledger still extends what was pinned.  With ``checkpoint``, also checks with a
         consistency proof from the tree just checked against the records that the ledger
-        extends that checkpoint.
+        extends that checkpoint.  With ``copy`` (the records as ``feed`` printed them
+        earlier), also that the ledger still holds those records byte for byte, naming the
+        first position that differs.
         """
         with self._storage("read"), self.recorder.snapshot():
             report = self._verify(against)
+            if copy is not None:
+                self._compare(copy, report.head.position)
             report = msgspec.structs.replace(report,
                                              root=self.tree(report.head.position).root())
             if checkpoint is not None:
@@ -774,6 +779,18 @@ class Ledger:
         tree.finish(head.position, self.recorder.tree_count())
         return VerifyReport(head=head, checked=head.position, against=against,
                             tree_size=tree.size)
+
+    def _compare(self, copy: list[bytes], head: int) -> None:
+        """Raise at the first position where the ledger's record is not the copy's."""
+        for position, state in self.states(0, min(head, len(copy))):
+            if state != copy[position - 1]:
+                raise VerificationError(Breach(
+                    position, "the record differs from the copy kept (it was altered, or "
+                              "records before it were removed or reordered)"))
+        if len(copy) > head:
+            raise VerificationError(Breach(
+                head + 1, f"record missing: the copy kept holds {len(copy)} records, the "
+                          f"ledger {head}"))
 
     def _check_tree(self, tree: TreeChecker) -> None:
         """Raise at the first record the stored Merkle tree disagrees with (so far)."""

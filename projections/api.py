@@ -100,8 +100,8 @@ from compute_ledger.projections.answers import (
     WhatIfOut,
 )
 from compute_ledger.projections.knowledge import Knowledge
-from compute_ledger.projections.provenance import AMENDMENTS, Provenance
-from compute_ledger.projections.runner import Projection, read_positions
+from compute_ledger.projections.provenance import AMENDMENTS, Provenance, expected_lists
+from compute_ledger.projections.runner import Projection, ProjectionError, read_positions
 from compute_ledger.projections.subjects import GROUPS, MARKET
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
 
@@ -345,11 +345,13 @@ class ComputeLedger:
         )
 
     def verify(self, against: Head | None = None, *,
-               checkpoint: Checkpoint | None = None) -> VerifyReport:
+               checkpoint: Checkpoint | None = None,
+               copy: list[bytes] | None = None) -> VerifyReport:
         """Check the chain, the fact index and the Merkle tree against every record (see
         :meth:`ledger.store.Ledger.verify`); with ``checkpoint``, also that the ledger
-        extends it (a consistency proof)."""
-        return self.ledger.verify(against, checkpoint=checkpoint)
+        extends it (a consistency proof); with ``copy`` (records as ``feed`` printed them),
+        that it still holds them, naming the first position that differs."""
+        return self.ledger.verify(against, checkpoint=checkpoint, copy=copy)
 
     # -- the verifiable log -----------------------------------------------------------------
 
@@ -672,6 +674,24 @@ class ComputeLedger:
 
     # -- the auditor's replay -----------------------------------------------------------------
 
+    def _differences(self, replayed: View, knowledge: Knowledge, position: int) -> list[str]:
+        """What the index holds at ``position`` that the replay does not give: the subjects
+        whose histories differ, then the first entry of its lists (``cl_about``) that is
+        not what the facts list, or missing."""
+        found = replayed.differences(self.projection.view(position).full())
+        known = {key for key, history in replayed.subjects.items()
+                 if history.steps and key.startswith(("deal:", "offering:"))}
+        # cl_subjects lists every deal and offering ever known at the tracked position (one
+        # a correction moved away from, or first known later, is looked up and not found).
+        listed = self.projection.deals_and_offerings()
+        found += [f"{key} (missing from the index's subjects)"
+                  for key in sorted(known - listed) if key not in found]
+        held, expected = self.projection.lists(position), expected_lists(knowledge)
+        for name, at in sorted(held ^ expected, key=lambda row: (row[1], row[0]))[:1]:
+            where = "only in the index" if (name, at) in held else "missing from the index"
+            found.append(f"the list {name} at position {at} ({where})")
+        return found
+
     def replay(
         self,
         known_at: KnownAt | None = None,
@@ -689,19 +709,26 @@ class ComputeLedger:
         known = self.known_instant(known_at)
         verified = self.ledger.verify()
         position = self.ledger.position_known_at(known)
-        replayed = self.replayed(position)
+        with paused_gc():
+            replayed, knowledge = self._folded(position)
         compared, differing, rebuilt = False, [], False
         # The index holds every batch end it has folded, so the replay is compared with it
         # at exactly the replayed position, whatever a writer appends meanwhile.
         if not self.ledger.read_only:
-            tracked = self.projection.catch_up(until=position)[0]
+            try:
+                tracked = self.projection.catch_up(until=position)[0]
+            except ProjectionError:
+                if not rebuild:
+                    raise  # folded from another history: say so, never rebuild silently
+                self.projection.reset()
+                tracked, rebuilt = self.projection.catch_up(until=position)[0], True
             if tracked >= position and self.projection.holds(position):
                 compared = True
-                differing = replayed.differences(self.projection.view(position).full())
+                differing = self._differences(replayed, knowledge, position)
                 if differing and rebuild:
                     self.projection.reset()
                     self.projection.catch_up(until=tracked)
-                    differing = replayed.differences(self.projection.view(position).full())
+                    differing = self._differences(replayed, knowledge, position)
                     rebuilt = True
         moment = known if as_of is None else aware(as_of, "as_of")
         return ReplayReport(

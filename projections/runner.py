@@ -56,7 +56,7 @@ import msgspec
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.ledger.bulk import paused_gc
 from compute_ledger.ledger.chain import GENESIS
-from compute_ledger.ledger.errors import StorageError
+from compute_ledger.ledger.errors import LedgerError, StorageError
 from compute_ledger.ledger.facts import Correction, Fact, Retraction, SourcedFact
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.store import SCHEMA_LOCK, Ledger, SideCursor
@@ -711,6 +711,10 @@ def _runs(positions: list[int], bridge: int = 1) -> Iterator[tuple[int, int]]:
 # ---------------------------------------------------------------------------------------------
 
 
+class ProjectionError(LedgerError):
+    """The maintained projection does not stand on the ledger's records as they are."""
+
+
 class Projection:
     """The maintained histories of one ledger."""
 
@@ -753,16 +757,16 @@ class Projection:
         """Fold every fact recorded since the tracked position (up to ``until``).
 
         If the record at the tracked position no longer has the tracked hash (the ledger was
-        replaced or rewritten under the projection), the projection is rebuilt from scratch:
-        it is derived data and must not answer for another history.
+        replaced or rewritten under the projection), raises :class:`ProjectionError`: the
+        projection was folded from another history, which is tamper evidence, not something
+        to paper over with a silent rebuild (``replay --rebuild`` rebuilds it, on purpose).
         """
         self._ensure()
         ledger_head = self.ledger.head()
         target = ledger_head.position if until is None else until
         position, tracked_head = self.tracked()
-        if position and (position > ledger_head.position
-                         or self.ledger.entry_at(position).hash != tracked_head):
-            self.reset()
+        if position:
+            self.check_history(position, tracked_head, ledger_head.position)
         with paused_gc():
             while True:
                 position, tracked_head = self.tracked()
@@ -772,6 +776,23 @@ class Projection:
                     self._rebuild(target)
                 else:
                     self._step(position + self.chunk, target)
+
+    def check_history(self, position: int, tracked_head: str, head: int) -> None:
+        """Raise :class:`ProjectionError` unless the ledger's record at ``position`` has the
+        hash the projection tracked there."""
+        if position > head:
+            found = f"the ledger holds only {head} records"
+        else:
+            stored = self.ledger.entry_at(position).hash
+            if stored == tracked_head:
+                return
+            found = f"the ledger's record there has hash {stored[:16]}..."
+        raise ProjectionError(
+            f"the maintained projection was folded from another history: it tracks position "
+            f"{position} with head {tracked_head[:16]}..., but {found} (the records were "
+            "replaced or rewritten under it). Check the ledger with `compute-ledger verify "
+            "--against` a checkpoint you kept; `compute-ledger replay --rebuild` rebuilds the "
+            "projection from the records as they are")
 
     def _share(self, position: int, target: int) -> float:
         """The share of the ledger above which a catch-up from ``position`` to ``target``
@@ -897,6 +918,20 @@ class Projection:
             return sorted(found)
 
         return listed
+
+    def deals_and_offerings(self) -> set[str]:
+        """The deals and offerings the index lists (``cl_subjects``: every one known at the
+        tracked position; the readers of any position ask it which to look up)."""
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT subject FROM cl_subjects WHERE kind IN ('deal', 'offering')")
+            return {str(r["subject"]) for r in cur.fetchall()}
+
+    def lists(self, position: int) -> set[tuple[str, int]]:
+        """Every entry of the index's lists (``cl_about``) recorded by ``position``."""
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT subject, position FROM cl_about WHERE position <= ?",
+                        (position,))
+            return {(str(r["subject"]), int(r["position"])) for r in cur.fetchall()}
 
     def view(self, position: int | None = None) -> StoredView:
         """The histories as known at ``position`` (default: the tracked one), read from the

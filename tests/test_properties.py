@@ -161,6 +161,9 @@ def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F
                 if ledger.projection.holds(end):  # else passed over by a one-pass catch-up
                     indexed = ledger.projection.view(end).full()
                     assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
+                    # replay's own comparison: the histories, the subjects and the lists
+                    replayed, knowledge = ledger._folded(end)
+                    assert ledger._differences(replayed, knowledge, end) == [], (attempt, end)
                 _lists_give_what_the_fold_gives(ledger, end)
                 known = ledger.known_instant(end) if end else ledger.known_instant(0)
                 for t in question_times()[::3]:

@@ -14,7 +14,7 @@ from cli_runner import run
 from compute_ledger.ledger.clock import ManualClock
 from compute_ledger.ledger.errors import VerificationError
 from compute_ledger.projections.api import ComputeLedger, bundled_record
-from compute_ledger.projections.runner import VIEW
+from compute_ledger.projections.runner import VIEW, ProjectionError
 
 
 def test_a_replay_reproduces_exactly_the_answer_given_then(
@@ -106,7 +106,7 @@ def test_replay_known_at_a_position_in_json(record: tuple[str, Path]) -> None:
         "+00:00", "Z") or report["answer"]["as_of"] == "2026-05-01T06:59:59.999999Z"
 
 
-def test_the_projection_rebuilds_itself_when_the_ledger_is_replaced(tmp_path: Path) -> None:
+def test_a_replaced_ledger_is_an_error_until_the_projection_is_rebuilt(tmp_path: Path) -> None:
     db = str(tmp_path / "ledger.sqlite3")
     with ComputeLedger.open(db, environ={}) as ledger:
         ledger.append([announce("2026-06-01T12:00:00Z", "d1")])
@@ -118,8 +118,15 @@ def test_the_projection_rebuilds_itself_when_the_ledger_is_replaced(tmp_path: Pa
         conn.execute("DELETE FROM ledger_tree")
     with ComputeLedger.open(db, environ={}) as ledger:
         ledger.append([announce("2026-06-01T12:00:00Z", "d9", customer="initech")])
+        with pytest.raises(ProjectionError, match="the maintained projection was folded from "
+                           "another history: it tracks position 1 with head"):
+            ledger.verdict(as_of=at("2026-07-01"))  # never d1, and never a silent rebuild
+        with pytest.raises(ProjectionError):
+            ledger.replay()  # the auditor is told, not soothed
+        report = ledger.replay(rebuild=True)  # rebuilt on purpose, from the facts as they are
+        assert report.projection_rebuilt and report.ok
         answer = ledger.verdict(as_of=at("2026-07-01"))
-    assert answer.qualifying == ["d9"]  # not d1: the projection noticed and rebuilt
+    assert answer.qualifying == ["d9"]
 
 
 def test_an_append_during_a_replay_is_no_false_alarm(tmp_path: Path,
@@ -165,3 +172,28 @@ def test_a_projection_of_an_older_layout_is_dropped_and_rebuilt(tmp_path: Path) 
         columns = [row[1] for row in conn.execute("PRAGMA table_info(cl_steps)")]
         views = [row[0] for row in conn.execute("SELECT view FROM cl_tracking")]
     assert "pos_to" in columns and views == [VIEW]
+
+
+@pytest.mark.parametrize(("tampering", "named"), [
+    ("DELETE FROM cl_subjects WHERE subject = 'deal:xai-anthropic-colossus'",
+     "deal:xai-anthropic-colossus (missing from the index's subjects)"),
+    ("DELETE FROM cl_steps WHERE subject = 'deal:xai-anthropic-colossus'",
+     "Projection DIFFERS from the replay for deal:xai-anthropic-colossus"),
+    ("DELETE FROM cl_about WHERE position = 4",
+     "the list deal:xai-anthropic-colossus at position 4 (missing from the index)"),
+    ("INSERT INTO cl_about (subject, position) VALUES ('deal:spacexai-cursor', 5)",
+     "the list deal:spacexai-cursor at position 5 (only in the index)"),
+])
+def test_replay_names_an_altered_derived_table(tmp_path: Path, tampering: str,
+                                               named: str) -> None:
+    db = str(tmp_path / "ledger.sqlite3")
+    run("append", "--public-record", "--db", db)
+    assert run("replay", "--db", db).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(tampering)
+    result = run("replay", "--db", db)
+    assert result.exit_code == 1
+    assert named in result.stdout
+    fixed = run("replay", "--rebuild", "--db", db)
+    assert fixed.exit_code == 0, fixed.output
+    assert run("replay", "--db", db).exit_code == 0

@@ -303,3 +303,30 @@ def test_a_deleted_tree_node_is_named(db: str, built: Head) -> None:
     result = run("verify", "--db", db)
     assert result.exit_code == 1
     assert "position 5: the Merkle tree's node over positions 5-6 does not match" in result.stderr
+
+
+def test_a_copy_of_the_records_names_the_first_position_a_consistent_rewrite_changed(
+        db: str, built: Head, keys: tuple[Path, str], tmp_path: Path) -> None:
+    """A checkpoint holds one root: it tells that a record it covers differs, not which. A
+    copy of the records (a saved feed, or a bundle) names the first position that differs."""
+    key, vkey = keys
+    saved = tmp_path / "saw.jsonl"
+    saved.write_text(run("feed", "--db", db).stdout)
+    bundle = tmp_path / "bundle.json"
+    assert run("bundle", str(bundle), "--key", str(key), "--db", db).exit_code == 0
+    ok = run("verify", "--db", db, "--against", str(saved))
+    assert ok.exit_code == 0 and f"holds the {N} records of {saved} byte for byte" in ok.stdout
+    longer = tmp_path / "longer.jsonl"  # a copy with a record the ledger no longer holds
+    longer.write_text(saved.read_text() + saved.read_text().splitlines()[0] + "\n")
+    assert f"position {N + 1}: record missing" in \
+        run("verify", "--db", db, "--against", str(longer)).stderr
+    raw = Raw(db)
+    k = _tamper_in_place(raw)
+    raw.run("UPDATE {index} SET digest = ? WHERE position = ?",
+            content_digest(stored_fact(raw.state(k))), k)
+    raw.rewrite_tree()
+    assert run("verify", "--db", db).exit_code == 0  # self-consistent
+    for against in ([str(saved)], [str(bundle), "--verifier-key", vkey]):
+        result = run("verify", "--db", db, "--against", *against)
+        assert result.exit_code == 1
+        assert f"failed at position {k}: the record differs from the copy kept" in result.stderr
