@@ -509,7 +509,7 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
         emit_json(VerifyOut(
             ok=True, checked=report.checked,
             head=HeadOut(position=report.head.position, hash=report.head.hash),
-            root=b64(report.root),
+            root=b64(report.root), tree_size=report.tree_size,
             against=None if against is None else HeadOut(position=against.position,
                                                          hash=against.hash),
             extends=None if extends is None else ExtendsOut(
@@ -526,8 +526,12 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
         hashes = len(extends.proof)
         extra += (f"; extends the checkpoint of {extends.checkpoint.size} records ({signature}; "
                   f"consistency proof of {hashes} hash{'' if hashes == 1 else 'es'})")
-    click.echo(f"ok: {report.checked} records, chain and Merkle tree intact{extra}; head "
-               f"{report.head.pin}")
+    checked = "chain and Merkle tree intact"
+    if report.tree_size < report.checked:
+        checked = (f"chain intact; the Merkle tree covers {report.tree_size} of "
+                   f"{report.checked} records (a ledger written before the tree existed: the "
+                   "next append builds the rest)")
+    click.echo(f"ok: {report.checked} records, {checked}{extra}; head {report.head.pin}")
 
 
 @main.command()

@@ -25,6 +25,7 @@ The proofs are the RFC's ``PATH`` and ``PROOF`` (:func:`inclusion_ranges`,
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 
 Node = tuple[int, int]
@@ -127,29 +128,46 @@ def range_hashes(ranges: list[tuple[int, int]], nodes: Mapping[Node, bytes]) -> 
 # -- growing the tree --------------------------------------------------------------------------
 
 
-def extend(frontier: list[tuple[Node, bytes]], size: int,
-           leaves: Iterable[bytes]) -> Iterable[tuple[int, int, bytes]]:
+def extend(frontier: list[tuple[Node, bytes]], size: int, leaves: Iterable[bytes],
+           low: int = 0) -> list[tuple[int, int, bytes]]:
     """Add leaves to a tree of ``size`` leaves whose perfect subtrees on the right edge are
     ``frontier`` (the :func:`cover` of ``[0, size)`` with their hashes; updated in place),
-    yielding the new stored nodes as ``(level, index, hash)``: each leaf, and each node it
-    completes."""
-    index = size
-    for leaf in leaves:
-        frontier.append(((0, index), leaf))
-        yield 0, index, leaf
-        while len(frontier) > 1 and frontier[-1][0][0] == frontier[-2][0][0]:
-            (level, _), right = frontier.pop()
-            (_, left_index), left = frontier.pop()
-            parent = (level + 1, left_index >> 1)
-            digest = node_hash(left, right)
-            frontier.append((parent, digest))
-            yield parent[0], parent[1], digest
-        index += 1
+    and return the new nodes at level ``low`` and above as ``(level, index, hash)``: each
+    leaf (when ``low`` is 0) and each node the leaves complete.  Level by level, so a batch
+    of ``k`` leaves costs about ``2k`` hashes."""
+    old = {node[0]: digest for node, digest in frontier}
+    rows: list[tuple[int, int, bytes]] = []
+    level, start, current = 0, size, list(leaves)
+    total = size + len(current)
+    dangling: dict[int, bytes] = {}
+    sha256 = hashlib.sha256
+    while current:
+        if level >= low:
+            rows.extend(zip(itertools.repeat(level), itertools.count(start), current))
+        if start & 1:  # its left sibling is the old frontier's node at this level
+            current.insert(0, old[level])
+            start -= 1
+        if len(current) & 1:
+            dangling[level] = current[-1]
+        current = [sha256(b"\x01" + current[i] + current[i + 1]).digest()
+                   for i in range(0, len(current) - 1, 2)]
+        level += 1
+        start >>= 1
+    frontier[:] = [((lv, (total >> lv) - 1), dangling.get(lv) or old[lv])
+                   for lv in reversed(range(total.bit_length())) if total >> lv & 1]
+    return rows
 
 
-def stored_count(size: int) -> int:
-    """How many nodes a tree of ``size`` leaves stores: ``2 * size - popcount(size)``."""
-    return 2 * size - bin(size).count("1")
+def stored_count(size: int, low: int = 0) -> int:
+    """How many nodes of level ``low`` and above a tree of ``size`` leaves has."""
+    return sum(size >> level for level in range(low, max(size.bit_length(), low)))
+
+
+def subtree(leaves: list[bytes]) -> bytes:
+    """The hash of a perfect subtree from its leaf hashes (a power of two of them)."""
+    while len(leaves) > 1:
+        leaves = [node_hash(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
+    return leaves[0]
 
 
 # -- checking proofs (RFC 9162, 2.1.3.2 and 2.1.4.2) ------------------------------------------

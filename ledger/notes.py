@@ -50,9 +50,16 @@ def unb64(text: str, what: str) -> bytes:
     return data
 
 
+MAX_NAME = 255
+
+
 def _check_name(name: str) -> None:
-    if not name or "+" in name or any(c.isspace() for c in name) or not name.isprintable():
-        raise NoteError(f"{name!r} is not a key name: it must be non-empty, printable, "
+    """A key name as signed-note has it: non-empty, no Unicode space, no ``+`` (and, here,
+    no control character and at most :data:`MAX_NAME` characters)."""
+    if not name or "+" in name or any(c.isspace() or ord(c) < 0x20 or c == "\x7f"
+                                      for c in name) or len(name) > MAX_NAME:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise NoteError(f"{shown!r} is not a key name: it must be 1 to {MAX_NAME} characters "
                         "without spaces or '+' (a schema-less URL such as example.com/log)")
 
 
@@ -89,7 +96,7 @@ class Verifier:
         if len(raw) != 33 or raw[0] != ED25519:
             raise NoteError("the verifier key is not an Ed25519 key")
         verifier = cls(name, raw[1:])
-        if hexid != verifier.id.hex():
+        if hexid.lower() != verifier.id.hex():
             raise NoteError("the verifier key's id does not match its name and key")
         return verifier
 
@@ -165,9 +172,11 @@ def split_note(text: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     cut = text.rfind("\n\n")
     if cut < 0:
         raise NoteError("not a signed note: no empty line before the signatures")
-    body, lines = text[: cut + 1], text[cut + 2 :].splitlines()
-    if not lines:
-        raise NoteError("not a signed note: no signature")
+    body, block = text[: cut + 1], text[cut + 2 :]
+    lines = block.split("\n")
+    if lines[-1] != "" or len(lines) < 2:
+        raise NoteError("not a signed note: no signature, or no newline after the last")
+    lines = lines[:-1]
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"a note with more than {MAX_SIGNATURES} signatures is refused")
     signatures = []
@@ -176,7 +185,10 @@ def split_note(text: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
             raise NoteError(f"not a signature line: {line[:40]!r}")
         name, space, data = line[len(DASH):].partition(" ")
         _check_name(name)
-        raw = unb64(data, f"the signature by {name}") if space else b""
+        try:  # as Go's sumdb/note: any decodable base64 (an unknown signer's is ignored)
+            raw = base64.b64decode(data.encode("ascii"), validate=True) if space else b""
+        except (binascii.Error, UnicodeEncodeError):
+            raise NoteError(f"the signature by {name} is not base64") from None
         if len(raw) < 5:
             raise NoteError(f"the signature by {name} is too short")
         signatures.append((name, raw[:4], raw[4:]))
@@ -210,8 +222,10 @@ class Checkpoint:
 
 
 def _decimal(text: str, what: str) -> int:
-    if not text.isascii() or not text.isdigit() or (text != "0" and text.startswith("0")):
-        raise NoteError(f"{what} {text[:30]!r} is not a decimal number")
+    """A decimal with no leading zero, below 2**63 (a tree size or a leaf index)."""
+    if not text.isascii() or not text.isdigit() or (text != "0" and text.startswith("0")) \
+            or len(text) > 19 or int(text) >= 2**63:
+        raise NoteError(f"{what} {text[:30]!r} is not a decimal number below 2**63")
     return int(text)
 
 

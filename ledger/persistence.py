@@ -119,6 +119,11 @@ class NullTranscoder(Transcoder):
 IndexRow = tuple[str, int, bytes]
 """(fact id, position, content digest)"""
 
+class TreeConflict(Exception):
+    """A Merkle tree node to insert is already stored: the tree was altered (under the
+    write lock no one else grows it)."""
+
+
 NodeRow = tuple[int, int, bytes]
 """A stored node of the Merkle tree: (level, index, hash); see
 :mod:`~compute_ledger.ledger.merkle`."""
@@ -172,14 +177,16 @@ class Writing(Protocol):
     def states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(position, stored state) after a position, in order, as this transaction sees them."""
 
-    def tree_size(self) -> int:
-        """How many leaves the stored Merkle tree has, as this transaction sees it."""
+    def tree_size(self) -> int | None:
+        """How many records the stored Merkle tree covers, as this transaction sees it
+        (None: never built)."""
 
     def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """The stored nodes among these ``(level, index)`` keys."""
 
-    def insert_nodes(self, rows: Iterable[NodeRow]) -> None:
-        """Insert Merkle tree nodes, streamed, in this transaction."""
+    def insert_nodes(self, rows: Iterable[NodeRow], size: int) -> None:
+        """Insert Merkle tree nodes, streamed, in this transaction, and record that the tree
+        now covers ``size`` records; a node already stored raises :class:`TreeConflict`."""
 
 
 class LedgerRecorder(ApplicationRecorder, ABC):
@@ -280,8 +287,9 @@ class LedgerRecorder(ApplicationRecorder, ABC):
         """The first indexed position after ``position`` (None if none)."""
 
     @abstractmethod
-    def tree_size(self) -> int:
-        """How many leaves the stored Merkle tree has (the records it covers)."""
+    def tree_size(self) -> int | None:
+        """How many records the stored Merkle tree covers, as recorded by the append that
+        last grew it (None: never built, a ledger written before the tree existed)."""
 
     @abstractmethod
     def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -290,6 +298,7 @@ class LedgerRecorder(ApplicationRecorder, ABC):
     @abstractmethod
     def tree_count(self) -> int:
         """How many nodes the stored Merkle tree holds."""
+
 
     @abstractmethod
     def change_waiter(self) -> AbstractContextManager[Callable[[float], None]]:

@@ -16,7 +16,7 @@ from datetime import datetime
 import psycopg
 from eventsourcing import postgres as es_postgres
 from psycopg import Cursor
-from psycopg.errors import DuplicateObject
+from psycopg.errors import DuplicateObject, UniqueViolation
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -30,6 +30,7 @@ from compute_ledger.ledger.persistence import (
     LedgerRecorder,
     NodeRow,
     SideCursor,
+    TreeConflict,
 )
 
 
@@ -51,6 +52,7 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
         tree_table = events_table_name.removesuffix("_events") + "_tree"
         self.check_identifier_length(tree_table)
         self._tree = SQL("{0}.{1}").format(schema, Identifier(tree_table))
+        self._tree_state = SQL("{0}.{1}").format(schema, Identifier(tree_table + "_state"))
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0} (fact_id text PRIMARY KEY, "
@@ -66,6 +68,10 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
                 "CREATE TABLE IF NOT EXISTS {0} (level smallint NOT NULL, idx bigint NOT NULL, "
                 "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
             ).format(self._tree),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (singleton integer PRIMARY KEY "
+                "CHECK (singleton = 1), size bigint NOT NULL)"
+            ).format(self._tree_state),
         ]
         # The write lock: an advisory lock named after this ledger's table, taken exclusively
         # by writers and shared by readers that must not race one (advisory locks need no
@@ -204,10 +210,10 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             row = curs.fetchone()
             return None if row is None or row["p"] is None else int(row["p"])
 
-    def _tree_size(self, curs: Cursor[DictRow]) -> int:
-        curs.execute(SQL("SELECT MAX(idx) AS i FROM {0} WHERE level = 0").format(self._tree))
+    def _tree_size(self, curs: Cursor[DictRow]) -> int | None:
+        curs.execute(SQL("SELECT size FROM {0}").format(self._tree_state))
         row = curs.fetchone()
-        return 0 if row is None or row["i"] is None else int(row["i"]) + 1
+        return None if row is None else int(row["size"])
 
     def _tree_nodes(self, curs: Cursor[DictRow], nodes: Collection[tuple[int, int]]
                     ) -> dict[tuple[int, int], bytes]:
@@ -222,7 +228,7 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
         )
         return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in curs.fetchall()}
 
-    def tree_size(self) -> int:
+    def tree_size(self) -> int | None:
         with self._reading() as curs:
             return self._tree_size(curs)
 
@@ -291,19 +297,25 @@ class _PostgresWriting:
         )
         return [(int(r["originator_version"]), bytes(r["state"])) for r in self._curs.fetchall()]
 
-    def tree_size(self) -> int:
+    def tree_size(self) -> int | None:
         return self._recorder._tree_size(self._curs)
 
     def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         return self._recorder._tree_nodes(self._curs, nodes)
 
-    def insert_nodes(self, rows: Iterable[NodeRow]) -> None:
+    def insert_nodes(self, rows: Iterable[NodeRow], size: int) -> None:
         copy = SQL("COPY {0} (level, idx, hash) FROM STDIN (FORMAT BINARY)").format(
             self._recorder._tree)
-        with self._curs.copy(copy) as out:
-            out.set_types(["int2", "int8", "bytea"])
-            for row in rows:
-                out.write_row(row)
+        try:
+            with self._curs.copy(copy) as out:
+                out.set_types(["int2", "int8", "bytea"])
+                for row in rows:
+                    out.write_row(row)
+        except UniqueViolation:
+            raise TreeConflict from None
+        self._curs.execute(
+            SQL("INSERT INTO {0} VALUES (1, %s) ON CONFLICT (singleton) DO UPDATE SET "
+                "size = excluded.size").format(self._recorder._tree_state), (size,))
 
 
 class Factory(es_postgres.PostgresFactory):

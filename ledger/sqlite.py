@@ -23,26 +23,43 @@ from compute_ledger.ledger.persistence import (
     LedgerRecorder,
     NodeRow,
     SideCursor,
+    TreeConflict,
 )
 
 TREE_TABLE = "ledger_tree"
 
 
-def _tree_size(c: sqlite3.Cursor) -> int:
-    c.execute(f"SELECT MAX(idx) FROM {TREE_TABLE} WHERE level = 0")
+TREE_STATE = "ledger_tree_state"
+
+
+def _has_tree(c: sqlite3.Cursor) -> bool:
+    """Whether the file has the tree's tables (a ledger written before the tree existed and
+    opened read-only has none: its tree is empty)."""
+    c.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+              (TREE_TABLE, TREE_STATE))
+    return int(c.fetchone()[0]) == 2
+
+
+def _tree_size(c: sqlite3.Cursor) -> int | None:
+    """How many records the tree covers (None: never built, or no tree tables at all)."""
+    if not _has_tree(c):
+        return None
+    c.execute(f"SELECT size FROM {TREE_STATE}")
     row = c.fetchone()
-    return 0 if row is None or row[0] is None else int(row[0]) + 1
+    return None if row is None else int(row[0])
 
 
 def _tree_nodes(c: sqlite3.Cursor, nodes: Collection[tuple[int, int]]
                 ) -> dict[tuple[int, int], bytes]:
     found: dict[tuple[int, int], bytes] = {}
+    if not nodes or not _has_tree(c):
+        return found
     keys = list(nodes)
     for start in range(0, len(keys), 400):
         chunk = keys[start : start + 400]
-        c.execute(
-            f"SELECT level, idx, hash FROM {TREE_TABLE} WHERE (level, idx) IN "
-            f"(VALUES {','.join(['(?,?)'] * len(chunk))})",
+        c.execute(  # a join, so each key is a primary-key search (IN (VALUES) scans)
+            f"SELECT t.level, t.idx, t.hash FROM (VALUES {','.join(['(?,?)'] * len(chunk))}) "
+            f"AS k JOIN {TREE_TABLE} t ON t.level = k.column1 AND t.idx = k.column2",
             [value for key in chunk for value in key],
         )
         for level, index, digest in c.fetchall():
@@ -78,6 +95,8 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
             f"INSERT OR IGNORE INTO {self.index_state} VALUES (1, 0)",
             f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} (level INTEGER NOT NULL, "
             "idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {TREE_STATE} ("
+            "singleton INTEGER PRIMARY KEY CHECK (singleton = 1), size INTEGER NOT NULL)",
         ]
 
     @contextmanager
@@ -189,7 +208,7 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
             row = c.fetchone()
             return None if row is None or row[0] is None else int(row[0])
 
-    def tree_size(self) -> int:
+    def tree_size(self) -> int | None:
         with self._reading() as c:
             c.row_factory = None
             return _tree_size(c)
@@ -201,8 +220,12 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
 
     def tree_count(self) -> int:
         with self._reading() as c:
+            c.row_factory = None
+            if not _has_tree(c):
+                return 0
             c.execute(f"SELECT COUNT(*) FROM {TREE_TABLE}")
             return int(c.fetchone()[0])
+
 
     @contextmanager
     def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
@@ -241,14 +264,19 @@ class _SQLiteWriting:
         )
         return [(int(p), bytes(state)) for p, state in self._cursor.fetchall()]
 
-    def tree_size(self) -> int:
+    def tree_size(self) -> int | None:
         return _tree_size(self._cursor)
 
     def tree_nodes(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         return _tree_nodes(self._cursor, nodes)
 
-    def insert_nodes(self, rows: Iterable[NodeRow]) -> None:
-        self._cursor.executemany(f"INSERT INTO {TREE_TABLE} VALUES (?,?,?)", rows)
+    def insert_nodes(self, rows: Iterable[NodeRow], size: int) -> None:
+        try:
+            self._cursor.executemany(f"INSERT INTO {TREE_TABLE} VALUES (?,?,?)", rows)
+        except sqlite3.IntegrityError:
+            raise TreeConflict from None
+        self._cursor.execute(f"INSERT INTO {TREE_STATE} VALUES (1, ?) ON CONFLICT (singleton) "
+                             "DO UPDATE SET size = excluded.size", (size,))
 
 
 @contextmanager

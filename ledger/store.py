@@ -70,11 +70,13 @@ from compute_ledger.ledger.errors import (
 from compute_ledger.ledger.facts import Fact, decode_fact, decoder, stored_id
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.merkle import (
+    EMPTY_ROOT,
     Node,
     TreeView,
     cover,
     extend,
     leaf_hash,
+    subtree,
     verify_consistency,
 )
 from compute_ledger.ledger.notes import Checkpoint
@@ -89,6 +91,7 @@ from compute_ledger.ledger.persistence import (
     Record,
     RecordMapper,
     SideCursor,
+    TreeConflict,
     Writing,
     record_json,
 )
@@ -604,7 +607,8 @@ class Ledger:
                     # grows in the same transaction.
                     leaves: list[bytes] = []
                     writing.insert(_leaves_of(chain.states(), leaves))
-                    _grow_tree(writing, head.position, leaves)
+                    with _storage_errors():
+                        _grow_tree(writing, head.position, leaves)
             except _HeadMoved:
                 continue  # another writer committed between the two reads of the head
             except ESIntegrityError as exc:
@@ -616,6 +620,8 @@ class Ledger:
                     ) from None
                 time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
                 continue
+            except _Damaged as exc:
+                raise StorageError(str(exc)) from None
             except PersistenceError as exc:
                 # A full disk, a lock held past the timeout, a lost connection: at once,
                 # never retried as if it were a race.  The transaction was rolled back.
@@ -636,31 +642,19 @@ class Ledger:
 
     def tree(self, size: int | None = None) -> TreeView:
         """The Merkle tree of the first ``size`` records (default: all of them), whose root
-        and proofs read a handful of stored nodes (:mod:`compute_ledger.ledger.merkle`).
+        and proofs read a handful of stored nodes and, below :data:`STORED_FROM`, of records
+        (:mod:`compute_ledger.ledger.merkle`).
 
-        A ledger last written before the tree existed holds a shorter tree (or none) until
-        its next append; what it lacks is computed here from the records, in memory, and
-        not written: a read writes nothing."""
+        A ledger last written before the tree existed has none until its next append; what
+        it lacks is hashed here from the records, and not written: a read writes nothing."""
         target = self.head().position if size is None else size
         with self._storage("read"):
-            stored = self.recorder.tree_size()
-        extra: dict[Node, bytes] = {}
-        if stored < target:
-            keys = cover(0, stored)
-            with self._storage("read"):
-                found = self.recorder.tree_nodes(keys)
-            frontier = [(key, found[key]) for key in keys if key in found]
-            if len(frontier) != len(keys):
-                raise StorageError("the Merkle tree is missing nodes; run `compute-ledger verify`")
-            leaves = (leaf_hash(state) for _, state in self.states(stored, target))
-            extra = {(level, index): digest
-                     for level, index, digest in extend(frontier, stored, leaves)}
+            stored = self.recorder.tree_size() or 0
 
         def fetch(wanted: set[Node]) -> dict[Node, bytes]:
             with self._storage("read"):
-                nodes = self.recorder.tree_nodes(wanted - extra.keys())
-            nodes.update((key, extra[key]) for key in wanted if key in extra)
-            return nodes
+                return node_hashes(wanted, min(stored, target), self.recorder.tree_nodes,
+                                   self.states)
 
         return TreeView(target, fetch)
 
@@ -681,6 +675,9 @@ class Ledger:
         tree = self.tree(size)
         root = tree.root()
         proof = tree.consistency(checkpoint.size) if checkpoint.size else []
+        if not checkpoint.size and checkpoint.root != EMPTY_ROOT:
+            raise VerificationError(Breach(1, "the checkpoint of 0 records does not carry "
+                                              "the empty tree's root"))
         if checkpoint.size and not verify_consistency(checkpoint.size, size, checkpoint.root,
                                                       root, proof):
             raise VerificationError(Breach(
@@ -746,7 +743,7 @@ class Ledger:
     def _verify(self, against: Head | None) -> VerifyReport:
         pin = None if against is None else Pin(against.position, against.hash)
         verifier = ChainVerifier(pin)
-        tree = TreeChecker(self.recorder.tree_size())
+        tree = TreeChecker(self.recorder.tree_size(), STORED_FROM)
         page: list[tuple[int, str, bytes]] = []
         indexed = self.recorder.index_position()
         cursor = 0
@@ -794,8 +791,9 @@ class Ledger:
 
     def _check_tree(self, tree: TreeChecker) -> None:
         """Raise at the first record the stored Merkle tree disagrees with (so far)."""
-        if tree.pending:
-            tree.compare(self.recorder.tree_nodes(list(tree.pending)))
+        expected = tree.pending()
+        if expected:
+            tree.compare(expected, self.recorder.tree_nodes(list(expected)))
 
     def _check_index(self, page: list[tuple[int, str, bytes]], upto: int) -> None:
         """Raise at the first record (up to position ``upto``) the fact index disagrees with."""
@@ -814,29 +812,94 @@ def _leaves_of(states: Iterable[tuple[int, bytes]], leaves: list[bytes]
         yield position, state
 
 
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Let a StorageError out of the write block as it is (the append retries races only)."""
+    try:
+        yield
+    except StorageError as exc:
+        raise _Damaged(str(exc)) from None
+
+
+class _Damaged(PersistenceError):
+    """Derived data the append maintains is damaged: no retry, the message says why."""
+
+
 def _grow_tree(writing: Writing, size: int, leaves: list[bytes]) -> None:
     """Add the leaves of the records just written after the first ``size`` ones to the
-    Merkle tree, with the nodes they complete, in the append's transaction.  A tree that
-    covers fewer than ``size`` records (a ledger last written before the tree existed) is
-    first brought up to ``size`` from the stored records."""
-    stored = writing.tree_size()
+    Merkle tree: the nodes they complete from :data:`STORED_FROM` up, and the size the tree
+    now covers, in the append's transaction.  A tree that covers fewer than ``size`` records
+    (a ledger last written before the tree existed) is first brought up to ``size`` from
+    the stored records."""
+    recorded = writing.tree_size()
+    stored = recorded or 0
     if stored > size:
         raise StorageError(
             f"the Merkle tree covers {stored} records but the ledger holds {size}: records "
             "were removed; run `compute-ledger verify`; nothing was appended")
-    backlog: list[bytes] = []
-    while stored + len(backlog) < size:
-        rows = writing.states(stored + len(backlog), min(PAGE * 5, size - stored - len(backlog)))
-        if not rows:
-            break
-        backlog.extend(leaf_hash(state) for _, state in rows)
+
+    def read(after: int, until: int) -> Iterator[tuple[int, bytes]]:
+        while after < until:
+            rows = writing.states(after, min(PAGE * 5, until - after))
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+
+    backlog = [leaf_hash(state) for _, state in read(stored, size)]
     keys = cover(0, stored)
-    found = writing.tree_nodes(keys)
-    if len(found) != len(keys):
-        raise StorageError("the Merkle tree is missing nodes; run `compute-ledger verify`; "
-                           "nothing was appended")
+    found = node_hashes(set(keys), stored, writing.tree_nodes, read)
     frontier = [(key, found[key]) for key in keys]
-    writing.insert_nodes(extend(frontier, stored, itertools.chain(backlog, leaves)))
+    try:
+        writing.insert_nodes(extend(frontier, stored, [*backlog, *leaves], STORED_FROM),
+                             size + len(leaves))
+    except TreeConflict:
+        # Under the write lock no one else grows the tree: a node already there is damage,
+        # not a race to retry.
+        raise StorageError("the Merkle tree holds nodes beyond the records it covers: it was "
+                           "altered; run `compute-ledger verify`; nothing was appended") from None
+
+
+STORED_FROM = 4
+"""The lowest level of the Merkle tree that is stored: a node over 16 records and up, an
+eighth of a row per record.  A proof's nodes below it lie within one block of 16 records
+and are hashed from those records when asked for."""
+
+
+def node_hashes(wanted: set[Node], stored: int,
+                fetch: Callable[[Collection[Node]], dict[Node, bytes]],
+                read: Callable[[int, int], Iterable[tuple[int, bytes]]]) -> dict[Node, bytes]:
+    """The hashes of these nodes: those the tree stores (from :data:`STORED_FROM` up, over
+    the first ``stored`` records) from ``fetch``; the others hashed from the records under
+    them (``read(after, until)`` gives ``(position, stored state)``)."""
+    kept = {(level, index) for level, index in wanted
+            if level >= STORED_FROM and (index + 1) << level <= stored}
+    found = fetch(kept) if kept else {}
+    if len(found) != len(kept):
+        level, index = min(kept - found.keys(), key=lambda n: n[1] << n[0])
+        raise StorageError(f"the Merkle tree is missing its node over positions "
+                           f"{(index << level) + 1}-{(index + 1) << level}; run "
+                           "`compute-ledger verify`")
+    rest = sorted(wanted - kept, key=lambda n: (n[1] << n[0], -n[0]))
+    leaves: dict[int, bytes] = {}
+    for start, end in _merged([(i << lv, (i + 1) << lv) for lv, i in rest]):
+        for position, state in read(start, end):
+            leaves[position - 1] = leaf_hash(state)
+    for level, index in rest:
+        span = range(index << level, (index + 1) << level)
+        if all(leaf in leaves for leaf in span):
+            found[(level, index)] = subtree([leaves[leaf] for leaf in span])
+    return found
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def parse_pin(text: str) -> Head:

@@ -18,7 +18,7 @@ from compute_ledger.ledger.chain import GENESIS, content_digest, link_hash
 from compute_ledger.ledger.errors import Breach, VerificationError
 from compute_ledger.ledger.facts import decode_fact
 from compute_ledger.ledger.merkle import Node, extend, leaf_hash, stored_count
-from compute_ledger.ledger.persistence import RECORD_DECODER, RECORD_TOPIC
+from compute_ledger.ledger.persistence import RECORD_DECODER, RECORD_TOPIC, record_json
 
 
 class Pin(msgspec.Struct, frozen=True):
@@ -65,6 +65,9 @@ class ChainVerifier:
             breach(at, "the fact cannot be decoded")
         if record.position != at:
             breach(at, f"the record stored here claims position {record.position}")
+        if record_json(record) != bytes(state):
+            breach(at, "the stored record is not in its canonical form (it was rewritten; "
+                       "feed and the Merkle tree hash the canonical bytes)")
         if record.prev != self.prev:
             breach(at, "the record does not link to the one before it (prev hash differs)")
         if link_hash(self.prev, at, record.recorded_at, raw) != record.hash:
@@ -107,44 +110,53 @@ def tail_breach(head: int, indexed: int, orphan: int | None, entries: int,
 
 class TreeChecker:
     """The Merkle tree's stored nodes checked against the records: each record checked by
-    :class:`ChainVerifier` is added as a leaf (:meth:`add`), and the nodes that makes are
-    compared with the stored ones a page at a time (:meth:`compare`).  The stored tree may
-    cover fewer records than the ledger (a ledger last written before the tree existed:
-    the next append builds the rest), never more, and never other content."""
+    :class:`ChainVerifier` is added as a leaf (:meth:`add`); :meth:`pending` grows the tree
+    by the leaves added since and gives the nodes it should store for them, which the
+    store fetches for :meth:`compare`.  The tree covers ``size`` records, as the append
+    that last grew it recorded (None: never built, a ledger written before the tree
+    existed: the next append builds it), and stores its nodes from level ``low`` up."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size  # how many leaves the stored tree has
+    def __init__(self, size: int | None, low: int) -> None:
+        self.recorded = size
+        self.size = size or 0
+        self.low = low
         self.frontier: list[tuple[Node, bytes]] = []
-        self.leaves = 0
-        self.pending: dict[Node, bytes] = {}
+        self.grown = 0
+        self.leaves: list[bytes] = []
 
     def add(self, state: bytes) -> None:
-        if self.leaves < self.size:
-            for level, index, digest in extend(self.frontier, self.leaves, [leaf_hash(state)]):
-                self.pending[(level, index)] = digest
-            self.leaves += 1
+        if self.grown + len(self.leaves) < self.size:
+            self.leaves.append(leaf_hash(state))
 
-    def compare(self, stored: dict[Node, bytes]) -> None:
-        """Raise at the first record whose nodes differ from ``stored`` (the stored nodes
-        among :attr:`pending`'s keys); then forget the page."""
-        for (level, index), digest in sorted(self.pending.items(),
-                                             key=lambda item: (item[0][0] > 0,
-                                                               item[0][1] << item[0][0])):
+    def pending(self) -> dict[Node, bytes]:
+        """The stored nodes the leaves added since the last call complete."""
+        rows = extend(self.frontier, self.grown, self.leaves, self.low)
+        self.grown += len(self.leaves)
+        self.leaves = []
+        return {(level, index): digest for level, index, digest in rows}
+
+    @staticmethod
+    def compare(expected: dict[Node, bytes], stored: dict[Node, bytes]) -> None:
+        """Raise at the first node whose stored hash is not the one the records give."""
+        for (level, index), digest in sorted(expected.items(),
+                                             key=lambda item: (item[0][1] << item[0][0],
+                                                               item[0][0])):
             if stored.get((level, index)) != digest:
                 first, last = (index << level) + 1, (index + 1) << level
-                if level == 0:
-                    breach(first, "the Merkle tree's leaf does not match the record")
                 breach(first, f"the Merkle tree's node over positions {first}-{last} does "
-                              "not match the records")
-        self.pending = {}
+                              "not match the records (one of them was altered, or the node)")
 
     def finish(self, head: int, count: int) -> None:
-        """Raise if the stored tree covers more than the ``head`` records or holds other
-        than its ``count`` nodes."""
+        """Raise if the tree covers other than the ``head`` records (once built, every
+        append grows it with the records), or holds other than its ``count`` nodes."""
         if self.size > head:
             breach(head + 1, f"record missing (the Merkle tree covers positions up to "
                              f"{self.size})")
-        if count != stored_count(self.size):
+        if self.recorded is not None and self.size < head:
+            breach(self.size + 1, f"record not in the Merkle tree (it covers {self.size} "
+                                  "records: records were added behind its back)")
+        expected = stored_count(self.size, self.low)
+        if count != expected:
             breach(min(head, self.size) or 1,
                    f"the Merkle tree holds {count} nodes; a tree of {self.size} records "
-                   f"holds {stored_count(self.size)}")
+                   f"holds {expected} (nodes were removed or added)")

@@ -320,6 +320,9 @@ class VerifyOut(_Answer, frozen=True, kw_only=True):
     head: HeadOut
     root: str
     """The RFC 9162 root hash of the ledger's Merkle tree at the head, base64."""
+    tree_size: int
+    """How many records the stored tree covers: all of them, but on a ledger written before
+    the tree existed and not appended to since (the root is then hashed from the records)."""
     against: HeadOut | None
     extends: ExtendsOut | None
 

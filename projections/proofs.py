@@ -17,7 +17,7 @@ from datetime import datetime
 
 import msgspec
 
-from compute_ledger.ledger.errors import LedgerError, VerificationError
+from compute_ledger.ledger.errors import Breach, LedgerError, VerificationError
 from compute_ledger.ledger.facts import Fact, decode_fact
 from compute_ledger.ledger.instants import utc_text
 from compute_ledger.ledger.merkle import EMPTY_ROOT, extend, fold, leaf_hash, verify_inclusion
@@ -79,12 +79,18 @@ def fact_proofs(ledger: Ledger, ids: list[str], size: int, note: str) -> list[Fa
     leading to the checkpoint ``note``."""
     found = ledger.lookup(ids, size)
     tree = ledger.tree(size)
+    root = tree.root()
     proofs = []
     for fact_id in ids:
         if fact_id not in found:
             raise AuditError(f"fact {fact_id} is not among the first {size} records")
         position = found[fact_id][0]
         hashes = tree.inclusion(position - 1)
+        [(_, state)] = ledger.states(position - 1, position)
+        if not verify_inclusion(position - 1, size, leaf_hash(state), hashes, root):
+            raise VerificationError(Breach(
+                position, "the record does not match the Merkle tree (it was altered); "
+                          "nothing was signed: run `compute-ledger verify`"))
         proofs.append(FactProofOut(id=fact_id, position=position,
                                    proof=proof_text(position - 1, hashes, note)))
     return proofs

@@ -116,6 +116,7 @@ def test_a_replaced_ledger_is_an_error_until_the_projection_is_rebuilt(tmp_path:
         conn.execute("DELETE FROM ledger_index")
         conn.execute("UPDATE ledger_index_state SET position = 0")
         conn.execute("DELETE FROM ledger_tree")
+        conn.execute("DELETE FROM ledger_tree_state")
     with ComputeLedger.open(db, environ={}) as ledger:
         ledger.append([announce("2026-06-01T12:00:00Z", "d9", customer="initech")])
         with pytest.raises(ProjectionError, match="the maintained projection was folded from "

@@ -20,10 +20,12 @@ from compute_ledger.ledger.chain import GENESIS, content_digest, link_hash
 from compute_ledger.ledger.clock import ManualClock
 from compute_ledger.ledger.errors import StorageError, VerificationError
 from compute_ledger.ledger.facts import canonical_bytes, decode_fact
+from compute_ledger.ledger.store import STORED_FROM
 from compute_ledger.projections.api import ComputeLedger, Head, VerifyReport
 
-N = 12
-"""Facts in each tampered ledger: enough for a first, a middle and a last position."""
+N = 40
+"""Facts in each tampered ledger: enough for a first, a middle and a last position, and
+for the Merkle tree to store nodes (it stores those over 16 records and more)."""
 
 CUSTOMERS = ("anthropic", "mistral", "perplexity", "midjourney", "character-ai", "runway")
 SERVICES = ("training", "inference", "training_and_inference", "compute_capacity")
@@ -162,11 +164,14 @@ class Raw:
         level_hashes = [hashlib.sha256(b"\x00" + self.state(v)).digest()
                         for v in self.versions()]
         self.run("DELETE FROM {tree}")
+        self.run("DELETE FROM {tree}_state")
+        self.run("INSERT INTO {tree}_state (singleton, size) VALUES (1, ?)", len(level_hashes))
         level = 0
         while level_hashes:
-            for index, digest in enumerate(level_hashes):
-                self.run("INSERT INTO {tree} (level, idx, hash) VALUES (?, ?, ?)",
-                         level, index, digest)
+            if level >= STORED_FROM:  # the layout the ledger stores, as an attacker knows it
+                for index, digest in enumerate(level_hashes):
+                    self.run("INSERT INTO {tree} (level, idx, hash) VALUES (?, ?, ?)",
+                             level, index, digest)
             level_hashes = [hashlib.sha256(b"\x01" + level_hashes[i] + level_hashes[i + 1])
                             .digest() for i in range(0, len(level_hashes) - 1, 2)]
             level += 1
@@ -358,7 +363,7 @@ def test_a_history_rewritten_consistently_is_caught_by_the_pin(db: str, built: H
             raw.run("UPDATE {index} SET digest = ? WHERE position = ?", content_digest(fact), k)
         forged, prev = forge(fact, position, prev, json.loads(state)["recorded_at"])
         raw.set_state(position, forged)
-    assert breach(db) == k  # the Merkle tree still holds the old record's leaf
+    assert breach(db) == 1  # the tree's node over positions 1-16 still holds the old record
     raw.rewrite_tree()
     assert verify(db).head.hash != built.hash  # a self-consistent forgery ...
     assert breach(db, against=built) == N  # ... does not extend the pinned head
@@ -527,8 +532,8 @@ def test_a_replaced_last_record_is_caught_by_the_pin(db: str, built: Head) -> No
     raw.run("UPDATE {index}_state SET position = ?", N - 1)
     other = realistic_fact(N + 100) | {"id": "tamper-replacement"}
     with ComputeLedger.open(db, environ={}) as ledger, \
-            pytest.raises(StorageError, match="the Merkle tree covers 12 records but the "
-                          "ledger holds 11: records were removed"):
+            pytest.raises(StorageError, match=f"the Merkle tree covers {N} records but the "
+                          f"ledger holds {N - 1}: records were removed"):
         ledger.append_text(json.dumps(other))  # the tree still covers the deleted record
     raw.rewrite_tree()
     with ComputeLedger.open(db, environ={}) as ledger:

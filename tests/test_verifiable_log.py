@@ -8,6 +8,7 @@ import base64
 import json
 import math
 import os
+import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -273,36 +274,61 @@ def test_verdict_proof_attaches_a_verifying_proof_of_every_named_fact(
 def test_a_ledger_written_before_the_tree_existed_is_read_then_built_on_append(
         tmp_path: Path) -> None:
     db = str(tmp_path / "old.sqlite3")
-    run("append", "--public-record", "--db", db)
+    grow(db, 1, 40)
     before = run("checkpoint", "--db", db).stdout
     raw = Raw(db)
-    raw.run("DELETE FROM {tree}")  # as a ledger of an earlier version holds it
-    assert run("checkpoint", "--db", db).stdout == before  # computed from the records
-    assert run("verify", "--db", db).exit_code == 0
+    raw.run("DELETE FROM {tree}")  # as a ledger of an earlier version holds it: no tree
+    raw.run("DELETE FROM {tree}_state")
+    assert run("checkpoint", "--db", db).stdout == before  # hashed from the records
+    verified = run("verify", "--db", db)
+    assert verified.exit_code == 0
+    assert "the Merkle tree covers 0 of 40 records" in verified.stdout
     assert raw.run("SELECT COUNT(*) FROM {tree}") == [(0,)]  # and nothing written by reads
-    grow(db, 1, 3)
-    assert raw.run("SELECT COUNT(*) FROM {tree}") == [(2 * 11 - 3,)]  # 11 leaves, popcount 3
-    assert run("verify", "--db", db).exit_code == 0
+    grow(db, 41, 3)
+    assert raw.run("SELECT size FROM {tree}_state") == [(43,)]
+    assert raw.run("SELECT COUNT(*) FROM {tree}") == [(43 // 16 + 43 // 32,)]  # 16s, 32s
+    assert "chain and Merkle tree intact" in run("verify", "--db", db).stdout
+
+
+def test_a_file_without_the_tree_tables_reads_as_an_empty_tree(tmp_path: Path) -> None:
+    """A ledger written before the tree existed, opened read-only, has no tree tables."""
+    from compute_ledger.ledger import sqlite as backend
+    path = tmp_path / "bare.sqlite3"
+    with sqlite3.connect(path) as conn:
+        cursor = conn.cursor()
+        assert backend._tree_size(cursor) is None
+        assert backend._tree_nodes(cursor, [(4, 0)]) == {}
 
 
 @pytest.mark.parametrize(("edit", "named"), [
-    ("UPDATE {tree} SET hash = ? WHERE level = 2 AND idx = 1",
-     "position 5: the Merkle tree's node over positions 5-8 does not match the records"),
-    ("UPDATE {tree} SET hash = ? WHERE level = 0 AND idx = 9",
-     "position 10: the Merkle tree's leaf does not match the record"),
+    ("UPDATE {tree} SET hash = ? WHERE level = 4 AND idx = 1",
+     "position 17: the Merkle tree's node over positions 17-32 does not match the records"),
+    ("UPDATE {tree} SET hash = ? WHERE level = 5 AND idx = 0",
+     "position 1: the Merkle tree's node over positions 1-32 does not match the records"),
+    ("DELETE FROM {tree} WHERE level = 4 AND idx = 1",
+     "position 17: the Merkle tree's node over positions 17-32 does not match the records"),
+    ("DELETE FROM {tree}",
+     "the Merkle tree's node over positions 1-16 does not match the records"),
+    ("UPDATE {tree}_state SET size = 39",
+     "position 40: record not in the Merkle tree (it covers 39 records"),
+    ("INSERT INTO {tree} (level, idx, hash) VALUES (4, 2, ?)",
+     "the Merkle tree holds 4 nodes; a tree of 40 records holds 3"),
 ])
-def test_an_altered_tree_node_is_named(db: str, built: Head, edit: str, named: str) -> None:
-    Raw(db).run(edit, bytes(32))
+def test_an_altered_tree_is_named(db: str, built: Head, edit: str, named: str) -> None:
+    Raw(db).run(edit, *([bytes(32)] if "?" in edit else []))
     result = run("verify", "--db", db)
     assert result.exit_code == 1
     assert named in result.stderr
 
 
-def test_a_deleted_tree_node_is_named(db: str, built: Head) -> None:
-    Raw(db).run("DELETE FROM {tree} WHERE level = 1 AND idx = 2")
-    result = run("verify", "--db", db)
-    assert result.exit_code == 1
-    assert "position 5: the Merkle tree's node over positions 5-6 does not match" in result.stderr
+def test_a_damaged_tree_stops_an_append_at_once(db: str, built: Head) -> None:
+    """Not two minutes of retries as if another writer had won a race."""
+    Raw(db).run("INSERT INTO {tree} (level, idx, hash) VALUES (4, 2, ?)", bytes(32))
+    grown = run("append", "--db", db, input=jsonl([realistic_fact(i) for i in range(41, 60)]))
+    assert grown.exit_code == 1
+    assert "the Merkle tree holds nodes beyond the records it covers" in grown.stderr
+    assert "nothing was appended" in grown.stderr
+    assert run("digest", "--db", db).stdout.startswith(f"{N}:")
 
 
 def test_a_copy_of_the_records_names_the_first_position_a_consistent_rewrite_changed(
