@@ -428,23 +428,16 @@ class Ledger:
 
     def _indexed_after(self, after: int, until: int) -> Iterator[IndexRow]:
         """Index rows read from the records themselves, for positions ``(after, until]``."""
-        cursor = after
-        while cursor < until:
-            with self._storage("read"):
-                rows = self.recorder.select_states(cursor, min(PAGE * 5, until - cursor))
-            if not rows:
-                return
-            for position, state in rows:
-                try:
-                    raw = bytes(RECORD_DECODER.decode(state).fact)
-                    fact_id = stored_id(raw)
-                except (msgspec.MsgspecError, ValueError):
-                    raise StorageError(
-                        f"the record at position {position} cannot be decoded; "
-                        "run `compute-ledger verify`"
-                    ) from None
-                yield fact_id, position, content_digest(raw)
-            cursor = rows[-1][0]
+        for position, state in self.states(after, until):
+            try:
+                raw = bytes(RECORD_DECODER.decode(state).fact)
+                fact_id = stored_id(raw)
+            except (msgspec.MsgspecError, ValueError):
+                raise StorageError(
+                    f"the record at position {position} cannot be decoded; "
+                    "run `compute-ledger verify`"
+                ) from None
+            yield fact_id, position, content_digest(raw)
 
     def sync_index(self, until: int | None = None) -> int:
         """Bring the fact index up to ``until`` (default: the head); return its position.
@@ -690,14 +683,8 @@ class Ledger:
     def states(self, after: int, until: int) -> Iterator[tuple[int, bytes]]:
         """``(position, stored state)`` for positions ``(after, until]``: the bytes ``feed``
         prints for each record, as the Merkle tree's leaves hash them."""
-        cursor = after
-        while cursor < until:
-            with self._storage("read"):
-                rows = self.recorder.select_states(cursor, min(PAGE * 5, until - cursor))
-            if not rows:
-                return
-            yield from rows
-            cursor = rows[-1][0]
+        with self._storage("read"):
+            yield from _pages(self.recorder.select_states, after, until)
 
     # -- tables beside the ledger ------------------------------------------------------------
 
@@ -839,12 +826,7 @@ def _grow_tree(writing: Writing, size: int, leaves: list[bytes]) -> None:
             "were removed; run `compute-ledger verify`; nothing was appended")
 
     def read(after: int, until: int) -> Iterator[tuple[int, bytes]]:
-        while after < until:
-            rows = writing.states(after, min(PAGE * 5, until - after))
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1][0]
+        return _pages(writing.states, after, until)
 
     backlog = [leaf_hash(state) for _, state in read(stored, size)]
     keys = cover(0, stored)
@@ -890,6 +872,18 @@ def node_hashes(wanted: set[Node], stored: int,
         if all(leaf in leaves for leaf in span):
             found[(level, index)] = subtree([leaves[leaf] for leaf in span])
     return found
+
+
+def _pages(select: Callable[[int, int], list[tuple[int, bytes]]], after: int, until: int
+           ) -> Iterator[tuple[int, bytes]]:
+    """``(position, stored state)`` for positions ``(after, until]``, read page by page with
+    ``select(after, limit)``."""
+    while after < until:
+        rows = select(after, min(PAGE * 5, until - after))
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
