@@ -28,7 +28,7 @@ from compute_ledger.cli.options import (
     with_option,
 )
 from compute_ledger.ledger.errors import InputError, LedgerError
-from compute_ledger.ledger.facts import fact_schema, read_facts
+from compute_ledger.ledger.facts import FACT_TYPES, fact_schema, read_facts
 from compute_ledger.projections.answers import (
     ANSWERS,
     AppendOut,
@@ -363,7 +363,8 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
 @click.option("--after", type=click.IntRange(min=0), default=0, show_default=True,
               help="Start after this position.")
 @click.option("--limit", type=click.IntRange(min=1), help="Print at most this many facts.")
-@click.option("--type", "fact_type", help="Only facts of this type (e.g. creator_ruling).")
+@click.option("--type", "fact_type", type=click.Choice(FACT_TYPES), metavar="TYPE",
+              help="Only facts of this type: " + ", ".join(FACT_TYPES) + ".")
 @db_option
 @json_option
 def log(after: int, limit: int | None, fact_type: str | None, db: str | None,
@@ -491,7 +492,7 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
       compute-ledger verify --against 8:5b1c...e07d
     """
     against, checkpoint, signed, copy = None, None, False, None
-    if pin is not None and Path(pin).is_file():
+    if pin is not None and proofs.is_file(pin):
         checkpoint, signed, copy = proofs.load_against(Path(pin), vkey)
     elif pin is not None:
         try:

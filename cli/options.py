@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,7 +12,12 @@ import click
 import msgspec
 
 from compute_ledger.cli.render import printable
-from compute_ledger.ledger.errors import ConfigurationError, InputError, LedgerError
+from compute_ledger.ledger.errors import (
+    ConfigurationError,
+    FileRefused,
+    InputError,
+    LedgerError,
+)
 from compute_ledger.ledger.facts import read_facts
 from compute_ledger.ledger.instants import InstantSyntaxError, parse_instant
 from compute_ledger.projections.api import ComputeLedger, Hypothesis
@@ -37,15 +43,23 @@ class LedgerGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (InputError, ConfigurationError) as exc:
+        except (InputError, ConfigurationError, FileRefused) as exc:
             raise BadInput(_safe(str(exc))) from None
         except LedgerError as exc:
             raise click.ClickException(_safe(str(exc))) from None
+        except click.ClickException as exc:  # click's own usage errors quote arguments too
+            setattr(exc, "message", _safe(exc.message))  # noqa: B010 (typed Final in click)
+            raise
+
+
+_SECRET = re.compile(r"PRIVATE\+KEY\+[^\s'\"]*", re.IGNORECASE)
 
 
 def _safe(message: str) -> str:
     """An error message safe on a terminal: it may quote input (a field name, a value), so
-    control characters and bidirectional overrides are escaped, line by line."""
+    control characters and bidirectional overrides are escaped, line by line, and a signer
+    key pasted where something else was expected is never echoed."""
+    message = _SECRET.sub("PRIVATE+KEY+(a signer key, not shown)", message)
     return "\n".join(printable(line) for line in message.split("\n"))
 
 

@@ -25,14 +25,16 @@ from compute_ledger.cli.options import (
     known_at_option,
     opened,
 )
-from compute_ledger.ledger.errors import ConfigurationError
+from compute_ledger.ledger.errors import ConfigurationError, FileRefused
 from compute_ledger.projections.api import (
     Checkpoint,
     KnownAt,
     NoteError,
+    SignatureError,
     Signer,
     Verifier,
     b64,
+    check_name,
     read_checkpoint,
 )
 from compute_ledger.projections.proofs import AuditError, audit
@@ -58,26 +60,43 @@ def verifier_option(func: F) -> F:
 
 
 def load_signer(path: Path) -> Signer:
-    """The signer key in ``path``; errors name the file, never the key."""
+    """The signer key in ``path``; errors name the file, never the key.
+
+    A key file others can read is refused, as ssh refuses one: whoever reads it can sign
+    checkpoints in the log's name."""
     try:
         text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigurationError(f"cannot read key file {path}: {reason}") from None
+    if os.name == "posix" and mode & 0o077:
+        raise ConfigurationError(
+            f"key file {path} can be read by others (mode {mode & 0o777:o}): whoever reads "
+            f"it can sign in the log's name; make it yours alone with `chmod 600 {path}`")
     try:
         return Signer.parse(text)
     except NoteError as exc:
         raise ConfigurationError(f"key file {path}: {exc}") from None
 
 
+def is_file(text: str) -> bool:
+    """Whether ``text`` names a file (a name too long for one, or otherwise unusable as a
+    path, names none)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load_verifier(value: str) -> Verifier:
     """A verifier key given as text or as a file holding it."""
     path = Path(value)
     text = value
-    if "+" not in value or path.is_file():
+    if "+" not in value or is_file(value):
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        except (OSError, ValueError):
             raise ConfigurationError(
                 f"--verifier-key {value!r} is neither a verifier key (NAME+KEYID+KEY) nor a "
                 "readable file holding one") from None
@@ -110,12 +129,9 @@ def load_against(path: Path, vkey: str | None
             records = [str(r).encode() for r in whole["records"]]
             note = str(whole["proven"]["checkpoint"])
         except (KeyError, TypeError):
-            raise ConfigurationError(f"{path} is not a bundle `bundle` wrote") from None
+            raise FileRefused(f"{path} is not a bundle `bundle` wrote") from None
         verifier = None if vkey is None else load_verifier(vkey)
-        try:
-            checkpoint, signed = read_checkpoint(note, verifier)
-        except NoteError as exc:
-            raise NoteError(f"the checkpoint of bundle {path}: {exc}") from None
+        checkpoint, signed = _read(note, verifier, f"the checkpoint of bundle {path}")
         return checkpoint, signed, records
     if vkey is not None:
         raise click.UsageError("--verifier-key checks a checkpoint's signature; a feed has none")
@@ -131,10 +147,18 @@ def load_checkpoint(path: Path, vkey: str | None) -> tuple[Checkpoint, bool]:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigurationError(f"cannot read checkpoint {path}: {reason}") from None
     verifier = None if vkey is None else load_verifier(vkey)
+    return _read(text, verifier, f"checkpoint {path}")
+
+
+def _read(text: str, verifier: Verifier | None, what: str) -> tuple[Checkpoint, bool]:
+    """:func:`read_checkpoint`, its errors naming ``what``: a signature that does not
+    verify is a failed check (exit 1), a text that is no checkpoint is bad input (exit 2)."""
     try:
         return read_checkpoint(text, verifier)
+    except SignatureError as exc:
+        raise SignatureError(f"{what}: {exc}") from None
     except NoteError as exc:
-        raise NoteError(f"checkpoint {path}: {exc}") from None
+        raise FileRefused(f"{what}: {exc}") from None
 
 
 @click.command()
@@ -196,6 +220,11 @@ def checkpoint(key_file: Path | None, origin: str | None, db: str | None,
     if signer is not None and origin is not None and origin != signer.name:
         raise ConfigurationError(f"--origin {origin!r} is not the key's name {signer.name!r}: "
                                  "a signed checkpoint's origin is its key's name")
+    if origin is not None:
+        try:
+            check_name(origin)
+        except NoteError as exc:
+            raise click.BadParameter(str(exc), param_hint="--origin") from None
     with opened(db) as ledger:
         answer = ledger.checkpoint(signer, origin)
     if as_json:
@@ -311,6 +340,8 @@ def audit_command(path: Path, vkey: str, as_json: bool) -> None:
         report = audit(path.read_bytes(), verifier)
     except AuditError as exc:
         raise AuditError(f"audit of {path} failed: {exc}") from None
+    except FileRefused as exc:
+        raise FileRefused(f"{path}: {exc}") from None
     if as_json:
         emit_json(report)
         return

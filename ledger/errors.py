@@ -1,7 +1,8 @@
 """One exception tree for the whole project.
 
 Every error a user can cause or meet derives from :class:`LedgerError`.  The CLI translates
-them in one place: :class:`InputError` (and its children) become exit code 2, every other
+them in one place: :class:`InputError` (and its children), :class:`ConfigurationError` and
+:class:`FileRefused` become exit code 2, every other
 :class:`LedgerError` exit code 1.  Nothing else in the code base prints or exits.
 """
 
@@ -44,6 +45,12 @@ class InputError(LedgerError):
 
 class ConfigurationError(LedgerError):
     """A setting (--db, COMPUTE_LEDGER_DB, a time argument) cannot be used."""
+
+
+class FileRefused(LedgerError):
+    """A file named on the command line (a checkpoint, a bundle) is not one: bad input, so
+    the CLI exits 2, as for :class:`InputError`.  A file that is one but does not check out
+    (a signature that does not verify, a proof that fails) is a failed check instead."""
 
 
 class StorageError(LedgerError):

@@ -36,6 +36,12 @@ class NoteError(LedgerError, ValueError):
     """A note, key, checkpoint or proof that is malformed or does not verify."""
 
 
+class SignatureError(NoteError):
+    """A well-formed note that does not verify against the key given: no signature by it,
+    a signature that fails, or a checkpoint of another origin.  A failed check, where a
+    malformed note is bad input."""
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -53,7 +59,7 @@ def unb64(text: str, what: str) -> bytes:
 MAX_NAME = 255
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     """A key name as signed-note has it: non-empty, no Unicode space, no ``+`` (and, here,
     no control character and at most :data:`MAX_NAME` characters)."""
     if not name or "+" in name or any(c.isspace() or ord(c) < 0x20 or c == "\x7f"
@@ -87,11 +93,14 @@ class Verifier:
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
+        if text.strip().upper().startswith("PRIVATE+KEY+"):
+            raise NoteError("that is a signer key, which must stay secret: give the verifier "
+                            "key keygen printed (NAME+KEYID+KEY)")
         parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise NoteError("not a verifier key: expected NAME+KEYID+KEY (as keygen prints it)")
         name, hexid, data = parts
-        _check_name(name)
+        check_name(name)
         raw = unb64(data, "the verifier key's key")
         if len(raw) != 33 or raw[0] != ED25519:
             raise NoteError("the verifier key is not an Ed25519 key")
@@ -120,7 +129,7 @@ class Signer:
 
     @classmethod
     def generate(cls, name: str) -> Signer:
-        _check_name(name)
+        check_name(name)
         return cls(name, Ed25519PrivateKey.generate().private_bytes_raw())
 
     @property
@@ -139,7 +148,7 @@ class Signer:
             raise NoteError("not a signer key: expected PRIVATE+KEY+NAME+KEYID+KEY (as keygen "
                             "writes it)")
         _, _, name, hexid, data = parts
-        _check_name(name)
+        check_name(name)
         try:
             raw = base64.b64decode(data.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
@@ -184,7 +193,7 @@ def split_note(text: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
         if not line.startswith(DASH):
             raise NoteError(f"not a signature line: {line[:40]!r}")
         name, space, data = line[len(DASH):].partition(" ")
-        _check_name(name)
+        check_name(name)
         try:  # as Go's sumdb/note: any decodable base64 (an unknown signer's is ignored)
             raw = base64.b64decode(data.encode("ascii"), validate=True) if space else b""
         except (binascii.Error, UnicodeEncodeError):
@@ -200,10 +209,10 @@ def open_note(text: str, verifier: Verifier) -> str:
     body, signatures = split_note(text)
     mine = [sig for name, kid, sig in signatures if (name, kid) == (verifier.name, verifier.id)]
     if not mine:
-        raise NoteError(f"the note carries no signature by {verifier.name} "
+        raise SignatureError(f"the note carries no signature by {verifier.name} "
                         f"({verifier.id.hex()})")
     if not all(verifier.check(body, sig) for sig in mine):
-        raise NoteError(f"the signature by {verifier.name} does not verify: the note was "
+        raise SignatureError(f"the signature by {verifier.name} does not verify: the note was "
                         "altered or signed by another key")
     return body
 
@@ -249,11 +258,11 @@ def read_checkpoint(text: str, verifier: Verifier | None) -> tuple[Checkpoint, b
         body = open_note(text, verifier) if verifier is not None else split_note(text)[0]
         checkpoint = parse_checkpoint(body)
         if verifier is not None and checkpoint.origin != verifier.name:
-            raise NoteError(f"the checkpoint's origin {checkpoint.origin!r} is not the "
+            raise SignatureError(f"the checkpoint's origin {checkpoint.origin!r} is not the "
                             f"verifier key's name {verifier.name!r}")
         return checkpoint, verifier is not None
     if verifier is not None:
-        raise NoteError("the checkpoint is not signed, so --verifier-key cannot check it")
+        raise SignatureError("the checkpoint is not signed, so --verifier-key cannot check it")
     return parse_checkpoint(text), False
 
 

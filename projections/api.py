@@ -59,9 +59,11 @@ from compute_ledger.ledger.instants import (
 from compute_ledger.ledger.notes import (
     Checkpoint,
     NoteError,
+    SignatureError,
     Signer,
     Verifier,
     b64,
+    check_name,
     read_checkpoint,
 )
 from compute_ledger.ledger.store import (
@@ -123,6 +125,7 @@ __all__ = [
     "NoteError",
     "Record",
     "ReplayReport",
+    "SignatureError",
     "Signer",
     "Timeline",
     "Verdict",
@@ -131,6 +134,7 @@ __all__ = [
     "View",
     "b64",
     "bundled_record",
+    "check_name",
     "parse_pin",
     "read_checkpoint",
     "record_json",

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import msgspec
 
-from compute_ledger.ledger.errors import Breach, LedgerError, VerificationError
+from compute_ledger.ledger.errors import Breach, FileRefused, LedgerError, VerificationError
 from compute_ledger.ledger.facts import Fact, decode_fact
 from compute_ledger.ledger.instants import utc_text
 from compute_ledger.ledger.merkle import EMPTY_ROOT, extend, fold, leaf_hash, verify_inclusion
@@ -27,6 +27,7 @@ from compute_ledger.ledger.notes import (
     Signer,
     Verifier,
     b64,
+    check_name,
     open_note,
     parse_checkpoint,
     parse_proof,
@@ -59,6 +60,7 @@ def signed_checkpoint(ledger: Ledger, size: int, signer: Signer | None,
     """The checkpoint of the first ``size`` records: signed by ``signer`` (whose name is
     the origin), else the unsigned body with ``origin``."""
     name = signer.name if signer is not None else origin or DEFAULT_ORIGIN
+    check_name(name)  # an origin is a key's name: no space, no +, one line
     checkpoint = Checkpoint(name, size, ledger.tree(size).root())
     body = checkpoint.body()
     note = signer.sign(body) if signer is not None else body
@@ -124,8 +126,12 @@ def audit(data: bytes, verifier: Verifier) -> AuditReport:
     try:
         found = _BUNDLE.decode(data)
     except (msgspec.MsgspecError, ValueError) as exc:
-        raise AuditError(f"not a bundle: {exc}") from None
+        raise FileRefused(f"not a bundle `bundle` wrote: {exc}") from None
     proof = found.proven
+    for name in ("as_of", "known_at"):
+        if getattr(proof.verdict, name).utcoffset() is None:
+            raise FileRefused(f"not a bundle `bundle` wrote: the verdict's {name} has no UTC "
+                              "offset")
     try:
         checkpoint = parse_checkpoint(open_note(proof.checkpoint, verifier))
     except NoteError as exc:
@@ -155,10 +161,14 @@ def audit(data: bytes, verifier: Verifier) -> AuditReport:
     except VerificationError as exc:
         raise AuditError(f"the bundled records' chain does not hold: {exc}") from None
     ids = {position: fact.id for position, _, _, fact in stream}
+    seen: set[str] = set()
     for fact_proof in proof.facts:
+        if fact_proof.id in seen:
+            raise AuditError(f"the bundle proves fact {fact_proof.id} twice")
+        seen.add(fact_proof.id)
         _check_proof(fact_proof, proof.checkpoint, checkpoint, records, ids)
     answer = proof.verdict
-    missing = [fact for fact in cited(answer) if fact not in {p.id for p in proof.facts}]
+    missing = [fact for fact in cited(answer) if fact not in seen]
     if missing:
         raise AuditError(f"the verdict names facts the bundle does not prove: "
                          f"{', '.join(missing)}")

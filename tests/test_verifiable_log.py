@@ -251,6 +251,65 @@ def test_audit_checks_a_bundle_with_the_database_gone(
     stranger = run("keygen", "--name", ORIGIN, "--out", str(tmp_path / "x.key")).stdout
     assert run("audit", str(path), "--verifier-key", stranger).exit_code == 1
 
+    def of_duplicates(b: dict[str, Any]) -> None:
+        b["proven"]["facts"].append(b["proven"]["facts"][0])
+
+    assert "twice" in refused("duplicates", of_duplicates)
+
+    def not_a_bundle(name: str, text: str) -> str:
+        bad_path = tmp_path / name
+        bad_path.write_text(text)
+        result = run("audit", str(bad_path), "--verifier-key", vkey)
+        assert result.exit_code == 2, name  # bad input, not a failed check
+        assert str(bad_path) in result.stderr and "Traceback" not in result.output
+        return result.stderr
+
+    assert "not a bundle" in not_a_bundle("text.json", "not json at all")
+    naive = json.loads(path.read_text())
+    naive["proven"]["verdict"]["known_at"] = "2026-11-05T00:00:00"
+    assert "no UTC offset" in not_a_bundle("naive.json", json.dumps(naive))
+
+
+def test_a_key_is_never_echoed_and_a_key_others_can_read_is_refused(
+        db: str, built: Head, keys: tuple[Path, str], tmp_path: Path) -> None:
+    key, vkey = keys
+    secret = key.read_text().strip()
+    seed = secret.split("+", 4)[4]
+    old = checkpoint(db, key, tmp_path)
+    for args in (["verify", "--against", secret], ["verify", "--against", str(old),
+                                                   "--verifier-key", secret],
+                 ["log", "--type", secret], ["checkpoint", "--origin", secret]):
+        result = run(*args, "--db", db)
+        assert result.exit_code == 2, args
+        assert seed not in result.output and "Error" in result.stderr, args
+    key.chmod(0o640)
+    refused = run("checkpoint", "--key", str(key), "--db", db)
+    assert refused.exit_code == 2 and "chmod 600" in refused.stderr
+    assert refused.stdout == "" and seed not in refused.output
+    key.chmod(0o600)
+    assert run("checkpoint", "--key", str(key), "--db", db).exit_code == 0
+    too_long = "x" * 5000 + "+00000000+AAAA"  # no file could have that name
+    result = run("verify", "--against", str(old), "--verifier-key", too_long, "--db", db)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_checkpoint_that_is_not_one_is_bad_input_and_one_that_fails_a_failed_check(
+        db: str, built: Head, keys: tuple[Path, str], tmp_path: Path) -> None:
+    key, vkey = keys
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text("example.org/compute-ledger\nnot a size\nnot a hash\n")
+    for command in (["verify", "--against"], ["consistency", "--from"]):
+        result = run(*command, str(garbage), "--db", db)
+        assert result.exit_code == 2, command
+        assert "garbage.txt" in result.stderr and "not base64" in result.stderr
+    old = checkpoint(db, key, tmp_path)
+    other = run("keygen", "--name", "example.org/other", "--out",
+                str(tmp_path / "o.key")).stdout.strip()
+    result = run("verify", "--against", str(old), "--verifier-key", other, "--db", db)
+    assert result.exit_code == 1 and "no signature by example.org/other" in result.stderr
+    bad_origin = run("checkpoint", "--origin", "two words", "--db", db)
+    assert bad_origin.exit_code == 2 and "--origin" in bad_origin.stderr
+
 
 def test_verdict_proof_attaches_a_verifying_proof_of_every_named_fact(
         tmp_path: Path, keys: tuple[Path, str]) -> None:
