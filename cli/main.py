@@ -27,7 +27,7 @@ from compute_ledger.cli.options import (
     supposing,
     with_option,
 )
-from compute_ledger.ledger.errors import InputError, LedgerError
+from compute_ledger.ledger.errors import InputError, LedgerError, NotFoundError
 from compute_ledger.ledger.facts import FACT_TYPES, fact_schema, read_facts
 from compute_ledger.projections.answers import (
     ANSWERS,
@@ -275,9 +275,14 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
     """
     data = bundled_record() if public_record else file.read()
     facts, problems = read_facts(data)
-    with opened(db) as ledger:
-        if problems:  # every problem, those against the ledger too, as check names them
-            raise InputError(ledger.problems(data))
+    if problems:  # every problem, those against the ledger too, as check names them
+        try:
+            with opened(db) as ledger:
+                problems = ledger.problems(data)
+        except NotFoundError:
+            pass  # no ledger yet, and a refused batch makes none
+        raise InputError(problems)
+    with opened(db, create=True) as ledger:
         if len(facts) >= 5000 and not as_json:
             with click.progressbar(length=len(facts), label="appending", file=sys.stderr) as bar:
                 result = ledger.append(facts, progress=bar.update)

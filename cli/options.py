@@ -126,8 +126,10 @@ def json_option(func: F) -> F:
 
 
 @contextmanager
-def opened(db: str | None) -> Iterator[ComputeLedger]:
-    with ComputeLedger.open(db) as ledger:
+def opened(db: str | None, *, create: bool = False) -> Iterator[ComputeLedger]:
+    """The ledger a command uses.  Only ``append`` passes ``create``: every other command
+    refuses a path that holds no ledger rather than make an empty one and answer from it."""
+    with ComputeLedger.open(db, create=create) as ledger:
         yield ledger
 
 

@@ -21,7 +21,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from compute_ledger.ledger.config import StoreConfig
-from compute_ledger.ledger.errors import ConfigurationError, StorageError
+from compute_ledger.ledger.errors import ConfigurationError, NotFoundError, StorageError
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_TOPIC,
@@ -338,6 +338,23 @@ _REFUSED_LOGIN = ("password authentication failed", "no password supplied",
 _UNREACHABLE = ("connection refused", "could not translate host name", "timeout expired",
                 "no route to host", "network is unreachable", "could not connect",
                 "name or service not known", "temporary failure in name resolution")
+
+
+def require_ledger(config: StoreConfig, table: str) -> None:
+    """Refuse a database without the ledger's table (only ``append`` creates it), creating
+    nothing."""
+    settings = config.settings
+    schema = settings.get("POSTGRES_SCHEMA") or "public"
+    with psycopg.connect(
+            dbname=settings["POSTGRES_DBNAME"], host=settings["POSTGRES_HOST"],
+            port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
+            password=settings["POSTGRES_PASSWORD"] or None,
+            connect_timeout=settings.get("POSTGRES_CONNECT_TIMEOUT", "10")) as connection:
+        found = connection.execute("SELECT to_regclass(%s)", (f"{schema}.{table}",)).fetchone()
+    if found is None or found[0] is None:
+        raise NotFoundError(
+            f"no ledger at {config.display}: the database has no {schema}.{table} table "
+            "(only `append` creates a ledger; check --db or COMPUTE_LEDGER_DB)")
 
 
 def probe(config: StoreConfig) -> None:

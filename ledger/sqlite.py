@@ -6,16 +6,20 @@ its one infrastructure factory, :class:`Factory`, which builds :class:`LedgerSQL
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from eventsourcing import persistence as es
 from eventsourcing import sqlite as es_sqlite
 
+from compute_ledger.ledger.errors import NotFoundError
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_TOPIC,
@@ -304,3 +308,27 @@ class Factory(es_sqlite.SQLiteFactory):
         if self.env_create_table():
             recorder.create_table()
         return recorder
+
+
+def require_ledger(path: Path, display: str, table: str) -> None:
+    """Refuse, changing nothing, a path that holds no ledger: a file that does not exist, is
+    not a SQLite database, or is one without the ledger's table (an export, another tool's
+    database).  Read with ``mode=ro``, so not a byte of the file is written."""
+    create = "only `append` creates a ledger; check --db or COMPUTE_LEDGER_DB"
+    if not path.exists():
+        raise NotFoundError(f"no ledger at {display}: the file does not exist ({create})")
+    found, problem = None, ""
+    for mode in ("mode=ro", "immutable=1"):  # immutable: a read-only directory or mount
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{quote(str(path))}?{mode}",
+                                                    uri=True)) as connection:
+                found = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                           "AND name = ?", (table,)).fetchone()
+            break
+        except sqlite3.Error as exc:
+            problem = problem or str(exc)
+    else:
+        raise NotFoundError(f"{display} is not a ledger: {problem} (nothing was changed in it)")
+    if found is None:
+        raise NotFoundError(f"{display} is not a ledger: it is a SQLite database without the "
+                            f"ledger's {table} table (nothing was changed in it; {create})")

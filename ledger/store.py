@@ -235,9 +235,11 @@ RETRY_FOR = 120.0
 """Seconds a writer that keeps losing races (or finding the database locked) keeps trying."""
 
 
-def _open(config: StoreConfig) -> tuple[LedgerApplication, bool]:
+def _open(config: StoreConfig, create: bool = True) -> tuple[LedgerApplication, bool]:
     """Open the application, creating its tables if needed; also say whether it was opened
-    read-only.
+    read-only.  With ``create`` false, a path or database that holds no ledger is refused
+    (:class:`NotFoundError`) and nothing is written to it (the default ledger is exempt: it
+    is made with the bundled public record on first use).
 
     Several processes may open a new ledger at once: SQLite may answer "database is locked"
     while another connection switches it to WAL, so opening is retried for a while (on
@@ -250,6 +252,16 @@ def _open(config: StoreConfig) -> tuple[LedgerApplication, bool]:
         from compute_ledger.ledger.postgres import probe  # psycopg only for PostgreSQL
 
         probe(config)
+    if not create and not config.is_default:
+        events = LedgerApplication.name.lower() + "_events"
+        if config.backend == "postgresql":
+            from compute_ledger.ledger.postgres import require_ledger
+
+            require_ledger(config, events)
+        elif config.path is not None:
+            from compute_ledger.ledger.sqlite import require_ledger as require_file
+
+            require_file(config.path, config.display, "stored_events")
     deadline = time.monotonic() + RETRY_FOR
     while True:
         try:
@@ -287,10 +299,11 @@ def _open_read_only(config: StoreConfig) -> LedgerApplication | None:
 class Ledger:
     """The ledger: append, read, verify.  Open with :meth:`open`; close when done."""
 
-    def __init__(self, config: StoreConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: StoreConfig, clock: Clock | None = None, *,
+                 create: bool = True) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        self._app, self.read_only = _open(config)
+        self._app, self.read_only = _open(config, create)
         self.recorder = cast(LedgerRecorder, self._app.recorder)
         self.mapper = self._app.mapper
 

@@ -216,15 +216,18 @@ class ComputeLedger:
         *,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
+        create: bool = True,
     ) -> ComputeLedger:
         """Open the ledger at ``db`` (a SQLite path or a ``postgresql://`` URL).
 
         With no ``db``, ``COMPUTE_LEDGER_DB`` is used, else the default ledger in the user's
         data directory, which is created and loaded with the bundled public record on first
-        use (and tops itself up when a newer package ships more of the record).
+        use (and tops itself up when a newer package ships more of the record).  With
+        ``create=False`` (every CLI command but ``append``), a path or database holding no
+        ledger is refused with :class:`~ledger.errors.NotFoundError` and left as it was.
         """
         config = store_config.resolve(db, os.environ if environ is None else environ)
-        instance = cls(Ledger(config, clock))
+        instance = cls(Ledger(config, clock, create=create))
         if config.is_default:
             instance._load_bundled_record()
         return instance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import click
@@ -75,7 +76,10 @@ def test_several_bad_lines_are_all_listed(db: str) -> None:
         "  line 3, $.action: Invalid enum value 'split'; expected one of merger, acquisition, "
         "rename",
     ]
-    assert digest(db).startswith("0:")
+    if "://" not in db:
+        assert not Path(db).exists()  # a refused first batch makes no ledger
+    else:
+        assert digest(db).startswith("0:")
 
 
 def test_a_conflicting_id_points_to_a_correction(db: str, record_file: Path) -> None:
@@ -137,9 +141,53 @@ def test_verify_and_digest(db: str, record_file: Path) -> None:
     assert f"{as_json['position']}:{as_json['hash']}" == pinned
 
 
-def test_a_path_that_does_not_exist_is_an_empty_ledger(tmp_path: Path) -> None:
-    result = run("digest", "--db", str(tmp_path / "new.sqlite3"))
-    assert result.stdout.strip() == "0:" + "0" * 64
+READS = [["verify"], ["verdict"], ["business"], ["timeline"], ["replay"], ["log"], ["feed"],
+         ["digest"], ["checkpoint"], ["show", "x"], ["deal", "x"], ["check", "-"]]
+
+
+@pytest.mark.parametrize("command", READS, ids=lambda c: c[0])
+def test_only_append_creates_a_ledger(tmp_path: Path, command: list[str]) -> None:
+    """A mistyped --db is refused by every command but append, and nothing is created."""
+    path = tmp_path / "mistyped.sqlite3"
+    result = run(*command, "--db", str(path), input="")
+    assert result.exit_code == 1, result.output
+    assert f"no ledger at {path}" in result.stderr and "append" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert run("append", "--public-record", "--db", str(path)).exit_code == 0
+    assert run("digest", "--db", str(path)).stdout.startswith(f"{len(RECORD_LINES)}:")
+
+
+@pytest.mark.parametrize("command", READS, ids=lambda c: c[0])
+def test_a_file_that_is_not_a_ledger_is_refused_and_left_as_it_was(
+        tmp_path: Path, command: list[str]) -> None:
+    other = tmp_path / "export.sqlite3"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE deals (id TEXT)")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    for path, reason in ((other, "without the ledger's stored_events table"),
+                         (text, "not a database")):
+        before = path.read_bytes()
+        result = run(*command, "--db", str(path), input="")
+        assert result.exit_code == 1, result.output
+        assert f"{path} is not a ledger" in result.stderr and reason in result.stderr
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["export.sqlite3", "notes.txt"]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_without_a_ledger_is_refused_and_gets_no_table(
+        pg_url: str) -> None:
+    import psycopg
+
+    result = run("verdict", "--db", pg_url)
+    assert result.exit_code == 1 and "no ledger at postgresql://" in result.stderr
+    with psycopg.connect(pg_url) as connection:
+        tables = connection.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                                    "table_schema = 'public'").fetchone()
+    assert tables == (0,)
+    assert run("append", "--public-record", "--db", pg_url).exit_code == 0
+    assert run("verdict", "--db", pg_url).exit_code == 0
 
 
 def test_a_missing_directory_is_a_usage_error(tmp_path: Path) -> None:

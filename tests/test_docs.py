@@ -10,6 +10,7 @@ output stands for any text, as in doctest.  A command whose expected output show
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -81,3 +84,9 @@ def test_the_examples_on_the_page_run(page: Path, tmp_path: Path) -> None:
             assert done.returncode != 0, f"{page.name}: `{command}` should have failed"
         else:
             assert done.returncode == 0, f"{page.name}: `{command}` exited {done.returncode}"
+    default = tmp_path / "xdg-data" / "compute-ledger" / "ledger.sqlite3"
+    if default.exists():  # the examples may read the default ledger, never append to it
+        with ComputeLedger.open(str(default), environ={}) as ledger:
+            held = [entry.fact.id for entry in ledger.facts()]
+        assert held == [json.loads(line)["id"] for line in bundled_record().splitlines()], \
+            f"{page.name}: an example appended to the default ledger"

@@ -272,7 +272,7 @@ def test_audit_checks_a_bundle_with_the_database_gone(
 
 def test_a_key_is_never_echoed_and_a_key_others_can_read_is_refused(
         db: str, built: Head, keys: tuple[Path, str], tmp_path: Path) -> None:
-    key, vkey = keys
+    key, _vkey = keys
     secret = key.read_text().strip()
     seed = secret.split("+", 4)[4]
     old = checkpoint(db, key, tmp_path)
@@ -295,7 +295,7 @@ def test_a_key_is_never_echoed_and_a_key_others_can_read_is_refused(
 
 def test_a_checkpoint_that_is_not_one_is_bad_input_and_one_that_fails_a_failed_check(
         db: str, built: Head, keys: tuple[Path, str], tmp_path: Path) -> None:
-    key, vkey = keys
+    key, _vkey = keys
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("example.org/compute-ledger\nnot a size\nnot a hash\n")
     for command in (["verify", "--against"], ["consistency", "--from"]):
