@@ -53,6 +53,11 @@ class FileRefused(LedgerError):
     (a signature that does not verify, a proof that fails) is a failed check instead."""
 
 
+NO_LEDGER_HINT = "only `append` creates a ledger; check --db or COMPUTE_LEDGER_DB"
+"""What a refusal to open a path or database holding no ledger adds (see ``create`` in
+:meth:`ledger.store.Ledger`)."""
+
+
 class StorageError(LedgerError):
     """The ledger's database could not be opened, read or written."""
 

@@ -21,7 +21,12 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from compute_ledger.ledger.config import StoreConfig
-from compute_ledger.ledger.errors import ConfigurationError, NotFoundError, StorageError
+from compute_ledger.ledger.errors import (
+    NO_LEDGER_HINT,
+    ConfigurationError,
+    NotFoundError,
+    StorageError,
+)
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_TOPIC,
@@ -340,37 +345,25 @@ _UNREACHABLE = ("connection refused", "could not translate host name", "timeout 
                 "name or service not known", "temporary failure in name resolution")
 
 
-def require_ledger(config: StoreConfig, table: str) -> None:
-    """Refuse a database without the ledger's table (only ``append`` creates it), creating
-    nothing."""
-    settings = config.settings
-    schema = settings.get("POSTGRES_SCHEMA") or "public"
-    with psycopg.connect(
-            dbname=settings["POSTGRES_DBNAME"], host=settings["POSTGRES_HOST"],
-            port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
-            password=settings["POSTGRES_PASSWORD"] or None,
-            connect_timeout=settings.get("POSTGRES_CONNECT_TIMEOUT", "10")) as connection:
-        found = connection.execute("SELECT to_regclass(%s)", (f"{schema}.{table}",)).fetchone()
-    if found is None or found[0] is None:
-        raise NotFoundError(
-            f"no ledger at {config.display}: the database has no {schema}.{table} table "
-            "(only `append` creates a ledger; check --db or COMPUTE_LEDGER_DB)")
-
-
-def probe(config: StoreConfig) -> None:
+def probe(config: StoreConfig, required: str | None = None) -> None:
     """Connect once, directly, before eventsourcing's pool does: the pool retries every
     failure until its timeout and then reports them all alike, so a wrong password would read
     like a server that is down, ten seconds later.  Raises :class:`ConfigurationError` for a
     login the server refuses or a database it does not have, :class:`StorageError` for a
-    server that cannot be reached; the message never holds the password."""
+    server that cannot be reached; the message never holds the password.  With ``required``
+    (the ledger's events table), a database without that table is refused with
+    :class:`NotFoundError`, on the same connection, creating nothing."""
     settings = config.settings
+    schema = settings.get("POSTGRES_SCHEMA") or "public"
     try:
-        psycopg.connect(
+        with psycopg.connect(
             dbname=settings["POSTGRES_DBNAME"], host=settings["POSTGRES_HOST"],
             port=settings["POSTGRES_PORT"], user=settings["POSTGRES_USER"],
             password=settings["POSTGRES_PASSWORD"] or None,  # None: libpq reads ~/.pgpass
             connect_timeout=settings.get("POSTGRES_CONNECT_TIMEOUT", "10"),
-        ).close()
+        ) as connection:
+            found = None if required is None else connection.execute(
+                "SELECT to_regclass(%s)", (f"{schema}.{required}",)).fetchone()
     except psycopg.OperationalError as exc:
         text = config.scrub(str(exc)).strip()
         lowered = text.lower()
@@ -393,3 +386,6 @@ def probe(config: StoreConfig) -> None:
                 f"{reason}"
             ) from None
         raise StorageError(f"cannot open ledger {config.display}: {reason}") from None
+    if required is not None and (found is None or found[0] is None):
+        raise NotFoundError(f"no ledger at {config.display}: the database has no "
+                            f"{schema}.{required} table ({NO_LEDGER_HINT})")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from eventsourcing import persistence as es
 from eventsourcing import sqlite as es_sqlite
 
-from compute_ledger.ledger.errors import NotFoundError
+from compute_ledger.ledger.errors import NO_LEDGER_HINT, NotFoundError
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_TOPIC,
@@ -314,9 +314,9 @@ def require_ledger(path: Path, display: str, table: str) -> None:
     """Refuse, changing nothing, a path that holds no ledger: a file that does not exist, is
     not a SQLite database, or is one without the ledger's table (an export, another tool's
     database).  Read with ``mode=ro``, so not a byte of the file is written."""
-    create = "only `append` creates a ledger; check --db or COMPUTE_LEDGER_DB"
     if not path.exists():
-        raise NotFoundError(f"no ledger at {display}: the file does not exist ({create})")
+        raise NotFoundError(f"no ledger at {display}: the file does not exist "
+                            f"({NO_LEDGER_HINT})")
     found, problem = None, ""
     for mode in ("mode=ro", "immutable=1"):  # immutable: a read-only directory or mount
         try:
@@ -331,4 +331,4 @@ def require_ledger(path: Path, display: str, table: str) -> None:
         raise NotFoundError(f"{display} is not a ledger: {problem} (nothing was changed in it)")
     if found is None:
         raise NotFoundError(f"{display} is not a ledger: it is a SQLite database without the "
-                            f"ledger's {table} table (nothing was changed in it; {create})")
+                            f"ledger's {table} table (nothing was changed in it; {NO_LEDGER_HINT})")

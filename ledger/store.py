@@ -251,17 +251,13 @@ def _open(config: StoreConfig, create: bool = True) -> tuple[LedgerApplication, 
     if config.backend == "postgresql":
         from compute_ledger.ledger.postgres import probe  # psycopg only for PostgreSQL
 
-        probe(config)
-    if not create and not config.is_default:
-        events = LedgerApplication.name.lower() + "_events"
-        if config.backend == "postgresql":
-            from compute_ledger.ledger.postgres import require_ledger
+        required = None if create or config.is_default else \
+            LedgerApplication.name.lower() + "_events"
+        probe(config, required)
+    elif not create and not config.is_default and config.path is not None:
+        from compute_ledger.ledger.sqlite import require_ledger
 
-            require_ledger(config, events)
-        elif config.path is not None:
-            from compute_ledger.ledger.sqlite import require_ledger as require_file
-
-            require_file(config.path, config.display, "stored_events")
+        require_ledger(config.path, config.display, "stored_events")
     deadline = time.monotonic() + RETRY_FOR
     while True:
         try:
