@@ -3,20 +3,21 @@
 Measures, in one run, on fresh SQLite files in a temporary directory, best of ``--rounds``:
 
 (a) ``ComputeLedger.open(path, environ={}).append(facts)``, the facts already through the
-    door (decoded and checked, as ``parse_facts`` or ``check_facts`` hands them over; the
-    door's own cost is in (d), and shown for facts built in Python, for information);
+    door (decoded and checked by ``check_facts``; the door's own cost is in (d), and shown
+    for facts built in Python, for information);
 (b) raw ``sqlite3.executemany`` inserting exactly the bytes the ledger stored (its
     ``stored_events`` rows, read back) into a fresh table of the same shape, WAL mode as
-    eventsourcing uses, in one transaction (the bar: (a) is at least half of (b));
+    eventsourcing uses, in one transaction;
 (c) one ``Application.save()`` per fact with eventsourcing's default JSON transcoder, on a
     subset, reported as a rate (the bar: (a) is many times faster);
-(d) end to end from JSON Lines text: parse, validate and append.
+(d) end to end from JSON Lines text, what ``append FILE`` does: parse, check, append (the
+    bar, PRODUCT.md: (d) is at least half the rate of (b)).
 
 Usage::
 
     python -m bench.append [--n 100000] [--rounds 3] [--per-save 2000] [--check]
 
-``--check`` exits 1 when the raw-ratio bar is not met.
+``--check`` exits 1 when the bar, end to end against raw, is not met.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="facts for the one-save-per-fact baseline (2000)")
     parser.add_argument("--seed", type=int, default=SEED, help="generator seed")
     parser.add_argument("--check", action="store_true",
-                        help=f"exit 1 unless ledger/raw >= {RAW_BAR}")
+                        help=f"exit 1 unless end to end / raw >= {RAW_BAR}")
     args = parser.parse_args(argv)
     if args.n < 1 or args.rounds < 1 or args.per_save < 1:
         parser.error("--n, --rounds and --per-save must be positive")
@@ -282,19 +283,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'':<42} {'facts':>9} {'seconds':>9} {'facts/s':>11}")
     for t in timings:
         print(f"  {t.name:<42} {t.facts:>9,} {t.seconds:>9.3f} {t.rate:>11,.0f}")
-    ledger_rate, raw_rate = args.n / ledger_s, args.n / raw_s
-    raw_ratio = ledger_rate / raw_rate
-    save_ratio = ledger_rate / (len(subset) / save_s)
-    met = raw_ratio >= RAW_BAR
+    end_to_end = raw_s / text_s  # rates: (n / text_s) / (n / raw_s)
+    save_ratio = (args.n / ledger_s) / (len(subset) / save_s)
+    met = end_to_end >= RAW_BAR
     print()
-    print(f"  ledger / raw executemany: {raw_ratio:.2f}  "
+    print(f"  (d) end to end / (b) raw executemany: {end_to_end:.2f}  "
           f"(bar >= {RAW_BAR}: {'met' if met else 'NOT MET'})")
-    print(f"  ledger / per-fact save:   {save_ratio:,.1f}x  (bar: many times faster)")
+    print(f"  (a) ledger / per-fact save:           {save_ratio:,.1f}x  (bar: many times faster)")
     both = ledger_s + min(indexing)
-    print(f"  (for info: ledger append + its index / raw records + index: "
-          f"{raw_index_s / both:.2f}; end to end / raw: {raw_s / text_s:.2f})")
+    print(f"  (for info: (a) checked facts / raw: {raw_s / ledger_s:.2f}; (a) + its index / "
+          f"raw records + index: {raw_index_s / both:.2f})")
     if args.check and not met:
-        print(f"FAIL: ledger/raw {raw_ratio:.2f} < {RAW_BAR}", file=sys.stderr)
+        print(f"FAIL: end to end / raw {end_to_end:.2f} < {RAW_BAR}", file=sys.stderr)
         return 1
     return 0
 

@@ -18,6 +18,7 @@ from compute_ledger.ledger.chain import content_digest
 from compute_ledger.ledger.errors import InputError, Problem
 from compute_ledger.ledger.facts import (
     Correction,
+    Encoded,
     Fact,
     Retraction,
     canonical_encoder,
@@ -47,10 +48,13 @@ class Batch(msgspec.Struct, frozen=True):
     """Facts repeated inside the batch with the same content."""
     problems: list[Problem]
 
+    naming: list[Prepared] = []
+    """The batch's corrections and retractions, in order."""
+
     @property
     def targets(self) -> set[str]:
         """The facts that the batch's corrections and retractions name."""
-        return {t for p in self.prepared if (t := target(p.fact)) is not None}
+        return {target(p.fact) for p in self.naming}  # type: ignore[misc]
 
 
 def prepare(
@@ -62,6 +66,7 @@ def prepare(
     seen: dict[str, Prepared] = {}
     duplicates = 0
     problems: list[Problem] = []
+    naming: list[Prepared] = []
     encode = canonical_encoder().encode
     for number, item in enumerate(facts, start=1):
         passed, found = through_door(number, item)  # a no-op for Checked facts
@@ -71,13 +76,17 @@ def prepare(
         line, fact = passed
         if fact.id is None:
             fact = with_id(fact)
-        raw = encode(fact)
+            raw = encode(fact)
+        else:  # the door's canonical bytes, when it kept them
+            raw = passed.raw if isinstance(passed, Encoded) else encode(fact)
         fact_id: str = fact.id  # type: ignore[assignment]  # with_id gave it one
         here = Prepared(line, fact, fact_id, raw)
         earlier = seen.get(fact_id)
         if earlier is None:
             seen[fact_id] = here
             prepared.append(here)
+            if isinstance(fact, (Correction, Retraction)):
+                naming.append(here)
         elif earlier.raw == raw:
             duplicates += 1
         else:
@@ -90,7 +99,7 @@ def prepare(
             progress(1000)
     if not prepared and not problems:
         raise InputError([Problem(None, "$", "no facts given")])
-    return Batch(prepared, duplicates, problems)
+    return Batch(prepared, duplicates, problems, naming)
 
 
 def classify(
@@ -118,23 +127,23 @@ def classify(
                 "other content; the ledger is append-only: to change it, append a "
                 f'correction ({{"type": "correction", "corrects": "{p.fact_id}", ...}})',
             ))
-    if batch.targets:
-        problems += _target_problems(new, found, stored_fact)
+    if batch.naming:
+        problems += _target_problems(new, batch.naming, found, stored_fact)
     if problems:
         raise InputError(sorted(problems, key=lambda q: (q.line or 0, q.path)))
     return new, duplicates
 
 
 def _target_problems(
-    new: list[Prepared], found: dict[str, tuple[int, bytes]],
+    new: list[Prepared], naming: list[Prepared], found: dict[str, tuple[int, bytes]],
     stored_fact: Callable[[int], Fact],
 ) -> list[Problem]:
     problems: list[Problem] = []
     in_batch = {p.fact_id: p for p in new}
-    for p in new:
+    for p in naming:
         named = target(p.fact)
-        if named is None:
-            continue
+        if named is None or in_batch.get(p.fact_id) is not p:
+            continue  # not new: a duplicate of a stored fact
         earlier = in_batch.get(named)
         original = earlier.fact if earlier is not None and earlier.line < p.line else None
         if original is None and named in found:

@@ -378,8 +378,9 @@ _RAW_DECODER = msgspec.json.Decoder(msgspec.Raw)
 _KEY_END = re.compile(rb'"[ \t\r\n]*:')
 
 
-def _may_repeat_a_key(chunk: bytes, fact: Fact) -> bool:
-    """False when ``chunk`` (one JSON value, decoded as ``fact``) surely gives no key twice.
+def _may_repeat_a_key(chunk: bytes, again: bytes) -> bool:
+    """False when ``chunk`` (one JSON value, whose decoded fact's canonical encoding is
+    ``again``) surely gives no key twice.
 
     In JSON text a quote inside a string is always escaped, so every key ends in a quote and
     a colon (``_KEY_END``): counting those in the input over-counts (an escaped quote and a
@@ -396,7 +397,6 @@ def _may_repeat_a_key(chunk: bytes, fact: Fact) -> bool:
         given = len(_KEY_END.findall(chunk))  # whitespace may sit before a colon
     else:
         given = chunk.count(b'":')  # the usual case, a tenth of the regex's cost
-    again = _CANONICAL.encode(fact)
     return given > again.count(b'":') - again.count(b'\\":')
 
 
@@ -423,7 +423,7 @@ def _repeated(node: object, path: str) -> tuple[str, str] | None:
     return None
 
 
-def repeated_key(chunk: bytes, fact: Fact) -> Problem | None:
+def repeated_key(chunk: bytes, fact: Fact, canonical: bytes | None = None) -> Problem | None:
     """A key given twice in one object of ``chunk`` (one JSON value, which the door decoded
     as ``fact``), as a problem, or None.
 
@@ -432,8 +432,9 @@ def repeated_key(chunk: bytes, fact: Fact) -> Problem | None:
     another to an auditor's tool: it is refused.  The check costs a count of key ends
     against the keys msgspec decoded; only when they differ (a repeated key, or a quote and
     a colon inside a string) is the text parsed again, keeping every pair, to find it.
+    ``canonical`` is ``canonical_bytes(fact)``, when the caller has it already.
     """
-    if not _may_repeat_a_key(chunk, fact):
+    if not _may_repeat_a_key(chunk, _CANONICAL.encode(fact) if canonical is None else canonical):
         return None
     import json  # only on this rare path
 
@@ -886,6 +887,26 @@ class Checked(NamedTuple):
     fact: Fact
 
 
+class Encoded(Checked):
+    """A :class:`Checked` fact with an id that carries its canonical bytes
+    (``canonical_bytes(fact)``), which the door computed anyway (to find repeated keys, or
+    as the text it decoded a Python fact from), so that the append, which stores exactly
+    those bytes, does not encode the fact a second time.  Still a ``(line, fact)`` pair."""
+
+    raw: bytes
+
+    def __new__(cls, line: int, fact: Fact, raw: bytes) -> Encoded:
+        self = super().__new__(cls, line, fact)
+        self.raw = raw
+        return self
+
+
+def _passed(line: int, fact: Fact, raw: bytes) -> Checked:
+    """A fact through the door, with its canonical bytes ``raw`` kept when it has an id
+    (without one, the append derives the id and encodes the fact with it)."""
+    return Checked(line, fact) if fact.id is None else Encoded(line, fact, raw)
+
+
 def through_door(number: int, item: object) -> tuple[Checked | None, list[Problem]]:
     """One item of a batch (the ``number``-th) through the door: a :class:`Checked` fact as
     it is; a fact built in Python, alone or as a ``(line, fact)`` pair, checked as if it had
@@ -898,7 +919,8 @@ def through_door(number: int, item: object) -> tuple[Checked | None, list[Proble
     if not isinstance(fact, _Fact):
         return None, [Problem(line, "$", f"not a fact but {type(fact).__name__}")]
     try:
-        decoded = _FACT_DECODER.decode(_CANONICAL.encode(fact))
+        raw = _CANONICAL.encode(fact)
+        decoded = _FACT_DECODER.decode(raw)
     except msgspec.MsgspecError as exc:
         return None, [_problem_from_msgspec(line, exc)]
     except (TypeError, ValueError, NotImplementedError) as exc:  # what enc_hook refuses
@@ -906,7 +928,7 @@ def through_door(number: int, item: object) -> tuple[Checked | None, list[Proble
     found = check_fact(decoded)
     if found:
         return None, [Problem(line, p.path, p.reason) for p in found]
-    return Checked(line, decoded), []
+    return _passed(line, decoded, raw), []
 
 
 def check_facts(facts: Iterable[Fact | tuple[int, Fact]]) -> list[Checked]:
@@ -968,10 +990,11 @@ def _read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
             problems.append(Problem(number, "$", "nested too deeply to be a fact"))
             continue
         found = check_fact(fact)
-        twice = repeated_key(chunk, fact)
+        raw = _CANONICAL.encode(fact)
+        twice = repeated_key(chunk, fact, raw)
         if twice is not None:
             found.insert(0, twice)
         problems += [Problem(number, p.path, p.reason) for p in found]
         if not found:
-            facts.append(Checked(number, fact))
+            facts.append(_passed(number, fact, raw))
     return facts, problems

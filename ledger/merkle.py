@@ -35,8 +35,15 @@ Node = tuple[int, int]
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
+_LEAF = hashlib.sha256(b"\x00")
+
+
 def leaf_hash(record: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + record).digest()
+    """``SHA-256(0x00 || record)``, from a copy of the hashed prefix: a record is not copied
+    to be prefixed (the append hashes every record it writes)."""
+    leaf = _LEAF.copy()
+    leaf.update(record)
+    return leaf.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

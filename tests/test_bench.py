@@ -52,7 +52,22 @@ def test_asof_benchmark_prints_its_figures_ratios_and_memory() -> None:
         assert line in done.stdout, line
 
 
+def test_append_benchmark_judges_the_whole_append_against_raw() -> None:
+    done = bench("bench.append", "--n", "300", "--rounds", "1", "--per-save", "50")
+    assert done.returncode == 0, done.stderr
+    for line in (
+        "compute-ledger bulk append: 300 facts, best of 1 rounds",
+        "CPU:",
+        "(a) ledger append, checked facts",
+        "(b) raw sqlite3 executemany, same bytes",
+        "(d) ledger end to end from JSON Lines",
+        "(d) end to end / (b) raw executemany:",
+    ):
+        assert line in done.stdout, line
+
+
 @pytest.mark.parametrize("argv", [
+    ("bench.append", "--n", "0"),
     ("bench.replay", "--n", "0"),
     ("bench.asof", "--rounds", "0"),
     ("bench.startup", "--rounds", "0"),

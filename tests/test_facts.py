@@ -54,6 +54,29 @@ def test_every_fact_type_round_trips(tag: str) -> None:
     check()
 
 
+@settings(max_examples=300, deadline=None)
+@given(any_fact)
+def test_the_door_carries_exactly_the_canonical_bytes_it_stores(fact: F.Fact) -> None:
+    """The append stores the bytes the door carries (``Encoded.raw``) without encoding the
+    fact again: on either door, from Python or from text however laid out, they are the
+    canonical bytes of the fact that passed, and only a fact with an id carries them."""
+    def carried(checked: F.Checked) -> bytes | None:
+        return checked.raw if isinstance(checked, F.Encoded) else None
+
+    [from_python] = F.check_facts([fact])
+    canonical = F.canonical_bytes(from_python.fact)
+    # the same fact laid out otherwise: indented, every non-ASCII character escaped
+    pretty = msgspec.json.format(json.dumps(json.loads(canonical), ensure_ascii=True).encode(),
+                                 indent=3)
+    [from_text] = F.parse_facts(canonical)
+    [from_pretty] = F.parse_facts(pretty)
+    assert from_text.fact == from_pretty.fact == from_python.fact
+    for checked in (from_python, from_text, from_pretty):
+        line, passed = checked  # still a (line, fact) pair
+        assert line == 1 and passed == from_python.fact
+        assert carried(checked) == (None if fact.id is None else canonical)
+
+
 @settings(max_examples=200, deadline=None)
 @given(any_fact)
 def test_derived_ids_depend_on_content_only(fact: F.Fact) -> None:
