@@ -45,6 +45,7 @@ from compute_ledger.projections.api import (
     bundled_record,
     parse_pin,
     record_json,
+    replace_file,
 )
 
 EXIT_CODES = """
@@ -182,6 +183,38 @@ def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | No
             click.echo(line)
         for line in render.timeline_lines(answer):
             click.echo(line)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@as_of_option
+@known_at_option
+@db_option
+def report(path: Path, as_of: datetime | None, known_at: KnownAt | None,
+           db: str | None) -> None:
+    """Write a self-contained HTML report to PATH: the verdict with charts.
+
+    The page holds the verdict as of T as known at K, its status and clause checklist with
+    a link to the source of every fact that decides a clause, the deals and the business,
+    and charts drawn as inline SVG: the market's status over valid time with the deadline
+    marked and the deciding facts as marks, the monthly run-rate, and each deal's capacity
+    and monthly price.  Hover a mark to see its fact.  The file opens offline (no script, no
+    font, no image, nothing fetched) and is the same bytes for the same ledger, T and K.
+
+    \b
+    Example:
+      compute-ledger report market.html --as-of 2026-05-23
+    """
+    from compute_ledger.cli.report import html  # only this command draws
+
+    with opened(db) as ledger:
+        made = ledger.report(as_of, known_at)
+    data = html(made).encode()
+    replace_file(path, data)
+    answer = made.verdict
+    click.echo(f"wrote {path}: status {render.status_text(answer)} as of "
+               f"{render.instant(answer.as_of)}, {len(made.sources)} facts shown, "
+               f"{len(data):,} bytes")
 
 
 @main.command()

@@ -36,6 +36,7 @@ from compute_ledger.projections.api import (
     b64,
     check_name,
     read_checkpoint,
+    replace_file,
 )
 from compute_ledger.projections.proofs import AuditError, audit
 
@@ -307,11 +308,7 @@ def bundle(path: Path, key_file: Path, as_of: datetime | None, known_at: KnownAt
     signer = load_signer(key_file)
     with opened(db) as ledger:
         made = ledger.bundle(as_of, known_at, signer)
-    data = msgspec.json.encode(made)
-    try:
-        path.write_bytes(data + b"\n")
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
+    replace_file(path, msgspec.json.encode(made) + b"\n")
     answer = made.proven.verdict
     click.echo(f"wrote {path}: {len(made.records)} records, {len(made.proven.facts)} facts "
                f"proven; verdict {answer.status} as of {answer.as_of.isoformat()}, position "

@@ -72,6 +72,16 @@ def usd(amount: Decimal | None) -> str:
     return "-" if amount is None else f"${amount:,.0f}"
 
 
+def usd_compact(amount: Decimal | None) -> str:
+    """``$1.25B``, ``$300M``, ``$12,500``: dollars short enough for a chart's axis."""
+    if amount is None:
+        return "-"
+    for size, suffix in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M")):
+        if amount >= size:
+            return f"${(amount / size).quantize(Decimal('0.01')).normalize():f}{suffix}"
+    return usd(amount)
+
+
 def mw(amount: Decimal | None) -> str:
     return "-" if amount is None else f"{amount.normalize():f} MW"
 
@@ -89,6 +99,15 @@ def _reason(candidate: CandidateOut) -> str:
     return ""
 
 
+def status_text(answer: Verdict) -> str:
+    """``CRITERIA_MET (under review by the market's creator)``: the status and what
+    qualifies it."""
+    review = " (under review by the market's creator)" if answer.under_review else ""
+    disagree = "  -- the creator's resolution disagrees with the clauses" if \
+        answer.disagrees_with_rules else ""
+    return f"{answer.status}{review}{disagree}"
+
+
 def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
     yield f"Market     {answer.market}: {answer.question}"
     yield f"As of      {instant(answer.as_of)}"
@@ -98,10 +117,7 @@ def verdict_lines(answer: Verdict, explain: bool) -> Iterator[str]:
     else:
         yield (f"Known at   {instant(answer.known_at)}, ledger position "
                f"{answer.ledger_position} (head {answer.ledger_head[:12]})")
-    review = " (under review by the market's creator)" if answer.under_review else ""
-    disagree = "  -- the creator's resolution disagrees with the clauses" if \
-        answer.disagrees_with_rules else ""
-    yield f"Status     {answer.status}{review}{disagree}"
+    yield f"Status     {status_text(answer)}"
     if answer.criteria_met_since is not None:
         yield f"Met since  {instant(answer.criteria_met_since)}"
     yield f"Qualifying {', '.join(answer.qualifying) or 'none'}"
@@ -164,7 +180,7 @@ def business_lines(answer: Business) -> Iterator[str]:
     ]
     for deal in answer.deals:
         rows.append((
-            deal.id, deal.status, deal.provider or "?", _customer(deal.customer, deal.external),
+            deal.id, deal.status, deal.provider or "?", customer_text(deal.customer, deal.external),
             ",".join(deal.facilities or []) or "?", mw(deal.capacity_mw),
             usd(deal.usd_per_month), str(deal.ends_on or "-"), "yes" if deal.qualifies else "no",
         ))
@@ -194,7 +210,7 @@ def business_lines(answer: Business) -> Iterator[str]:
            f"(active deals, to their end dates{open_ended})")
 
 
-def _customer(customer: str | None, external: bool | None) -> str:
+def customer_text(customer: str | None, external: bool | None) -> str:
     if customer is None:
         return "?"
     return customer if external else f"{customer} (Musk co.)"

@@ -48,6 +48,7 @@ from compute_ledger.ledger.facts import (
     read_facts,
     stored_id,
 )
+from compute_ledger.ledger.files import replace_file
 from compute_ledger.ledger.instants import (
     LATEST,
     ONE_MICROSECOND,
@@ -81,6 +82,7 @@ from compute_ledger.projections import business as business_projection
 from compute_ledger.projections import deal as deal_projection
 from compute_ledger.projections import diff as diffing
 from compute_ledger.projections import proofs
+from compute_ledger.projections import report as report_projection
 from compute_ledger.projections import timeline as timeline_projection
 from compute_ledger.projections import verdict as verdict_projection
 from compute_ledger.projections.answers import (
@@ -138,6 +140,7 @@ __all__ = [
     "parse_pin",
     "read_checkpoint",
     "record_json",
+    "replace_file",
 ]
 
 
@@ -605,6 +608,22 @@ class ComputeLedger:
         histories = self._read(position)
         amendments = self._scoped([AMENDMENTS], position).amendments()
         return timeline_projection.timeline(histories, known, amendments)
+
+    def report(self, as_of: datetime | None = None,
+               known_at: KnownAt | None = None) -> report_projection.Report:
+        """What ``compute-ledger report`` draws as of ``as_of``, as known at ``known_at``:
+        the verdict, the business and the timeline, the market's status as bands, each
+        deal's terms over valid time, and the source of every fact shown."""
+        as_of, known = self.moments(as_of, known_at)
+        position = self.ledger.position_known_at(known)
+        histories = self._read(position)
+        provenance = self._scoped([MARKET, GROUPS, AMENDMENTS, *histories.full().subjects],
+                                  position)
+        return report_projection.report(
+            histories, provenance,
+            verdict_projection.verdict(histories, as_of, known),
+            business_projection.business(histories, as_of, known),
+            timeline_projection.timeline(histories, known, provenance.amendments()))
 
     def deal(self, name: str, as_of: datetime | None = None,
              known_at: KnownAt | None = None, *,

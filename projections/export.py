@@ -25,7 +25,6 @@ the file (table ``_metadata``) and beside it (``PATH.metadata.json``).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
@@ -38,6 +37,7 @@ from sqlite_utils import Database
 
 from compute_ledger.ledger.errors import ConfigurationError, StorageError
 from compute_ledger.ledger.facts import encode_json
+from compute_ledger.ledger.files import replace_file
 from compute_ledger.ledger.instants import utc_text
 from compute_ledger.projections.answers import Business, TermOut, Timeline, Verdict
 from compute_ledger.projections.api import ComputeLedger
@@ -491,7 +491,7 @@ def export_sqlite(
     finally:
         db.close()
     target = metadata_path(path)
-    _write_file(target, json.dumps(datasette_metadata(path), indent=2) + "\n")
+    replace_file(target, json.dumps(datasette_metadata(path), indent=2) + "\n")
     return ExportReport(
         path=path, metadata=target, position=position, head=head_hash, since=plan.since,
         facts_added=added, rebuilt=plan.rebuild, reason=plan.reason, as_of=as_of,
@@ -858,12 +858,3 @@ def _write_metadata(db: Database) -> None:
                      "description": c.description} for c in table.columns)
     _insert(db, METADATA, rows)
 
-
-def _write_file(target: Path, text: str) -> None:
-    """Replace ``target`` whole (a reader never sees half a file)."""
-    partial = target.with_name(target.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, target)
-    except OSError as exc:
-        raise StorageError(f"cannot write {target}: {exc}") from None
