@@ -737,7 +737,7 @@ class Ledger:
             return report
 
     def _verify(self, against: Head | None) -> VerifyReport:
-        pin = None if against is None else Pin(against.position, against.hash)
+        pin = None if against is None else _pin(against)
         verifier = ChainVerifier(pin)
         tree = TreeChecker(self.recorder.tree_size(), STORED_FROM)
         page: list[tuple[int, str, bytes]] = []
@@ -905,14 +905,32 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def _pin(head: Head) -> Pin:
+    """A head to verify against, as :func:`parse_pin` would accept it (a ``Head`` built in
+    Python may hold anything: an empty hash would be a prefix of every hash)."""
+    try:
+        checked = parse_pin(f"{head.position}:{head.hash}")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return Pin(checked.position, checked.hash)
+
+
+PIN_DIGITS = 12
+"""The fewest hex digits of a pinned hash accepted (as the 12 that human output shows)."""
+
+
 def parse_pin(text: str) -> Head:
-    """Parse a pinned head ``POSITION:HASH`` (as printed by ``digest``)."""
+    """Parse a pinned head ``POSITION:HASH`` (as printed by ``digest``).  Like git, the hash
+    may be any prefix of at least :data:`PIN_DIGITS` hex digits, in either case (the head
+    that human output shows); a pin holds when the hash at ``POSITION`` starts with it."""
     position, sep, digest = text.strip().partition(":")
-    if not sep or not position.isdigit() or len(digest) != 64 or not all(
+    digest = digest.lower()
+    if not sep or not position.isdigit() or not PIN_DIGITS <= len(digest) <= 64 or not all(
         c in "0123456789abcdef" for c in digest
     ):
         raise ValueError(
             f"{text!r} is not a pinned head; expected POSITION:HASH as printed by "
-            "`compute-ledger digest` (e.g. 12:3f5a...; the hash has 64 hex digits)"
+            f"`compute-ledger digest` (e.g. 12:3f5a...; the hash, or its first {PIN_DIGITS} "
+            "or more hex digits)"
         )
     return Head(int(position), digest)

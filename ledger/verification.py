@@ -22,7 +22,8 @@ from compute_ledger.ledger.persistence import RECORD_DECODER, RECORD_TOPIC, reco
 
 
 class Pin(msgspec.Struct, frozen=True):
-    """A pinned head: the ledger must still have ``hash`` at ``position``."""
+    """A pinned head: the ledger's hash at ``position`` must still be ``hash``, or start
+    with it (a pin may give a prefix, see :func:`ledger.store.parse_pin`)."""
 
     position: int
     hash: str
@@ -75,7 +76,7 @@ class ChainVerifier:
         if record.recorded_at < self.last_recorded:
             breach(at, "recorded_at goes backwards")
         if self.against is not None and at == self.against.position \
-                and record.hash != self.against.hash:
+                and not record.hash.startswith(self.against.hash):
             breach(at, "the hash differs from the pinned one: history was rewritten")
         self.prev, self.last_recorded, self.expected = record.hash, record.recorded_at, at + 1
         assert fact.id is not None  # every stored fact has an id

@@ -354,13 +354,21 @@ class ComputeLedger:
             ledger_position=head.position, ledger_head=head.hash,
         )
 
-    def verify(self, against: Head | None = None, *,
+    def verify(self, against: Head | str | None = None, *,
                checkpoint: Checkpoint | None = None,
                copy: list[bytes] | None = None) -> VerifyReport:
         """Check the chain, the fact index and the Merkle tree against every record (see
-        :meth:`ledger.store.Ledger.verify`); with ``checkpoint``, also that the ledger
-        extends it (a consistency proof); with ``copy`` (records as ``feed`` printed them),
-        that it still holds them, naming the first position that differs."""
+        :meth:`ledger.store.Ledger.verify`); with ``against`` (a :class:`Head`, or a pin
+        ``POSITION:HASH`` as ``digest`` prints it, the hash or a prefix of 12 or more hex
+        digits), also that the record there still carries that hash; with ``checkpoint``,
+        also that the ledger extends it (a consistency proof); with ``copy`` (records as
+        ``feed`` printed them), that it still holds them, naming the first position that
+        differs."""
+        if isinstance(against, str):
+            try:
+                against = parse_pin(against)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
         return self.ledger.verify(against, checkpoint=checkpoint, copy=copy)
 
     # -- the verifiable log -----------------------------------------------------------------

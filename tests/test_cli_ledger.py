@@ -11,7 +11,8 @@ import pytest
 from cli_runner import run
 
 from compute_ledger.cli.main import main
-from compute_ledger.projections.api import bundled_record
+from compute_ledger.ledger.errors import ConfigurationError
+from compute_ledger.projections.api import ComputeLedger, Head, bundled_record
 
 RECORD_LINES = bundled_record().decode().splitlines()
 
@@ -139,6 +140,28 @@ def test_verify_and_digest(db: str, record_file: Path) -> None:
     assert "is not a pinned head; expected POSITION:HASH" in nonsense.stderr
     as_json = json.loads(run("digest", "--db", db, "--json").stdout)
     assert f"{as_json['position']}:{as_json['hash']}" == pinned
+
+
+def test_a_pin_may_be_a_prefix_of_twelve_or_more_hex_digits_in_either_case(
+        db: str, record_file: Path) -> None:
+    """As git takes a commit's prefix: the 12 digits human output shows pin a head too."""
+    assert run("append", str(record_file), "--db", db).exit_code == 0
+    position, full = digest(db).split(":")
+    for given in (full[:12], full[:12].upper(), full[:40], full.upper()):
+        ok = run("verify", "--db", db, "--against", f"{position}:{given}")
+        assert ok.exit_code == 0, (given, ok.stderr)
+        assert "extends the pinned head 8" in ok.stdout
+    wrong = f"{position}:{full[:11]}{'0' if full[11] != '0' else '1'}"
+    assert run("verify", "--db", db, "--against", wrong).exit_code == 1
+    short = run("verify", "--db", db, "--against", f"{position}:{full[:11]}")
+    assert short.exit_code == 2
+    assert "first 12 or more hex digits" in short.stderr
+    with ComputeLedger.open(db, environ={}) as ledger:  # the API takes the same pins
+        assert ledger.verify(f"{position}:{full[:12].upper()}").against is not None
+        with pytest.raises(ConfigurationError, match="is not a pinned head"):
+            ledger.verify(f"{position}:{full[:11]}")
+        with pytest.raises(ConfigurationError, match="is not a pinned head"):
+            ledger.verify(Head(int(position), ""))  # an empty hash would match any
 
 
 READS = [["verify"], ["verdict"], ["business"], ["timeline"], ["replay"], ["log"], ["feed"],
