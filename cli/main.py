@@ -56,15 +56,43 @@ Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad i
 @click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]},
              epilog=EXIT_CODES.strip())
 @click.version_option(package_name="compute-ledger", prog_name="compute-ledger")
-def main() -> None:
+@click.option("--db", metavar="PATH|URL",
+              help="The ledger, for any command that takes --db (the command's own --db, "
+              "given after its name, wins).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON, for any command that has --json; with it, an error is also "
+              "a JSON object on stdout.")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, as_json: bool) -> None:
     """An event-sourced, bitemporal, tamper-evident ledger of public facts about xAI's compute
     business, and the verdict of the market "Will xAI offer AI compute services to external
     customers by the end of 2026?" rebuilt from them.
 
+    --db and --json may come before the command's name, as with git or kubectl.
+
     \b
     Example:
       compute-ledger verdict --as-of 2026-05-23 --explain
+      compute-ledger --db mine.sqlite3 --json verdict
     """
+    given = {name: value for name, value in (("db", db), ("as_json", as_json)) if value}
+    if given and ctx.invoked_subcommand is not None:
+        command = main.get_command(ctx, ctx.invoked_subcommand)
+        assert command is not None  # click resolved it before calling the group
+        ctx.default_map = {ctx.invoked_subcommand: _defaults(command, given)}
+
+
+def _defaults(command: click.Command, given: dict[str, Any]) -> dict[str, Any]:
+    """The options given before the command's name, as defaults of ``command`` (of each of
+    its subcommands, for a group such as ``export``).  Refused where it has no such option."""
+    if isinstance(command, click.Group):
+        return {name: _defaults(sub, given) for name, sub in command.commands.items()}
+    names = {p.name for p in command.params}
+    for name in given:
+        if name not in names:
+            flag = "--json" if name == "as_json" else f"--{name}"
+            raise click.UsageError(f"{command.name} takes no {flag}")
+    return dict(given)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,8 +664,9 @@ def schema(name: str) -> None:
 
     NAME is fact (the input format, default), or one of the JSON answers: verdict,
     business, timeline, deal, diff, check, show, replay, append, verify, digest, record (a
-    line of feed or log --json).  Every answer carries its version in "schema" (a record,
-    in its stored topic); the version changes whenever the answer's shape does.
+    line of feed or log --json), error (what --json prints on stdout when a command
+    fails).  Every answer carries its version in "schema" (a record, in its stored topic);
+    the version changes whenever the answer's shape does.
 
     \b
     Example:

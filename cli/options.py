@@ -17,10 +17,14 @@ from compute_ledger.ledger.errors import (
     FileRefused,
     InputError,
     LedgerError,
+    NotFoundError,
+    StorageError,
+    VerificationError,
 )
 from compute_ledger.ledger.facts import read_facts
 from compute_ledger.ledger.instants import InstantSyntaxError, parse_instant
-from compute_ledger.projections.api import ComputeLedger, Hypothesis
+from compute_ledger.projections.answers import ErrorBody, ErrorOut, ProblemOut
+from compute_ledger.projections.api import ComputeLedger, Hypothesis, NoteError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,19 +41,80 @@ class LedgerGroup(click.Group):
     """A click group that turns the project's errors into exit codes, in one place.
 
     :class:`~ledger.errors.InputError` and :class:`~ledger.errors.ConfigurationError` exit 2;
-    every other :class:`~ledger.errors.LedgerError` exits 1 with ``Error: ...``.
+    every other :class:`~ledger.errors.LedgerError` exits 1 with ``Error: ...``.  When the
+    command line asks for ``--json`` (before or after the command name), the error is also
+    printed on stdout as an :class:`~projections.answers.ErrorOut` object, usage errors
+    included.
     """
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        wants = wants_json(args)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:  # a usage error before any command ran
+            if wants:
+                emit_error(exc)
+            raise
+        ctx.meta[_JSON_ERRORS] = wants
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except (InputError, ConfigurationError, FileRefused) as exc:
-            raise BadInput(_safe(str(exc))) from None
-        except LedgerError as exc:
-            raise click.ClickException(_safe(str(exc))) from None
-        except click.ClickException as exc:  # click's own usage errors quote arguments too
-            setattr(exc, "message", _safe(exc.message))  # noqa: B010 (typed Final in click)
+            try:
+                return super().invoke(ctx)
+            except (InputError, ConfigurationError, FileRefused) as exc:
+                raise _Failed(BadInput(_safe(str(exc))), exc) from None
+            except LedgerError as exc:
+                raise _Failed(click.ClickException(_safe(str(exc))), exc) from None
+            except click.ClickException as exc:  # click's own usage errors quote arguments too
+                setattr(exc, "message", _safe(exc.message))  # noqa: B010 (typed Final in click)
+                raise
+        except _Failed as failed:
+            if ctx.meta.get(_JSON_ERRORS):
+                emit_error(failed.shown, failed.cause)
+            raise failed.shown from None
+        except click.ClickException as exc:
+            if ctx.meta.get(_JSON_ERRORS):
+                emit_error(exc)
             raise
+
+
+_JSON_ERRORS = "compute_ledger.json_errors"
+
+
+class _Failed(Exception):
+    """A project error on its way out: what click shows, and the error it came from."""
+
+    def __init__(self, shown: click.ClickException, cause: LedgerError) -> None:
+        super().__init__(shown.message)
+        self.shown, self.cause = shown, cause
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether a command line asks for JSON: ``--json`` anywhere before a ``--``."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+_CODES: list[tuple[type[Exception], str]] = [
+    (InputError, "bad_input"), (FileRefused, "file_refused"),
+    (ConfigurationError, "bad_configuration"), (NotFoundError, "not_found"),
+    (VerificationError, "verification_failed"), (NoteError, "signature"),
+    (StorageError, "storage"), (click.UsageError, "usage"),
+]
+
+
+def emit_error(shown: click.ClickException, cause: LedgerError | None = None) -> None:
+    """The error as a JSON object on stdout (what ``Error: ...`` on stderr says)."""
+    problems = getattr(cause, "problems", None) or []
+    first = problems[0] if problems else None
+    code = next((name for kind, name in _CODES if isinstance(cause or shown, kind)), "error")
+    emit_json(ErrorOut(error=ErrorBody(
+        code=code,  # type: ignore[arg-type]  # one of the literal's names, from _CODES
+        exit_code=shown.exit_code, message=shown.format_message(),
+        line=None if first is None else first.line, path=None if first is None else first.path,
+        problems=[ProblemOut(line=p.line, path=p.path, reason=_safe(p.reason))
+                  for p in problems])))
 
 
 _SECRET = re.compile(r"PRIVATE\+KEY\+[^\s'\"]*", re.IGNORECASE)

@@ -35,6 +35,11 @@ TREE_TABLE = "ledger_tree"
 
 TREE_STATE = "ledger_tree_state"
 
+RECORD_BYTES = "CAST(state AS BLOB)"
+"""A record's bytes as stored, whatever SQLite storage class a hand edit left them in (a
+``replace()`` on the blob makes it TEXT): read as bytes, a rewritten record is a failed
+check, never a crash."""
+
 
 def _has_tree(c: sqlite3.Cursor) -> bool:
     """Whether the file has the tree's tables (a ledger written before the tree existed and
@@ -159,10 +164,10 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
             return rows
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
-        return self._page("state", after, limit)
+        return self._page(RECORD_BYTES, after, limit)
 
     def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
-        return self._page("topic, state", after, limit)
+        return self._page(f"topic, {RECORD_BYTES}", after, limit)
 
     def index_position(self) -> int:
         with self._reading() as c:
@@ -246,7 +251,7 @@ class _SQLiteWriting:
 
     def last(self) -> tuple[int, bytes] | None:
         self._cursor.execute(
-            f"SELECT originator_version, state FROM {self._recorder.events_table_name} "
+            f"SELECT originator_version, {RECORD_BYTES} FROM {self._recorder.events_table_name} "
             "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
             (LEDGER_ID.hex,),
         )
@@ -261,7 +266,7 @@ class _SQLiteWriting:
 
     def states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         self._cursor.execute(
-            f"SELECT originator_version, state FROM {self._recorder.events_table_name} "
+            f"SELECT originator_version, {RECORD_BYTES} FROM {self._recorder.events_table_name} "
             "WHERE originator_id = ? AND originator_version > ? "
             "ORDER BY originator_version LIMIT ?",
             (LEDGER_ID.hex, after, limit),

@@ -519,6 +519,31 @@ class RecordOut(msgspec.Struct, frozen=True):
     recorded_at: str
 
 
+class ErrorBody(_Answer, frozen=True, kw_only=True):
+    """What went wrong, for a tool: the same as the ``Error: ...`` line on stderr."""
+
+    code: Literal["bad_input", "file_refused", "bad_configuration", "usage", "not_found",
+                  "verification_failed", "signature", "storage", "error"]
+    """The kind of error; stable across releases (the message is not)."""
+    exit_code: int
+    """The command's exit status: 2 bad usage or bad input, 1 any other error."""
+    message: str
+    line: int | None
+    """The input line of the first problem, when the input was refused."""
+    path: str | None
+    """The JSON path of the first problem (``$.deal.capacity_mw``), when the input was
+    refused."""
+    problems: list[ProblemOut]
+    """Every problem, when the input was refused (else empty)."""
+
+
+class ErrorOut(_Answer, frozen=True, kw_only=True):
+    """With ``--json``, an error is also this object on stdout, with the same exit status."""
+
+    schema: str = "compute-ledger/error/1"
+    error: ErrorBody
+
+
 ANSWERS: dict[str, Any] = {
     "verdict": Verdict,
     "business": Business,
@@ -536,6 +561,7 @@ ANSWERS: dict[str, Any] = {
     "diff": Diff,
     "deal": DealReport,
     "show": ShowOut,
+    "error": ErrorOut,
 }
 """Every JSON answer the CLI prints, by name (``compute-ledger schema NAME``)."""
 

@@ -247,6 +247,29 @@ def test_writing_the_same_bytes_back_is_not_a_breach(db: str, built: Head) -> No
     assert (report.checked, report.head) == (N, Head(N, built.hash, built.recorded_at))
 
 
+def test_a_record_edited_by_sql_into_text_is_read_as_bytes(tmp_path: Any, clock: ManualClock
+                                                            ) -> None:
+    """SQLite's replace() on a blob stores TEXT: the same bytes as text still verify, and
+    text whose content changed is a breach at its position, never a crash."""
+    path = str(tmp_path / "ledger.sqlite3")
+    with ComputeLedger.open(path, clock=clock, environ={}, create=True) as ledger:
+        ledger.append_text(jsonl([realistic_fact(i) for i in range(1, N + 1)]))
+        head = ledger.head()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE stored_events SET state = CAST(state AS TEXT)")
+    assert conn.execute("SELECT DISTINCT typeof(state) FROM stored_events").fetchall() == \
+        [("text",)]
+    assert verify(path, against=head).checked == N
+    with conn:
+        [(first,)] = conn.execute("SELECT MIN(originator_version) FROM stored_events WHERE "
+                                  "originator_version >= 4 AND instr(state, 'colossus')")
+        conn.execute("UPDATE stored_events SET state = replace(state, 'colossus', 'kolossus') "
+                     "WHERE originator_version >= 4")
+    conn.close()
+    assert breach(path) == first
+
+
 def test_the_stored_bytes_are_what_the_tampering_helpers_expect(db: str, built: Head) -> None:
     raw = Raw(db)
     assert raw.versions() == list(range(1, N + 1))
@@ -615,7 +638,9 @@ def test_the_cli_names_a_deleted_position(db: str, built: Head) -> None:
     Raw(db).delete(3)
     result = cli("verify", "--db", db, "--json")
     assert result.exit_code == 1
-    assert result.stdout == ""
+    error = json.loads(result.stdout)["error"]  # with --json, the error on stdout too
+    assert (error["code"], error["exit_code"]) == ("verification_failed", 1)
+    assert error["message"].startswith("ledger verification failed at position 3: ")
     assert result.stderr.startswith("Error: ledger verification failed at position 3: ")
 
 
