@@ -76,10 +76,13 @@ def usd_compact(amount: Decimal | None) -> str:
     """``$1.25B``, ``$300M``, ``$12,500``: dollars short enough for a chart's axis."""
     if amount is None:
         return "-"
-    for size, suffix in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M")):
-        if amount >= size:
-            return f"${(amount / size).quantize(Decimal('0.01')).normalize():f}{suffix}"
-    return usd(amount)
+    cent = Decimal("0.01")
+    millions = (amount / 10**6).quantize(cent)
+    if millions >= 1000:  # $999.999M is $1B, not $1000M
+        return f"${(amount / 10**9).quantize(cent).normalize():f}B"
+    if millions >= 1:
+        return f"${millions.normalize():f}M"
+    return f"${amount.normalize():,f}" if amount < 1 else usd(amount)
 
 
 def mw(amount: Decimal | None) -> str:
@@ -191,8 +194,8 @@ def business_lines(answer: Business) -> Iterator[str]:
                  "QUALIFIES")]
         for offering in answer.offerings:
             rows.append((offering.id, offering.status, offering.provider or "?",
-                         offering.service or "?", _flag(offering.signup_open),
-                         _flag(offering.pricing_published), str(offering.available_from or "-"),
+                         offering.service or "?", flag_text(offering.signup_open),
+                         flag_text(offering.pricing_published), str(offering.available_from or "-"),
                          "yes" if offering.qualifies else "no"))
         yield from _table(rows)
     yield ""
@@ -216,7 +219,7 @@ def customer_text(customer: str | None, external: bool | None) -> str:
     return customer if external else f"{customer} (Musk co.)"
 
 
-def _flag(flag: bool | None) -> str:
+def flag_text(flag: bool | None) -> str:
     return "?" if flag is None else "yes" if flag else "no"
 
 

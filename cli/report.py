@@ -12,15 +12,27 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import escape
 
-from compute_ledger.cli.render import MARK, STATE, customer_text, mw, status_text, usd, usd_compact
+from compute_ledger.cli.render import (
+    MARK,
+    STATE,
+    customer_text,
+    flag_text,
+    mw,
+    status_text,
+    usd,
+    usd_compact,
+)
 from compute_ledger.ledger.instants import MARKET_TZ, market_text, rfc3339
 from compute_ledger.projections.answers import Business, CandidateOut, DealOut, Verdict
 from compute_ledger.projections.report import DealSeries, Mark, Report, SourceOut
 
+EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC) + timedelta(days=2)
+LATEST_INSTANT = datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
+"""How far the time axis may reach: datetime's range, with room for time zones."""
 WIDTH = 960
 LEFT, RIGHT = 70, 20
 COLOURS = {
@@ -93,7 +105,7 @@ def html(report: Report) -> str:
         *_checklist(verdict),
         *_business(report.business),
         "<h2>Monthly run-rate over valid time</h2>",
-        _step_chart(_Steps("run-rate", "the monthly run-rate of the active deals",
+        _step_chart(_Steps("chart-run-rate", "the monthly run-rate of the active deals",
                            [(p.at, p.monthly_run_rate_usd) for p in report.timeline.points],
                            usd_compact), axis),
         "<h2>Each deal over valid time</h2>",
@@ -130,7 +142,9 @@ class _Axis:
         times += [m.at for d in report.deals for m in d.marks]
         start, end = min(times), max(times)
         margin = max((end - start) / 40, timedelta(days=7))
-        return cls(start - margin, end + margin)
+        # a margin either side, as far as datetime reaches (facts may be dated year 2 to 9998)
+        return cls(start - min(margin, start - EARLIEST_INSTANT),
+                   end + min(margin, LATEST_INSTANT - end))
 
     def x(self, moment: datetime) -> float:
         return LEFT + (moment - self.start).total_seconds() / self.span * (WIDTH - LEFT - RIGHT)
@@ -150,7 +164,7 @@ def _n(value: float) -> str:
 
 
 def _svg(name: str, height: int, label: str, body: Sequence[str]) -> str:
-    return (f'<svg id="{name}" viewBox="0 0 {WIDTH} {height}" role="img" '
+    return (f'<svg id="{escape(name)}" viewBox="0 0 {WIDTH} {height}" role="img" '
             f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
             f"<title>{escape(label)}</title>" + "".join(body) + "</svg>")
 
@@ -164,49 +178,79 @@ def _grid(axis: _Axis, top: int, bottom: int) -> list[str]:
     return out
 
 
-LINES = {"deadline": "#c62828", "as-of": "#1d232a"}
+LINES = {"deadline": ("#c62828", 0), "as-of": ("#1d232a", 1)}
+"""Each dashed line's colour and the row of its label above the chart (two rows, so the
+labels of a deadline and an as-of close together do not overlap)."""
 
 
 def _vertical(axis: _Axis, at: datetime, span: tuple[int, int], css: str, label: str
               ) -> list[str]:
     """A dashed line at ``at`` from ``span[0]`` down to ``span[1]``, labelled above."""
-    x, (top, bottom), colour = _n(axis.x(at)), span, LINES[css]
+    x, (top, bottom), (colour, row) = _n(axis.x(at)), span, LINES[css]
     return [f'<g class="{css}"><title>{escape(label)}</title>'
             f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="{colour}" '
             f'stroke-width="2" stroke-dasharray="5 3"/>'
-            f'<text x="{x}" y="{top - 3}" text-anchor="middle" fill="{colour}">'
+            f'<text x="{x}" y="{top - 3 - 12 * row}" text-anchor="middle" fill="{colour}">'
             f"{escape(label.split(':', maxsplit=1)[0])}</text></g>"]
 
 
+RADIUS = 4.5
+STACK = 6
+"""At most this many marks one above the other; the rest of a column is one ``+N`` mark."""
+
+
 def _marks(axis: _Axis, marks: Sequence[Mark], y: int, report: Report) -> tuple[list[str], int]:
-    """A circle per fact at ``y``; facts of the same instant stacked downwards.  Returns the
-    SVG and the lowest y used."""
+    """A circle per fact at ``y``, the facts whose circles would overlap (closer than a
+    circle's width) stacked downwards, at most :data:`STACK` high: beyond that one ``+N``
+    mark stands for the rest of the column, its title naming them.  Returns the SVG and
+    the lowest y used."""
     titles = {s.id: s for s in report.sources}
+    columns: list[tuple[float, list[Mark]]] = []
+    for mark in sorted(marks, key=lambda m: (m.at, m.fact)):
+        x = axis.x(mark.at)
+        if columns and x - columns[-1][0] < 2 * RADIUS + 1:
+            columns[-1][1].append(mark)
+        else:
+            columns.append((x, [mark]))
     out, lowest = [], y
-    stacked: dict[datetime, int] = {}
-    for mark in marks:
-        level = stacked.get(mark.at, 0)
-        stacked[mark.at] = level + 1
-        cy = y + 11 * level
-        lowest = max(lowest, cy)
-        source = titles.get(mark.fact)
-        about = "" if source is None or source.title is None else f": {source.title}"
-        tip = f"{mark.fact} ({source.type if source else 'fact'}, {market_text(mark.at)}){about}"
-        out.append(f'<a href="#fact-{escape(mark.fact)}"><circle class="fact-mark" '
-                   f'data-fact="{escape(mark.fact)}" cx="{_n(axis.x(mark.at))}" cy="{cy}" '
-                   f'r="4.5" fill="#1d232a" stroke="#fff"><title>{escape(tip)}</title>'
-                   "</circle></a>")
+    for x, column in columns:
+        shown = column if len(column) <= STACK else column[:STACK - 1]
+        for level, mark in enumerate(shown):
+            source = titles.get(mark.fact)
+            about = "" if source is None or source.title is None else f": {source.title}"
+            tip = (f"{mark.fact} ({source.type if source else 'fact'}, "
+                   f"{market_text(mark.at)}){about}")
+            out.append(f'<a href="#fact-{escape(mark.fact)}"><circle class="fact-mark" '
+                       f'data-fact="{escape(mark.fact)}" cx="{_n(x)}" cy="{y + 11 * level}" '
+                       f'r="{RADIUS}" fill="#1d232a" stroke="#fff"><title>{escape(tip)}</title>'
+                       "</circle></a>")
+        rest = column[len(shown):]
+        if rest:
+            names = ", ".join(m.fact for m in rest[:20]) + (
+                f" and {len(rest) - 20} more" if len(rest) > 20 else "")
+            cy = y + 11 * len(shown)
+            out.append(f'<g class="fact-more" data-count="{len(rest)}"><title>'
+                       f"{len(rest)} more facts from {escape(market_text(rest[0].at))} to "
+                       f"{escape(market_text(rest[-1].at))}: {escape(names)}</title>"
+                       f'<circle cx="{_n(x)}" cy="{cy}" r="{RADIUS + 1}" fill="#fff" '
+                       f'stroke="#1d232a"/><text x="{_n(x + 8)}" y="{cy + 4}">+{len(rest)}'
+                       "</text></g>")
+            shown = [*shown, rest[0]]
+        lowest = max(lowest, y + 11 * (len(shown) - 1))
     return out, lowest
 
 
 def _status_chart(report: Report, axis: _Axis) -> str:
-    top, bottom = 22, 72
+    top, bottom = 40, 90
     body = _grid(axis, top, bottom)
     for band in report.bands:
-        x0 = axis.x(band.start)
+        x0 = LEFT if band.start is None else axis.x(band.start)
         x1 = axis.x(band.end) if band.end is not None else WIDTH - RIGHT
-        until = "on" if band.end is None else f"until {market_text(band.end)}"
-        tip = f"{LABELS[band.kind]}: from {market_text(band.start)} {until}"
+        since = "before anything is known to have happened" if band.start is None else \
+            f"from {market_text(band.start)}"
+        until = "" if band.end is None else f" until {market_text(band.end)}"
+        label = band.status if band.kind == "RESOLVED" else LABELS[band.kind]
+        tip = f"{label}: {since}{until}"
         body.append(f'<rect class="band band-{band.kind}" data-status="{band.status}" '
                     f'x="{_n(x0)}" y="{top}" width="{_n(max(x1 - x0, 0.5))}" '
                     f'height="{bottom - top}" fill="{COLOURS[band.kind]}">'
@@ -289,10 +333,10 @@ def _deal(series: DealSeries, axis: _Axis, report: Report) -> Iterator[str]:
                + (" (a deal adds to the run-rate while it is active)." if "run-rate" in unknown
                   else ".") + "</p>")
     if "capacity" not in unknown:
-        yield _step_chart(_Steps(f"deal-{series.id}-capacity",
+        yield _step_chart(_Steps(f"chart-capacity-{series.id}",
                                  f"the capacity of {series.id}, in megawatts", capacity, mw),
                           axis)
-    yield _step_chart(_Steps(f"deal-{series.id}-run-rate",
+    yield _step_chart(_Steps(f"chart-run-rate-{series.id}",
                              f"what {series.id} adds to the monthly run-rate, and the facts "
                              "about it", run_rate, usd_compact), axis, (series.marks, report))
 
@@ -349,9 +393,9 @@ def _candidate(candidate: CandidateOut) -> Iterator[str]:
     review = ", under review by the creator" if candidate.under_review else ""
     since = "" if candidate.qualified_at is None else \
         f", since {_when(candidate.qualified_at)}"
-    yield (f'<h3 id="candidate-{escape(candidate.id)}">{escape(candidate.kind)} '
-           f"<code>{escape(candidate.id)}</code>: {escape(candidate.standing)}{review}"
-           f"{since}</h3>")
+    yield (f'<h3 id="checks-{escape(candidate.kind)}-{escape(candidate.id)}">'
+           f"{escape(candidate.kind)} <code>{escape(candidate.id)}</code>: "
+           f"{escape(candidate.standing)}{review}{since}</h3>")
     yield "<table><tr><th></th><th>clause</th><th>state</th><th>why</th><th>facts</th></tr>"
     for check in candidate.checks:
         css = "na" if check.state == "not_applicable" else check.state
@@ -375,23 +419,30 @@ def _business(business: Business) -> Iterator[str]:
         yield "</table>"
     if business.offerings:
         yield ("<table><tr><th>offering</th><th>status</th><th>provider</th><th>service</th>"
-               "<th>from</th><th>qualifies</th></tr>")
+               "<th>sign-up</th><th>pricing</th><th>from</th><th>qualifies</th></tr>")
         for offering in business.offerings:
             yield (f"<tr><td><code>{escape(offering.id)}</code></td>"
                    f"<td>{escape(offering.status)}</td><td>{escape(offering.provider or '?')}"
                    f"</td><td>{escape(offering.service or '?')}</td>"
+                   f"<td>{flag_text(offering.signup_open)}</td>"
+                   f"<td>{flag_text(offering.pricing_published)}</td>"
                    f"<td>{escape(str(offering.available_from or '-'))}</td>"
                    f"<td>{'yes' if offering.qualifies else 'no'}</td></tr>")
         yield "</table>"
     customers = ", ".join(
         f"{escape(c.customer)} ({escape(mw(c.capacity_mw))}, {escape(usd(c.usd_per_month))}"
         "/month)" for c in business.external_customers) or "none"
+    capacity = ", ".join(f"{escape(k)} {escape(mw(v))}"
+                         for k, v in business.capacity_mw_by_facility.items()) or "none active"
+    open_ended = "" if not business.open_ended_deals else \
+        f"; open-ended, not counted: {escape(', '.join(business.open_ended_deals))}"
     yield "<table>"
     yield f"<tr><th>External customers</th><td>{customers}</td></tr>"
+    yield f"<tr><th>Capacity by facility</th><td>{capacity}</td></tr>"
     yield (f"<tr><th>Monthly run-rate</th><td>{escape(usd(business.monthly_run_rate_usd))} "
            "(active deals)</td></tr>")
     yield (f"<tr><th>Contracted backlog</th><td>{escape(usd(business.contracted_backlog_usd))}"
-           " (active deals, to their end dates)</td></tr>")
+           f" (active deals, to their end dates{open_ended})</td></tr>")
     yield "</table>"
 
 
@@ -413,9 +464,15 @@ def _sources(sources: Sequence[SourceOut]) -> Iterator[str]:
     yield '<dl class="facts">'
     for source in sources:
         gone = "" if source.live else ' <span class="gone">(retracted)</span>'
+        verb = {"correction": "corrects", "retraction": "retracts"}.get(source.type, "names")
+        names = "" if source.target is None else \
+            f", {verb} <a href=\"#fact-{escape(source.target)}\"><code>" \
+            f"{escape(source.target)}</code></a>"
         yield (f'<dt id="fact-{escape(source.id)}">{escape(source.id)}{gone}</dt>'
-               f"<dd>{escape(source.type)}, occurred {_when(source.occurred_at)}, "
+               f"<dd>{escape(source.type)}{names}, occurred {_when(source.occurred_at)}, "
                f"recorded at position {source.position}</dd>")
+        if source.reason:
+            yield f"<dd>Reason: {escape(source.reason)}</dd>"
         where = []
         if source.title:
             where.append(f"<cite>{escape(source.title)}</cite>")

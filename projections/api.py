@@ -41,7 +41,9 @@ from compute_ledger.ledger.errors import (
 from compute_ledger.ledger.facts import (
     Checked,
     CorporateEvent,
+    Correction,
     Fact,
+    Retraction,
     canonical_bytes,
     ids_on_lines,
     parse_facts,
@@ -627,11 +629,16 @@ class ComputeLedger:
         histories = self._read(position)
         provenance = self._scoped([MARKET, GROUPS, AMENDMENTS, *histories.full().subjects],
                                   position)
+        amendments = provenance.amendments()
+        stored = read_positions(self.ledger, [ref.position for ref in amendments])
         return report_projection.report(
             histories, provenance,
-            verdict_projection.verdict(histories, as_of, known),
-            business_projection.business(histories, as_of, known),
-            timeline_projection.timeline(histories, known, provenance.amendments()))
+            report_projection.Answers(
+                verdict_projection.verdict(histories, as_of, known),
+                business_projection.business(histories, as_of, known),
+                timeline_projection.timeline(histories, known, amendments)),
+            {fact.id: fact for fact in stored.values()  # type: ignore[misc]
+             if isinstance(fact, (Correction, Retraction))})
 
     def deal(self, name: str, as_of: datetime | None = None,
              known_at: KnownAt | None = None, *,

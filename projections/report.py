@@ -10,14 +10,16 @@ the marks are the facts the histories and the verdict name.  ``cli/report.py`` r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 
 from compute_ledger.contracts.market import DEADLINE, Status
 from compute_ledger.contracts.terms import value
+from compute_ledger.ledger.facts import Correction, Retraction
 from compute_ledger.projections.answers import Business, Timeline, Verdict, utc
 from compute_ledger.projections.provenance import Provenance
 from compute_ledger.projections.view import Histories
@@ -28,9 +30,10 @@ BandKind = Literal["OPEN", "CRITERIA_MET", "UNDER_REVIEW", "CRITERIA_NOT_MET", "
 
 
 class Band(msgspec.Struct, frozen=True, kw_only=True):
-    """The market's status from ``start`` until ``end`` (None: from then on)."""
+    """The market's status from ``start`` (None: from the start of valid time) until
+    ``end`` (None: from then on)."""
 
-    start: datetime
+    start: datetime | None
     end: datetime | None
     status: Status
     kind: BandKind
@@ -71,6 +74,10 @@ class SourceOut(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     occurred_at: datetime
     live: bool
+    target: str | None = None
+    """For a correction or retraction: the fact it names."""
+    reason: str | None = None
+    """For a correction or retraction: why, as it says."""
     title: str | None = None
     url: str | None = None
     document: str | None = None
@@ -92,12 +99,22 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     deadline: datetime = utc(DEADLINE)
 
 
+class Answers(NamedTuple):
+    """The answers a report draws, all at one (as_of, known_at)."""
+
+    verdict: Verdict
+    business: Business
+    timeline: Timeline
+
+
 def bands(timeline: Timeline) -> list[Band]:
     """The market's status between the timeline's points.  CRITERIA_MET is drawn as under
     review while every qualifying deal's ruling in force is ``under_review`` (what the
     verdict's ``under_review`` says at a single instant)."""
     rulings: dict[str, str | None] = {}
-    found: list[Band] = []
+    # Before the first change point nothing has happened: the market is open.
+    found: list[Band] = [Band(start=None, end=timeline.points[0].at if timeline.points else None,
+                              status="OPEN", kind="OPEN")]
     points = timeline.points
     for i, point in enumerate(points):
         for change in point.changes:
@@ -119,9 +136,11 @@ def bands(timeline: Timeline) -> list[Band]:
     return found
 
 
-def deal_series(histories: Histories, timeline: Timeline) -> list[DealSeries]:
-    """Each deal's capacity and run-rate along valid time, and a mark for every fact its
-    history was made of."""
+def deal_series(histories: Histories, provenance: Provenance,
+                timeline: Timeline) -> list[DealSeries]:
+    """Each deal's capacity and run-rate along valid time, and a mark for every fact about
+    it that is not retracted (those that changed nothing included), at the valid time it
+    occurred."""
     view = histories.full()
     run_rates: dict[str, list[Level]] = {}
     for point in timeline.points:
@@ -132,23 +151,24 @@ def deal_series(histories: Histories, timeline: Timeline) -> list[DealSeries]:
     series: list[DealSeries] = []
     for key in sorted(k for k in view.subjects if k.startswith("deal:")):
         capacity: list[Level] = []
-        marks: dict[str, Mark] = {}
         for step in view.subjects[key].steps:
             here = Level(at=utc(step.valid_from), value=value(step.state.terms, "capacity_mw"))
             if not capacity or capacity[-1].value != here.value:
                 capacity.append(here)
-            for fact in step.facts:
-                marks.setdefault(fact, Mark(fact=fact, at=here.at))
+        marks = [Mark(fact=ref.id, at=utc(ref.occurred_at))
+                 for ref in provenance.about(key) if ref.live]
         series.append(DealSeries(id=key.split(":", 1)[1], capacity_mw=capacity,
                                  run_rate_usd=run_rates.get(key, []),
-                                 marks=sorted(marks.values(), key=lambda m: (m.at, m.fact))))
+                                 marks=sorted(marks, key=lambda m: (m.at, m.fact))))
     return series
 
 
-def report(histories: Histories, provenance: Provenance, verdict: Verdict, business: Business,
-           timeline: Timeline) -> Report:
+def report(histories: Histories, provenance: Provenance, answers: Answers,
+           amendments: Mapping[str, Correction | Retraction]) -> Report:
     """The report of these answers (all at the same (as_of, known_at), which ``histories``
-    and ``provenance`` hold)."""
+    and ``provenance`` hold); ``amendments`` are the stored corrections and retractions, by
+    id, for their sources and reasons."""
+    verdict, business, timeline = answers
     named = [fact for candidate in verdict.candidates for check in candidate.checks
              for fact in check.facts] + [ruling.fact for ruling in verdict.rulings]
     deciding = []
@@ -157,23 +177,29 @@ def report(histories: Histories, provenance: Provenance, verdict: Verdict, busin
         if ref is not None:
             deciding.append(Mark(fact=fact, at=utc(ref.occurred_at)))
     deciding.sort(key=lambda m: (m.at, m.fact))
-    deals = deal_series(histories, timeline)
+    deals = deal_series(histories, provenance, timeline)
     shown = {m.fact for m in deciding} | {m.fact for d in deals for m in d.marks} \
         | {f for p in timeline.points for f in p.facts}
-    sources = [_source(provenance, fact) for fact in shown if provenance.get(fact) is not None]
+    shown |= {ref.target for f in list(shown) if (ref := provenance.get(f)) is not None
+              and ref.target is not None}  # what a correction or retraction shown names
+    sources = [_source(provenance, amendments, fact) for fact in shown
+               if provenance.get(fact) is not None]
     sources.sort(key=lambda s: s.position)
     return Report(verdict=verdict, business=business, timeline=timeline,
                   bands=bands(timeline), deciding=deciding, deals=deals, sources=sources)
 
 
-def _source(provenance: Provenance, fact_id: str) -> SourceOut:
+def _source(provenance: Provenance, amendments: Mapping[str, Correction | Retraction],
+            fact_id: str) -> SourceOut:
     ref = provenance.get(fact_id)
     assert ref is not None
-    content = provenance.content(fact_id)
+    amendment = amendments.get(fact_id)
+    content = provenance.content(fact_id) if amendment is None else amendment
     source = getattr(content, "source", None)
     return SourceOut(
         id=ref.id, type=ref.type, position=ref.position, occurred_at=utc(ref.occurred_at),
-        live=ref.live,
+        live=ref.live, target=ref.target,
+        reason=None if amendment is None else amendment.reason,
         title=None if source is None else source.title,
         url=None if source is None else source.url,
         document=None if source is None else source.document,
