@@ -641,6 +641,31 @@ def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: 
 @main.command()
 @db_option
 @json_option
+def info(db: str | None, as_json: bool) -> None:
+    """Which ledger commands use, its head, its size and its derived data.
+
+    The ledger is --db, else $COMPUTE_LEDGER_DB, else the default ledger in your data
+    directory; a PostgreSQL URL is shown without its password.  For each piece of derived
+    data (the fact index, the Merkle tree's nodes, the maintained answers) it says how far
+    it is caught up.  It reads only: nothing is caught up or created.
+
+    \b
+    Example:
+      compute-ledger info
+      compute-ledger info --db mine.sqlite3 --json
+    """
+    with opened(db) as ledger:
+        answer = ledger.info()
+    if as_json:
+        emit_json(answer)
+        return
+    for line in render.info_lines(answer):
+        click.echo(line)
+
+
+@main.command()
+@db_option
+@json_option
 def digest(db: str | None, as_json: bool) -> None:
     """Print the head as POSITION:HASH, to pin now and verify against later.
 
@@ -664,7 +689,7 @@ def schema(name: str) -> None:
 
     NAME is fact (the input format, default), or one of the JSON answers: verdict,
     business, timeline, deal, diff, check, show, replay, append, verify, digest, record (a
-    line of feed or log --json), error (what --json prints on stdout when a command
+    line of feed or log --json), info, error (what --json prints on stdout when a command
     fails).  Every answer carries its version in "schema" (a record, in its stored topic);
     the version changes whenever the answer's shape does.
 

@@ -15,6 +15,7 @@ from compute_ledger.projections.answers import (
     DealReport,
     Diff,
     DifferenceOut,
+    InfoOut,
     ReplayReport,
     RulingOut,
     ShowOut,
@@ -406,3 +407,16 @@ def show_lines(answer: ShowOut, fact_json: str, in_force_json: str | None) -> It
     elif answer.corrections or answer.target is not None:
         yield "In force now:"
         yield printable_json(in_force_json)
+
+
+def info_lines(answer: InfoOut) -> Iterator[str]:
+    kind = f"{answer.backend}{', the default ledger' if answer.default else ''}" \
+        f"{', read-only' if answer.read_only else ''}"
+    yield f"Ledger      {answer.ledger} ({kind})"
+    when = f", recorded {answer.recorded_at}" if answer.recorded_at else ""
+    yield f"Head        {answer.head.position}:{answer.head.hash[:12]}{when}"
+    if answer.size_bytes is not None:
+        yield f"Size        {answer.size_bytes:,} bytes"
+    for state in answer.projections:
+        behind = "caught up" if state.current else f"behind the head {answer.head.position}"
+        yield f"{state.name.capitalize():<11} position {state.position}, {behind}"

@@ -519,6 +519,34 @@ class RecordOut(msgspec.Struct, frozen=True):
     recorded_at: str
 
 
+class ProjectionStateOut(_Answer, frozen=True, kw_only=True):
+    """How far one piece of derived data is caught up with the records."""
+
+    name: str
+    position: int
+    """The last record it covers."""
+    current: bool
+    """Whether it covers every record (else the next command catches it up)."""
+
+
+class InfoOut(_Answer, frozen=True, kw_only=True):
+    """Which ledger a command would use, and its state."""
+
+    schema: str = "compute-ledger/info/1"
+    ledger: str
+    """The SQLite path, or the PostgreSQL URL without its password."""
+    backend: Literal["sqlite", "postgresql"]
+    default: bool
+    """Whether it is the default ledger (no --db, no COMPUTE_LEDGER_DB)."""
+    read_only: bool
+    head: HeadOut
+    recorded_at: str | None
+    """When the head was recorded (null for an empty ledger)."""
+    size_bytes: int | None
+    """The SQLite file with its write-ahead log (null on PostgreSQL)."""
+    projections: list[ProjectionStateOut]
+
+
 class ErrorBody(_Answer, frozen=True, kw_only=True):
     """What went wrong, for a tool: the same as the ``Error: ...`` line on stderr."""
 
@@ -562,6 +590,7 @@ ANSWERS: dict[str, Any] = {
     "deal": DealReport,
     "show": ShowOut,
     "error": ErrorOut,
+    "info": InfoOut,
 }
 """Every JSON answer the CLI prints, by name (``compute-ledger schema NAME``)."""
 

@@ -97,7 +97,9 @@ from compute_ledger.projections.answers import (
     DifferenceOut,
     FactAt,
     HeadOut,
+    InfoOut,
     ProblemOut,
+    ProjectionStateOut,
     ProvenVerdict,
     ReplayReport,
     ShowOut,
@@ -261,6 +263,28 @@ class ComputeLedger:
     def display(self) -> str:
         """Where the ledger lives, safe to print (no password)."""
         return self.ledger.config.display
+
+    def info(self) -> InfoOut:
+        """Which ledger this is (no password), its head, its size and how far each piece of
+        derived data is caught up.  Reads only: nothing is caught up or created."""
+        head = self.head()
+        config = self.ledger.config
+        size = None
+        if config.path is not None:
+            size = sum(p.stat().st_size for p in (config.path, Path(f"{config.path}-wal"))
+                       if p.exists())
+        states = [("fact index", self.ledger.recorder.index_position()),
+                  ("merkle tree", self.ledger.recorder.tree_size() or 0)]
+        tracked = self.projection.tracked_if_any()
+        states.append(("answers", 0 if tracked is None else tracked[0]))
+        return InfoOut(
+            ledger=config.display, backend=config.backend, default=config.is_default,
+            read_only=self.ledger.read_only,
+            head=HeadOut(position=head.position, hash=head.hash), recorded_at=head.recorded_at,
+            size_bytes=size,
+            projections=[ProjectionStateOut(name=name, position=position,
+                                            current=position >= head.position)
+                         for name, position in states])
 
     # -- the ledger -------------------------------------------------------------------------
 

@@ -753,6 +753,17 @@ class Projection:
             row = cur.fetchone()
         return int(row["position"]), str(row["head"])
 
+    def tracked_if_any(self) -> tuple[int, str] | None:
+        """What :meth:`tracked` says, without creating the projection's tables where they
+        do not exist yet (None then): for questions that must not write."""
+        try:
+            with self.ledger.side_tables(write=False) as cur:
+                cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
+                row = cur.fetchone()
+        except StorageError:
+            return None
+        return None if row is None else (int(row["position"]), str(row["head"]))
+
     def catch_up(self, until: int | None = None) -> tuple[int, str]:
         """Fold every fact recorded since the tracked position (up to ``until``).
 

@@ -117,3 +117,31 @@ def test_the_error_schema_is_published() -> None:
     schema = json.loads(run("schema", "error").stdout)
     assert "ErrorBody" in json.dumps(schema)
     assert "compute-ledger/error/1" in json.dumps(schema)
+
+
+def test_info_says_which_ledger_and_how_far_its_derived_data_is(db: str, tmp_path: Path
+                                                                ) -> None:
+    before = Path(db).read_bytes()
+    done = run("info", "--db", db)
+    assert done.exit_code == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Ledger      {db} (sqlite)"
+    assert lines[1].startswith("Head        8:")
+    assert any(line.startswith("Size        ") and line.endswith(" bytes") for line in lines)
+    assert "Merkle tree position 8, caught up" in lines
+    answer = json.loads(run("--json", "info", "--db", db).stdout)
+    assert answer["schema"] == "compute-ledger/info/1"
+    assert (answer["backend"], answer["default"], answer["head"]["position"]) == \
+        ("sqlite", False, 8)
+    assert answer["size_bytes"] >= len(before)
+    assert {p["name"] for p in answer["projections"]} == {"fact index", "merkle tree",
+                                                          "answers"}
+    assert Path(db).read_bytes() == before  # it reads only
+    missing = run("info", "--db", str(tmp_path / "nope.sqlite3"))
+    assert missing.exit_code == 1 and "no ledger at" in missing.stderr
+
+
+def test_info_never_shows_a_password() -> None:
+    done = run("info", "--db", "postgresql://someone:hunter2secret@127.0.0.1:1/none")
+    assert done.exit_code != 0
+    assert "hunter2secret" not in done.output
