@@ -69,7 +69,8 @@ FactId = Annotated[
 ]
 Instant = Annotated[
     datetime,
-    Meta(tz=True, description="An RFC 3339 timestamp with Z or a UTC offset; never naive."),
+    Meta(tz=True, description="An RFC 3339 timestamp with Z or a UTC offset; never naive; "
+         "at most 6 fractional digits (instants are kept to the microsecond)."),
 ]
 Text = Annotated[str, Meta(min_length=1, max_length=4000)]
 Quote = Annotated[
@@ -879,6 +880,30 @@ def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
             yield number, stripped
 
 
+_FINER = re.compile(rb"\d\d:\d\d:\d\d\.\d{7}")
+SUBMICROSECOND = "more than 6 fractional digits: instants are kept to the microsecond, so " \
+    "give at most 6 (msgspec would round the rest away, and --as-of refuses them too)"
+
+
+def _finer_than_microseconds(chunk: bytes) -> list[Problem]:
+    """The instants of a fact (its ``occurred_at``, and a correction's new fact's) written
+    finer than microseconds, which decoding would round: refused, as ``--as-of`` refuses
+    them, rather than stored other than written."""
+    import json  # only on this rare path
+
+    try:
+        value = json.loads(chunk)
+    except ValueError:
+        return []
+    found = []
+    for path, node in (("$", value), ("$.fact", value.get("fact") if isinstance(value, dict)
+                                      else None)):
+        instant = node.get("occurred_at") if isinstance(node, dict) else None
+        if isinstance(instant, str) and _FINER.search(instant.encode()):
+            found.append(Problem(None, f"{path}.occurred_at", SUBMICROSECOND))
+    return found
+
+
 class Checked(NamedTuple):
     """A fact that passed the door (:func:`parse_facts` or :func:`check_facts`), with the
     line it came from: the store appends it without checking it again."""
@@ -994,6 +1019,8 @@ def _read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
         twice = repeated_key(chunk, fact, raw)
         if twice is not None:
             found.insert(0, twice)
+        if _FINER.search(chunk):  # rare: read again to tell an instant from free text
+            found[:0] = _finer_than_microseconds(chunk)
         problems += [Problem(number, p.path, p.reason) for p in found]
         if not found:
             facts.append(_passed(number, fact, raw))

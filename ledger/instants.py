@@ -95,6 +95,11 @@ def parse_instant(text: str) -> datetime:
             raise InstantSyntaxError(range_problem(day))
         return end_of_day(day)
     match = _INSTANT.match(text)
+    if match is None and _INSTANT.match(re.sub(r"(\.\d{6})\d+", r"\1", text)):
+        raise InstantSyntaxError(
+            f"{text!r} has more than 6 fractional digits: instants are kept to the "
+            "microsecond, so give at most 6"
+        )
     if match is None:
         raise InstantSyntaxError(
             f"{text!r} is not a date (YYYY-MM-DD) or an RFC 3339 instant "

@@ -15,7 +15,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,8 +54,10 @@ from compute_ledger.ledger.files import replace_file
 from compute_ledger.ledger.instants import (
     LATEST,
     ONE_MICROSECOND,
+    InstantSyntaxError,
     end_of_day,
     in_range,
+    parse_instant,
     range_problem,
     utc_text,
 )
@@ -116,8 +118,13 @@ from compute_ledger.projections.view import Histories, View, fold_knowledge, vie
 PUBLIC_RECORD = "public-record.jsonl"
 A = TypeVar("A", Verdict, Business, Timeline, DealReport)
 """An answer that can be hypothetical."""
-KnownAt = datetime | int
-"""A system time: an instant, or a ledger position (as known when it was recorded)."""
+Instant = datetime | date | str
+"""A valid or system time as the API takes it: an aware datetime, a date (the end of that day
+in the market's time zone), or text as the CLI takes it (``"2026-05-23"``,
+``"2026-05-06T10:00:00Z"``)."""
+KnownAt = Instant | int
+"""A system time: an instant, or a ledger position (as known when it was recorded; as text,
+``"@8"``)."""
 
 __all__ = [
     "AppendResult",
@@ -180,9 +187,24 @@ class Hypothesis(msgspec.Struct, frozen=True):
     known_at: datetime
 
 
-def aware(instant: datetime, name: str) -> datetime:
-    """``instant`` in UTC; a naive datetime is refused rather than read as local time, and
-    so is one outside the range the ledger speaks of."""
+def aware(instant: object, name: str) -> datetime:
+    """``instant`` (see :data:`Instant`) in UTC; a naive datetime is refused rather than read
+    as local time, and so is one outside the range the ledger speaks of, or anything else,
+    with the project's own error naming the argument."""
+    if isinstance(instant, str):
+        try:
+            instant = parse_instant(instant)
+        except InstantSyntaxError as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
+    elif isinstance(instant, date) and not isinstance(instant, datetime):
+        if not in_range(instant):
+            raise ConfigurationError(f"{name} {range_problem(instant)}")
+        instant = end_of_day(instant)
+    if not isinstance(instant, datetime):
+        raise ConfigurationError(
+            f"{name} must be a datetime with an offset, a date, or an instant as text such as "
+            f"'2026-05-23' or '2026-05-06T10:00:00Z'; got {type(instant).__name__} "
+            f"{instant!r}")
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ConfigurationError(
             f"{name} {instant.isoformat()} has no UTC offset: pass an aware datetime"
@@ -419,12 +441,12 @@ class ComputeLedger:
         tree (the records are not re-read; :meth:`verify` re-reads them)."""
         return self.ledger.extension(checkpoint)
 
-    def proven_verdict(self, as_of: datetime | None, known_at: KnownAt | None,
+    def proven_verdict(self, as_of: Instant | None, known_at: KnownAt | None,
                        signer: Signer) -> ProvenVerdict:
         """The verdict with a signed checkpoint and a proof of every fact it names."""
         return proofs.proven(self.ledger, self.verdict(as_of, known_at), signer)
 
-    def bundle(self, as_of: datetime | None, known_at: KnownAt | None,
+    def bundle(self, as_of: Instant | None, known_at: KnownAt | None,
                signer: Signer) -> Bundle:
         """A proven verdict and the records its checkpoint covers: all an auditor needs."""
         return proofs.bundle(self.ledger, self.verdict(as_of, known_at), signer)
@@ -441,11 +463,18 @@ class ComputeLedger:
         Position 0 is the instant before the first record."""
         if known_at is None:
             return self.ledger.now().astimezone(UTC)  # never before the head
-        if isinstance(known_at, datetime):
+        if isinstance(known_at, str) and known_at.strip().startswith("@"):
+            number = known_at.strip()[1:]
+            if not number.isdigit():
+                raise ConfigurationError(
+                    f"known_at {known_at!r}: after @ comes a ledger position, such as @12")
+            known_at = int(number)
+        if isinstance(known_at, (datetime, date, str)):
             return aware(known_at, "known_at")
         if isinstance(known_at, bool) or not isinstance(known_at, int):
             raise ConfigurationError(
-                f"known_at {known_at!r} is neither a datetime nor a position (an int)")
+                f"known_at must be an instant (see as_of) or a position (an int, or '@N'); "
+                f"got {type(known_at).__name__} {known_at!r}")
         if known_at < 0:
             raise NotFoundError(f"no position {known_at}: positions start at 1")
         if known_at == 0:
@@ -456,7 +485,7 @@ class ComputeLedger:
         return self.ledger.entry_at(known_at).recorded_instant
 
     def moments(
-        self, as_of: datetime | None = None, known_at: KnownAt | None = None
+        self, as_of: Instant | None = None, known_at: KnownAt | None = None
     ) -> tuple[datetime, datetime]:
         """Resolve ``as_of`` (valid time) and ``known_at`` (system time); both default to now.
         Instants must carry their offset: a naive datetime is refused, never guessed."""
@@ -506,7 +535,7 @@ class ComputeLedger:
         return (verdict_projection.verdict(histories, as_of, known),
                 business_projection.business(histories, as_of, known))
 
-    def _supposing(self, hypothesis: Hypothesis, as_of: datetime | None,
+    def _supposing(self, hypothesis: Hypothesis, as_of: Instant | None,
                    known_at: KnownAt | None) -> tuple[datetime, View, Provenance]:
         """The valid time a hypothetical answer is asked as of, and the view and provenance
         with the hypothesis laid on (``--with`` is about now: a ``known_at`` is refused)."""
@@ -597,7 +626,7 @@ class ComputeLedger:
             knowledge.add(at, loaded[at])
         return Provenance(knowledge)
 
-    def verdict(self, as_of: datetime | None = None, known_at: KnownAt | None = None, *,
+    def verdict(self, as_of: Instant | None = None, known_at: KnownAt | None = None, *,
                 hypothesis: Hypothesis | None = None) -> Verdict:
         """The market's verdict as of ``as_of``, as known at ``known_at``; with a
         ``hypothesis``, as if its facts were appended now (``"hypothetical": true``, and
@@ -611,7 +640,7 @@ class ComputeLedger:
         return verdict_projection.verdict(self.histories(known_at), as_of, known_at)
 
     def business(
-        self, as_of: datetime | None = None, known_at: KnownAt | None = None, *,
+        self, as_of: Instant | None = None, known_at: KnownAt | None = None, *,
         hypothesis: Hypothesis | None = None,
     ) -> Business:
         """The state of xAI's compute business as of ``as_of``, as known at ``known_at``
@@ -643,7 +672,7 @@ class ComputeLedger:
         amendments = self._scoped([AMENDMENTS], position).amendments()
         return timeline_projection.timeline(histories, known, amendments)
 
-    def report(self, as_of: datetime | None = None,
+    def report(self, as_of: Instant | None = None,
                known_at: KnownAt | None = None) -> report_projection.Report:
         """What ``compute-ledger report`` draws as of ``as_of``, as known at ``known_at``:
         the verdict, the business and the timeline, the market's status as bands, each
@@ -664,7 +693,7 @@ class ComputeLedger:
             {fact.id: fact for fact in stored.values()  # type: ignore[misc]
              if isinstance(fact, (Correction, Retraction))})
 
-    def deal(self, name: str, as_of: datetime | None = None,
+    def deal(self, name: str, as_of: Instant | None = None,
              known_at: KnownAt | None = None, *,
              hypothesis: Hypothesis | None = None) -> DealReport:
         """Everything about one deal or offering (``name``: its id, or ``deal:ID`` /
@@ -686,8 +715,8 @@ class ComputeLedger:
         key = deal_projection.subject_key(name, histories, provenance)
         return deal_projection.deal_report(histories, provenance, key, as_of, known)
 
-    def diff(self, as_of: datetime | None = None, known_at: KnownAt | None = None,
-             to_as_of: datetime | None = None, to_known_at: KnownAt | None = None) -> Diff:
+    def diff(self, as_of: Instant | None = None, known_at: KnownAt | None = None,
+             to_as_of: Instant | None = None, to_known_at: KnownAt | None = None) -> Diff:
         """What differs between the answers at (``as_of``, ``known_at``) and at
         (``to_as_of``, ``to_known_at``), each ``to_*`` defaulting to its counterpart, and
         the facts that made each difference."""
@@ -760,7 +789,7 @@ class ComputeLedger:
     def replay(
         self,
         known_at: KnownAt | None = None,
-        as_of: datetime | None = None,
+        as_of: Instant | None = None,
         *,
         rebuild: bool = False,
     ) -> ReplayReport:

@@ -232,3 +232,24 @@ def test_schema_lists_every_type_and_forbids_extra_fields() -> None:
     # Published in ECMA-262 form ($), enforced in Python form (\Z, see test_poison.py).
     assert capacity["pattern"] == F.QUANTITY_PATTERN.removesuffix("\\Z") + "$"
     assert "\\Z" not in json.dumps(schema)
+
+
+def test_an_instant_finer_than_a_microsecond_is_refused_not_rounded() -> None:
+    """msgspec would round .1234567 to .123457: the door refuses it, as --as-of does, so a
+    fact is never stored other than written; the same text in free text is no instant."""
+    fine = _with(occurred_at="2026-05-06T10:00:00.1234567Z")
+    with pytest.raises(InputError) as caught:
+        F.parse_facts(json.dumps(fine))
+    [problem] = caught.value.problems
+    assert (problem.line, problem.path) == (1, "$.occurred_at")
+    assert problem.reason.startswith("more than 6 fractional digits")
+    six = _with(occurred_at="2026-05-06T10:00:00.123456Z", source__note="at 10:00:00.1234567")
+    [(_, fact)] = F.parse_facts(json.dumps(six))
+    assert fact.occurred_at.microsecond == 123456
+    replacement = {k: v for k, v in six.items() if k != "id"}
+    replacement["occurred_at"] = "2026-05-06T10:00:00.0000001+02:00"
+    correction = {"type": "correction", "corrects": "x", "reason": "r",
+                  "occurred_at": "2026-05-07T00:00:00Z", "fact": replacement}
+    with pytest.raises(InputError) as caught:
+        F.parse_facts(json.dumps(correction))
+    assert [p.path for p in caught.value.problems] == ["$.fact.occurred_at"]
