@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -19,12 +20,16 @@ from compute_ledger.cli.options import (
     LedgerGroup,
     as_of_option,
     db_option,
+    echo_lines,
     emit_json,
     emit_line,
     json_option,
     known_at_option,
     opened,
+    output_width,
+    say_if_waiting,
     supposing,
+    wide_option,
     with_option,
 )
 from compute_ledger.ledger.errors import InputError, LedgerError, NotFoundError
@@ -111,6 +116,7 @@ def _defaults(command: click.Command, given: dict[str, Any]) -> dict[str, Any]:
               help="Print the answer as JSON with the proofs an auditor checks offline: a "
               "checkpoint signed with --key and an inclusion proof of every fact it names.")
 @proofs.key_option(required=False, text="With --proof: the signer key file (from `keygen`).")
+@wide_option
 @db_option
 @json_option
 def verdict(*, as_of: datetime | None, known_at: KnownAt | None, explain: bool,
@@ -149,16 +155,15 @@ def verdict(*, as_of: datetime | None, known_at: KnownAt | None, explain: bool,
     if as_json:
         emit_json(answer)
     else:
-        for line in render.what_if_lines(answer.what_if):
-            click.echo(line)
-        for line in render.verdict_lines(answer, explain):
-            click.echo(line)
+        echo_lines(render.what_if_lines(answer.what_if))
+        echo_lines(render.verdict_lines(answer, explain))
 
 
 @main.command()
 @as_of_option
 @known_at_option
 @with_option
+@wide_option
 @db_option
 @json_option
 def business(as_of: datetime | None, known_at: KnownAt | None, with_file: IO[bytes] | None,
@@ -178,15 +183,14 @@ def business(as_of: datetime | None, known_at: KnownAt | None, with_file: IO[byt
     if as_json:
         emit_json(answer)
     else:
-        for line in render.what_if_lines(answer.what_if):
-            click.echo(line)
-        for line in render.business_lines(answer):
-            click.echo(line)
+        echo_lines(render.what_if_lines(answer.what_if))
+        echo_lines(render.business_lines(answer))
 
 
 @main.command()
 @known_at_option
 @with_option
+@wide_option
 @db_option
 @json_option
 def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | None,
@@ -207,10 +211,8 @@ def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | No
     if as_json:
         emit_json(answer)
     else:
-        for line in render.what_if_lines(answer.what_if):
-            click.echo(line)
-        for line in render.timeline_lines(answer):
-            click.echo(line)
+        echo_lines(render.what_if_lines(answer.what_if))
+        echo_lines(render.timeline_lines(answer))
 
 
 @main.command()
@@ -250,6 +252,7 @@ def report(path: Path, as_of: datetime | None, known_at: KnownAt | None,
 @as_of_option
 @known_at_option
 @with_option
+@wide_option
 @db_option
 @json_option
 def deal(*, deal_id: str, as_of: datetime | None, known_at: KnownAt | None,
@@ -271,8 +274,7 @@ def deal(*, deal_id: str, as_of: datetime | None, known_at: KnownAt | None,
     if as_json:
         emit_json(answer)
     else:
-        for line in render.deal_lines(answer):
-            click.echo(line)
+        echo_lines(render.deal_lines(answer))
 
 
 @main.command()
@@ -282,6 +284,7 @@ def deal(*, deal_id: str, as_of: datetime | None, known_at: KnownAt | None,
               help="Valid time of the second answer (default: the same as --as-of).")
 @click.option("--to-known-at", type=KnownAtType(), metavar="K2",
               help="System time of the second answer (default: the same as --known-at).")
+@wide_option
 @db_option
 @json_option
 def diff(*, as_of: datetime | None, known_at: KnownAt | None, to_as_of: datetime | None,
@@ -304,8 +307,7 @@ def diff(*, as_of: datetime | None, known_at: KnownAt | None, to_as_of: datetime
     if as_json:
         emit_json(answer)
     else:
-        for line in render.diff_lines(answer):
-            click.echo(line)
+        echo_lines(render.diff_lines(answer))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +336,8 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
       echo '{"type": "retraction", ...}' | compute-ledger append -
       compute-ledger append --public-record --db postgresql://me@db.internal/ledger
     """
+    if not public_record:
+        say_if_waiting(file)
     data = bundled_record() if public_record else file.read()
     facts, problems = read_facts(data)
     if problems:  # every problem, those against the ledger too, as check names them
@@ -384,6 +388,7 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
 
 @main.command()
 @click.argument("file", type=click.File("rb"), default="-")
+@wide_option
 @db_option
 @json_option
 def check(file: IO[bytes], db: str | None, as_json: bool) -> None:
@@ -399,12 +404,12 @@ def check(file: IO[bytes], db: str | None, as_json: bool) -> None:
       compute-ledger check facts.jsonl && compute-ledger append facts.jsonl
     """
     with opened(db) as ledger:
+        say_if_waiting(file)
         report = ledger.check(file.read())
     if as_json:
         emit_json(report)
     else:
-        for line in render.check_lines(report):
-            click.echo(line, err=bool(report.problems))
+        echo_lines(render.check_lines(report), err=bool(report.problems))
     if report.problems:
         sys.exit(2)
 
@@ -431,6 +436,7 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(min=1), help="Print at most this many facts.")
 @click.option("--type", "fact_type", type=click.Choice(FACT_TYPES), metavar="TYPE",
               help="Only facts of this type: " + ", ".join(FACT_TYPES) + ".")
+@wide_option
 @db_option
 @json_option
 def log(after: int, limit: int | None, fact_type: str | None, db: str | None,
@@ -444,28 +450,21 @@ def log(after: int, limit: int | None, fact_type: str | None, db: str | None,
       compute-ledger log --type creator_ruling
     """
     with opened(db) as ledger:
-        shown = 0
-        if not as_json:
-            click.echo(f"{'POS':>6}  {'RECORDED_AT':<27}  {'HASH':<12}  {'TYPE':<21}  "
-                       f"{'OCCURRED_AT':<25}  ID")
-        for entry in ledger.facts(after=after):
-            if fact_type and entry.fact.__struct_config__.tag != fact_type:
-                continue
-            if as_json:
+        entries = (entry for entry in ledger.facts(after=after)
+                   if not fact_type or entry.fact.__struct_config__.tag == fact_type)
+        chosen = itertools.islice(entries, limit)
+        if as_json:
+            for entry in chosen:
                 emit_line(_entry_json(entry))  # the stored record, as in the feed
-            else:
-                click.echo(
-                    f"{entry.position:>6}  {entry.recorded_at:<27}  {entry.hash[:12]}  "
-                    f"{entry.fact.__struct_config__.tag!s:<21}  "
-                    f"{entry.fact.occurred_at.isoformat():<25}  {entry.fact_id}"
-                )
-            shown += 1
-            if limit is not None and shown >= limit:
-                break
+            return
+        width = output_width()
+        echo_lines(render.log_lines(chosen, narrow=width is not None
+                                    and width < render.LOG_WIDTH), page=True)
 
 
 @main.command()
 @click.argument("fact_id")
+@wide_option
 @db_option
 @json_option
 def show(fact_id: str, db: str | None, as_json: bool) -> None:
@@ -489,9 +488,8 @@ def show(fact_id: str, db: str | None, as_json: bool) -> None:
         in_force = msgspec.json.format(stored, indent=2).decode()
     click.echo(f"id:          {fact_id}")
     click.echo(f"type:        {msgspec.json.decode(raw)['type']}")
-    for line in render.show_lines(answer, msgspec.json.format(raw, indent=2).decode(),
-                                  in_force):
-        click.echo(line)
+    echo_lines(render.show_lines(answer, msgspec.json.format(raw, indent=2).decode(),
+                                  in_force))
 
 
 @main.command()
@@ -537,6 +535,7 @@ def feed(after: int, follow: bool, poll: float, db: str | None) -> None:
               "`feed` printed or a bundle (compared byte for byte, naming the first position "
               "that differs), or a head `digest` printed.")
 @proofs.verifier_option
+@wide_option
 @db_option
 @json_option
 def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> None:
@@ -598,7 +597,7 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
         checked = (f"chain intact; the Merkle tree covers {report.tree_size} of "
                    f"{report.checked} records (a ledger written before the tree existed: the "
                    "next append builds the rest)")
-    click.echo(f"ok: {report.checked} records, {checked}{extra}; head {report.head.pin}")
+    echo_lines([f"ok: {report.checked} records, {checked}{extra}; head {report.head.pin}"])
 
 
 @main.command()
@@ -607,6 +606,7 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
 @click.option("--rebuild", is_flag=True,
               help="If the maintained projection differs from the replay, rebuild it from "
               "the facts.")
+@wide_option
 @db_option
 @json_option
 def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: str | None,
@@ -629,8 +629,7 @@ def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: 
     if as_json:
         emit_json(report)
     else:
-        for line in render.replay_lines(report):
-            click.echo(line)
+        echo_lines(render.replay_lines(report))
     if report.projection_differs:
         raise click.ClickException(
             "the maintained projection differs from the replay for "
@@ -639,6 +638,7 @@ def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: 
 
 
 @main.command()
+@wide_option
 @db_option
 @json_option
 def info(db: str | None, as_json: bool) -> None:
@@ -659,8 +659,7 @@ def info(db: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(answer)
         return
-    for line in render.info_lines(answer):
-        click.echo(line)
+    echo_lines(render.info_lines(answer))
 
 
 @main.command()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterator
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any, TypeVar
@@ -11,6 +14,7 @@ from typing import IO, Any, TypeVar
 import click
 import msgspec
 
+from compute_ledger.cli.layout import Rows, lay_out
 from compute_ledger.cli.render import printable
 from compute_ledger.ledger.errors import (
     ConfigurationError,
@@ -196,6 +200,57 @@ def opened(db: str | None, *, create: bool = False) -> Iterator[ComputeLedger]:
     refuses a path that holds no ledger rather than make an empty one and answer from it."""
     with ComputeLedger.open(db, create=create) as ledger:
         yield ledger
+
+
+_WIDE = "compute_ledger.wide"
+
+
+def _remember_wide(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_WIDE] = True
+    return value
+
+
+def wide_option(func: F) -> F:
+    return click.option(
+        "--wide", is_flag=True, expose_value=False, callback=_remember_wide,
+        help="Print every line whole, however wide (else lines fit the terminal; output "
+        "that is not a terminal is never wrapped unless COLUMNS is set).",
+    )(func)
+
+
+def output_width() -> int | None:
+    """The width human output is laid out for: None with --wide; else $COLUMNS when set,
+    else the terminal's width, and None when stdout is no terminal (a pipe, a file: lines
+    stay whole for grep and for tools)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(_WIDE):
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def echo_lines(lines: Iterable[str | Rows], *, err: bool = False, page: bool = False) -> None:
+    """Human output, laid out for :func:`output_width`; with ``page``, through a pager when
+    stdout is a terminal (never when piped)."""
+    laid = lay_out(lines, output_width())
+    if page and not err and sys.stdout.isatty():
+        click.echo_via_pager(f"{line}\n" for line in laid)
+        return
+    for line in laid:
+        click.echo(line, err=err)
+
+
+def say_if_waiting(file: IO[bytes]) -> None:
+    """When facts are to be read from a terminal (no FILE given, or ``-``), say so on
+    stderr rather than wait without a word."""
+    if file is sys.stdin.buffer and sys.stdin.isatty():
+        click.echo("Reading facts from standard input (one JSON object, or JSON Lines); end "
+                   "with Ctrl-D, or give a FILE.", err=True)
 
 
 def emit_json(value: object, *, indent: int = 2) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 
+from compute_ledger.cli.layout import Rows
 from compute_ledger.ledger.instants import market_text, rfc3339
 from compute_ledger.projections.answers import (
     Business,
@@ -23,6 +24,7 @@ from compute_ledger.projections.answers import (
     Verdict,
     WhatIfOut,
 )
+from compute_ledger.projections.api import Entry
 
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -173,7 +175,7 @@ def check_line(check: CheckOut, width: int) -> str:
             f"{check.note}{facts}")
 
 
-def business_lines(answer: Business) -> Iterator[str]:
+def business_lines(answer: Business) -> Iterator[str | Rows]:
     yield f"Business as of {instant(answer.as_of)}"
     yield (f"Known at {instant(answer.known_at)}, ledger position {answer.ledger_position} "
            f"(head {answer.ledger_head[:12]})")
@@ -188,7 +190,7 @@ def business_lines(answer: Business) -> Iterator[str]:
             ",".join(deal.facilities or []) or "?", mw(deal.capacity_mw),
             usd(deal.usd_per_month), str(deal.ends_on or "-"), "yes" if deal.qualifies else "no",
         ))
-    yield from _table(rows) if answer.deals else iter(["No deals known at this time."])
+    yield Rows(rows[0], rows[1:]) if answer.deals else "No deals known at this time."
     if answer.offerings:
         yield ""
         rows = [("OFFERING", "STATUS", "PROVIDER", "SERVICE", "SIGN-UP", "PRICING", "FROM",
@@ -198,7 +200,7 @@ def business_lines(answer: Business) -> Iterator[str]:
                          offering.service or "?", flag_text(offering.signup_open),
                          flag_text(offering.pricing_published), str(offering.available_from or "-"),
                          "yes" if offering.qualifies else "no"))
-        yield from _table(rows)
+        yield Rows(rows[0], rows[1:])
     yield ""
     customers = ", ".join(
         f"{c.customer} ({mw(c.capacity_mw)}, {usd(c.usd_per_month)}/month)"
@@ -222,12 +224,6 @@ def customer_text(customer: str | None, external: bool | None) -> str:
 
 def flag_text(flag: bool | None) -> str:
     return "?" if flag is None else "yes" if flag else "no"
-
-
-def _table(rows: list[tuple[str, ...]]) -> Iterator[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
 
 def timeline_lines(answer: Timeline) -> Iterator[str]:
@@ -420,3 +416,26 @@ def info_lines(answer: InfoOut) -> Iterator[str]:
     for state in answer.projections:
         behind = "caught up" if state.current else f"behind the head {answer.head.position}"
         yield f"{state.name.capitalize():<11} position {state.position}, {behind}"
+
+
+LOG_WIDTH = 136
+"""The width of a line of ``log`` in columns; narrower, each fact takes two lines."""
+
+
+def log_lines(entries: Iterable[Entry], *, narrow: bool) -> Iterator[str]:
+    """The facts in ledger order, one line each (two when ``narrow``), streamed."""
+    if narrow:
+        yield f"{'POS':>6}  {'RECORDED_AT':<27}  {'HASH':<12}  TYPE"
+        yield f"{'':>6}  {'OCCURRED_AT':<27}  ID"
+    else:
+        yield (f"{'POS':>6}  {'RECORDED_AT':<27}  {'HASH':<12}  {'TYPE':<21}  "
+               f"{'OCCURRED_AT':<25}  ID")
+    for entry in entries:
+        kind = str(entry.fact.__struct_config__.tag)
+        occurred = entry.fact.occurred_at.isoformat()
+        if narrow:
+            yield f"{entry.position:>6}  {entry.recorded_at:<27}  {entry.hash[:12]}  {kind}"
+            yield f"{'':>6}  {occurred:<27}  {entry.fact_id}"
+        else:
+            yield (f"{entry.position:>6}  {entry.recorded_at:<27}  {entry.hash[:12]}  "
+                   f"{kind:<21}  {occurred:<25}  {entry.fact_id}")

@@ -34,9 +34,11 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test ever touches the real default ledger or a stray COMPUTE_LEDGER_DB."""
+    """No test ever touches the real default ledger or a stray COMPUTE_LEDGER_DB, and no
+    test's output depends on the width of the terminal that ran the suite (COLUMNS)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.delenv("COMPUTE_LEDGER_DB", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture(scope="session")

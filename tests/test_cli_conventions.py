@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 from cli_runner import run
 
+from compute_ledger.cli.layout import Rows, lay_out, wrap
 from compute_ledger.projections.answers import ErrorOut
 from compute_ledger.projections.api import bundled_record
 
@@ -145,3 +152,118 @@ def test_info_never_shows_a_password() -> None:
     done = run("info", "--db", "postgresql://someone:hunter2secret@127.0.0.1:1/none")
     assert done.exit_code != 0
     assert "hunter2secret" not in done.output
+
+
+AT = ["--as-of", "2026-05-23", "--known-at", "@8"]  # fixed times: two runs say the same
+HUMAN = [["verdict", *AT], ["verdict", "--explain", *AT], ["business", *AT],
+         ["timeline", "--known-at", "@8"], ["log"], ["show", "xai-anthropic-announced-2026-05-06"],
+         ["deal", "xai-anthropic-colossus", *AT],
+         ["diff", "--as-of", "2026-05-01", "--to-as-of", "2026-05-23", "--known-at", "@8"],
+         ["info"], ["verify"], ["digest"], ["replay", "--known-at", "@8"], ["checkpoint"]]
+BLOCKS = {"business", "log"}
+"""Commands whose tables become blocks in 80 columns (the headers then read differently)."""
+
+
+@pytest.mark.parametrize("argv", HUMAN, ids=" ".join)
+def test_every_human_command_fits_80_columns(db: str, argv: list[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.chdir(Path(db).parent)  # a short --db: a path is never cut, it overflows
+    db = Path(db).name
+    done = run(*argv, "--db", db)
+    assert done.exit_code == 0, done.stderr
+    lines = done.stdout.splitlines()
+    too_wide = [line for line in lines if len(line) > 80 and len(line.split()) > 1]
+    assert lines and not too_wide  # only a lone word longer than a line (a path) is wider
+    monkeypatch.delenv("COLUMNS")
+    whole = run(*argv, "--db", db).stdout.split()
+    if argv[0] in BLOCKS:  # nothing lost: every value is still there
+        assert set(whole) - set(done.stdout.split()) <= {w for w in whole if w.isupper()}
+    else:  # only wrapped: the same words in the same order
+        assert done.stdout.split() == whole
+
+
+def test_wide_output_is_as_wide_as_it_needs(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    wide = run("business", *AT, "--db", db, "--wide")
+    assert max(len(line) for line in wide.stdout.splitlines()) > 80
+    assert "DEAL  " in wide.stdout  # the table, as columns
+    narrow = run("business", *AT, "--db", db)
+    assert "DEAL  " not in narrow.stdout and "    status active  provider xai" in narrow.stdout
+    monkeypatch.delenv("COLUMNS")
+    piped = run("business", *AT, "--db", db)  # not a terminal, no COLUMNS: lines stay whole
+    assert piped.stdout == wide.stdout
+
+
+def test_check_reports_fit_80_columns_too(db: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    bad = Path(__file__).resolve().parent.parent / "docs" / "examples" / "bad-batch.jsonl"
+    done = run("check", str(bad), "--db", db)
+    assert done.exit_code == 2
+    report = [line for line in done.stderr.splitlines() if not line.startswith("Error:")]
+    assert report and max(len(line) for line in report) <= 80
+
+
+def test_layout_wraps_under_the_label_and_never_cuts_a_word() -> None:
+    line = "Status     CRITERIA_MET " + "word " * 20
+    wrapped = wrap(line.rstrip(), 40)
+    assert all(len(w) <= 40 for w in wrapped)
+    assert all(w.startswith(" " * 11) and not w.startswith(" " * 12) for w in wrapped[1:])
+    assert " ".join(wrapped).split() == line.split()  # the same words, in order
+    pin = "8:" + "a" * 64
+    assert wrap(f"ok: 8 records; head {pin}", 40)[-1].strip() == pin  # whole, though wider
+    rows = Rows(("DEAL", "STATUS", "FACILITIES"), [("d1", "active", "colossus-1 colossus-2")])
+    table = ["DEAL  STATUS  FACILITIES", "d1    active  colossus-1 colossus-2"]
+    assert list(lay_out([rows], None)) == list(lay_out([rows], 40)) == table  # it fits
+    wider = Rows(rows.header, [("d1", "active", "colossus-1 colossus-2 colossus-3")])
+    assert list(lay_out([wider], 40)) == [  # too wide: a block, a name never parted from
+        "d1", "    status active",            # its value
+        "    facilities colossus-1 colossus-2 colossus-3"]
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], answer: bytes = b"") -> str:
+    """``compute-ledger ARGV`` with stdin, stdout and stderr on a pseudo-terminal; once it
+    says it reads standard input, ``answer`` is typed, then Ctrl-D.  Returns what it showed."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "compute_ledger.cli.main", *argv],
+                               stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    shown, typed = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            shown += chunk
+            if b"Ctrl-D" in shown and not typed:
+                os.write(master, answer + b"\x04")
+                typed = True
+        elif process.poll() is not None:
+            break
+    process.wait(10)
+    os.close(master)
+    return shown.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_on_a_terminal_log_pages_and_reading_stdin_says_so(db: str, tmp_path: Path) -> None:
+    paged = tmp_path / "paged.txt"
+    pager = tmp_path / "pager"
+    pager.write_text(f"#!/bin/sh\ncat > '{paged}'\n")
+    pager.chmod(0o755)
+    env = {**os.environ, "PAGER": str(pager), "COLUMNS": "80"}
+    _on_a_terminal(["log", "--db", db], env)
+    assert "spacex-xai-share-exchange-2025" in paged.read_text()  # through the pager
+    shown = _on_a_terminal(["check", "--db", db], env, answer=b"")
+    assert "Reading facts from standard input" in shown and "Ctrl-D" in shown
+    assert "no facts given" in shown
+    piped = subprocess.run([sys.executable, "-m", "compute_ledger.cli.main", "log", "--db", db],
+                           capture_output=True, text=True, env=env, check=True)
+    assert "spacex-xai-share-exchange-2025" in piped.stdout  # piped: never a pager
+    quiet = subprocess.run([sys.executable, "-m", "compute_ledger.cli.main", "check", "--db",
+                            db], input="", capture_output=True, text=True, env=env, check=False)
+    assert "no facts given" in quiet.stderr
+    assert "Reading facts" not in quiet.stderr  # stdin piped: nothing to say
