@@ -75,6 +75,37 @@ def usd(amount: Decimal | None) -> str:
     return "-" if amount is None else f"${amount:,.0f}"
 
 
+def money(amount: Decimal | None, *, exponent: int | None = None,
+          digits: int | None = None) -> str:
+    """Dollars as precise as the source gave them, no more: ``$1.25B`` for a stated
+    1250000000 (three significant digits), ``$12,500``.  A derived amount is first rounded:
+    to ``10 ** exponent`` (a sum: the coarsest place its inputs give) or to ``digits``
+    significant digits (a product: the fewest its inputs give)."""
+    if amount is None:
+        return "-"
+    if exponent is not None and exponent > 0:
+        amount = amount.quantize(Decimal(1).scaleb(exponent))
+    elif digits is not None and amount:
+        place = amount.adjusted() - digits + 1
+        amount = amount.quantize(Decimal(1).scaleb(place)) if place > 0 else amount
+    amount = amount.normalize()
+    for size, unit in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M")):
+        if amount >= size:
+            return f"${(amount / size).normalize():f}{unit}"
+    return f"${amount:,f}" if amount == amount.to_integral_value() or amount < 1 \
+        else f"${amount:,.2f}"
+
+
+def precision(amounts: Iterable[Decimal | None]) -> tuple[int | None, int | None]:
+    """The coarsest place (a power of ten) and the fewest significant digits among
+    ``amounts`` as stated: how precisely a sum and a product of them can be shown."""
+    stated = [a.normalize() for a in amounts if a is not None and a != 0]
+    if not stated:
+        return None, None
+    return max(int(a.as_tuple().exponent) for a in stated), \
+        min(len(a.as_tuple().digits) for a in stated)
+
+
 def usd_compact(amount: Decimal | None) -> str:
     """``$1.25B``, ``$300M``, ``$12,500``: dollars short enough for a chart's axis."""
     if amount is None:
@@ -188,7 +219,8 @@ def business_lines(answer: Business) -> Iterator[str | Rows]:
         rows.append((
             deal.id, deal.status, deal.provider or "?", customer_text(deal.customer, deal.external),
             ",".join(deal.facilities or []) or "?", mw(deal.capacity_mw),
-            usd(deal.usd_per_month), str(deal.ends_on or "-"), "yes" if deal.qualifies else "no",
+            money(deal.usd_per_month), str(deal.ends_on or "-"),
+            "yes" if deal.qualifies else "no",
         ))
     yield Rows(rows[0], rows[1:]) if answer.deals else "No deals known at this time."
     if answer.offerings:
@@ -202,17 +234,20 @@ def business_lines(answer: Business) -> Iterator[str | Rows]:
                          "yes" if offering.qualifies else "no"))
         yield Rows(rows[0], rows[1:])
     yield ""
+    place, digits = precision(d.usd_per_month for d in answer.deals if d.status == "active")
     customers = ", ".join(
-        f"{c.customer} ({mw(c.capacity_mw)}, {usd(c.usd_per_month)}/month)"
+        f"{c.customer} ({mw(c.capacity_mw)}, {money(c.usd_per_month, exponent=place)}/month)"
         for c in answer.external_customers
     )
     yield f"External customers   {customers or 'none'}"
     capacity = ", ".join(f"{k} {mw(v)}" for k, v in answer.capacity_mw_by_facility.items())
     yield f"Capacity by facility {capacity or 'none active'}"
-    yield f"Monthly run-rate     {usd(answer.monthly_run_rate_usd)} (active deals)"
+    yield (f"Monthly run-rate     {money(answer.monthly_run_rate_usd, exponent=place)} "
+           "(active deals)")
     open_ended = f"; open-ended, not counted: {', '.join(answer.open_ended_deals)}" if \
         answer.open_ended_deals else ""
-    yield (f"Contracted backlog   {usd(answer.contracted_backlog_usd)} "
+    about = "about " if answer.contracted_backlog_usd else ""
+    yield (f"Contracted backlog   {about}{money(answer.contracted_backlog_usd, digits=digits)} "
            f"(active deals, to their end dates{open_ended})")
 
 
@@ -244,7 +279,7 @@ def _value(what: str, value: str | None) -> str:
     if value is None:
         return "-"
     if what == "usd_per_month":
-        return usd(Decimal(value))
+        return money(Decimal(value))
     return value
 
 
@@ -355,9 +390,9 @@ def deal_lines(report: DealReport) -> Iterator[str]:
         yield "History along valid time"
         for step in report.history:
             ruling = f", ruling {step.ruling}" if step.ruling else ""
-            money = f", {usd(step.usd_per_month)}/month" if step.usd_per_month else ""
+            price = f", {money(step.usd_per_month)}/month" if step.usd_per_month else ""
             yield (f"  {market_text(step.at)}  {step.status}, {step.standing}, "
-                   f"{'counts' if step.qualifies else 'does not count'}{ruling}{money}")
+                   f"{'counts' if step.qualifies else 'does not count'}{ruling}{price}")
             if step.facts:
                 yield f"      facts: {', '.join(step.facts)}"
     if report.facts:

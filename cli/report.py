@@ -21,9 +21,10 @@ from compute_ledger.cli.render import (
     STATE,
     customer_text,
     flag_text,
+    money,
     mw,
+    precision,
     status_text,
-    usd,
     usd_compact,
 )
 from compute_ledger.ledger.instants import MARKET_TZ, market_text, rfc3339
@@ -429,9 +430,11 @@ def _business(business: Business) -> Iterator[str]:
                    f"<td>{escape(str(offering.available_from or '-'))}</td>"
                    f"<td>{'yes' if offering.qualifies else 'no'}</td></tr>")
         yield "</table>"
+    place, digits = precision(d.usd_per_month for d in business.deals if d.status == "active")
     customers = ", ".join(
-        f"{escape(c.customer)} ({escape(mw(c.capacity_mw))}, {escape(usd(c.usd_per_month))}"
-        "/month)" for c in business.external_customers) or "none"
+        f"{escape(c.customer)} ({escape(mw(c.capacity_mw))}, "
+        f"{escape(money(c.usd_per_month, exponent=place))}/month)"
+        for c in business.external_customers) or "none"
     capacity = ", ".join(f"{escape(k)} {escape(mw(v))}"
                          for k, v in business.capacity_mw_by_facility.items()) or "none active"
     open_ended = "" if not business.open_ended_deals else \
@@ -439,9 +442,12 @@ def _business(business: Business) -> Iterator[str]:
     yield "<table>"
     yield f"<tr><th>External customers</th><td>{customers}</td></tr>"
     yield f"<tr><th>Capacity by facility</th><td>{capacity}</td></tr>"
-    yield (f"<tr><th>Monthly run-rate</th><td>{escape(usd(business.monthly_run_rate_usd))} "
-           "(active deals)</td></tr>")
-    yield (f"<tr><th>Contracted backlog</th><td>{escape(usd(business.contracted_backlog_usd))}"
+    yield (f"<tr><th>Monthly run-rate</th><td>"
+           f"{escape(money(business.monthly_run_rate_usd, exponent=place))} (active deals)"
+           "</td></tr>")
+    about = "about " if business.contracted_backlog_usd else ""
+    yield (f"<tr><th>Contracted backlog</th><td>{about}"
+           f"{escape(money(business.contracted_backlog_usd, digits=digits))}"
            f" (active deals, to their end dates{open_ended})</td></tr>")
     yield "</table>"
 
@@ -453,7 +459,7 @@ def _deal_row(deal: DealOut) -> str:
         escape(customer_text(deal.customer, deal.external)),
         escape(", ".join(deal.facilities or []) or "?"),
     ]
-    numbers = [escape(mw(deal.capacity_mw)), escape(usd(deal.usd_per_month))]
+    numbers = [escape(mw(deal.capacity_mw)), escape(money(deal.usd_per_month))]
     tail = [escape(str(deal.ends_on or "-")), "yes" if deal.qualifies else "no"]
     return ("<tr>" + "".join(f"<td>{c}</td>" for c in cells)
             + "".join(f'<td class="num">{c}</td>' for c in numbers)

@@ -59,6 +59,10 @@ class Terms(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     signup_open: Term[bool] | None = None
     pricing_published: Term[bool] | None = None
     available_from: Term[date] | None = None
+    capacity_facilities: Term[tuple[str, ...]] | None = None
+    """The facilities the capacity was reported for: those named by the fact that stated
+    it, else the facilities known then (a later fact naming more facilities for the deal
+    does not move its megawatts there)."""
 
 
 NO_TERMS = Terms()
@@ -79,6 +83,13 @@ def merge(terms: Terms, update: DealTerms | OfferingTerms, fact: str) -> Terms:
         current: Term[Any] | None = getattr(terms, name)
         if current is None or current.value != new:
             changes[name] = Term(_plain(new), fact)
+    if isinstance(update, DealTerms) and update.capacity_mw is not None:
+        where = update.facilities if update.facilities is not None else (
+            None if terms.facilities is None or "capacity_mw" not in changes
+            else terms.facilities.value)
+        if where is not None and (terms.capacity_facilities is None
+                                  or terms.capacity_facilities.value != tuple(where)):
+            changes["capacity_facilities"] = Term(tuple(where), fact)
     return msgspec.structs.replace(terms, **changes) if changes else terms
 
 

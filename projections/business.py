@@ -163,6 +163,15 @@ def business(histories: Histories, as_of: datetime, known_at: datetime) -> Busin
     return summarise(deals, offerings, as_of, known_at, histories)
 
 
+def capacity_facility(deal: DealOut) -> str:
+    """Where a deal's capacity counts: the facilities it was reported for (the
+    ``capacity_facilities`` term), else those the deal names, joined with ``+`` when several;
+    ``unknown`` when none is known."""
+    reported = deal.terms.get("capacity_facilities")
+    facilities = reported.value if reported is not None else deal.facilities
+    return "+".join(facilities) if isinstance(facilities, list) and facilities else "unknown"
+
+
 def summarise(
     deals: list[DealOut], offerings: list[OfferingOut], as_of: datetime, known_at: datetime,
     histories: Histories,
@@ -187,8 +196,7 @@ def summarise(
         if not active:
             continue
         if deal.capacity_mw is not None:
-            where = "+".join(deal.facilities) if deal.facilities else "unknown"
-            by_facility[where] += deal.capacity_mw
+            by_facility[capacity_facility(deal)] += deal.capacity_mw
             by_customer[deal.customer or "unknown"] += deal.capacity_mw
         if deal.usd_per_month is not None:
             run_rate += deal.usd_per_month

@@ -41,6 +41,7 @@ from compute_ledger.ledger.files import replace_file
 from compute_ledger.ledger.instants import utc_text
 from compute_ledger.projections.answers import Business, TermOut, Timeline, Verdict
 from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.business import capacity_facility
 
 EXPORT_FORMAT = "compute-ledger/export/1"
 """The layout of the exported tables.  A file written in another layout is rebuilt."""
@@ -199,11 +200,12 @@ OFFERING_TERMS = Table(
 
 FACILITIES = Table(
     "facilities",
-    "Capacity of the active deals per facility as of as_of. A deal that names several "
-    "facilities counts under their names joined with +.",
+    "Capacity of the active deals per facility as of as_of, counted at the facilities it "
+    "was reported for. Capacity reported for several facilities counts under their names "
+    "joined with +.",
     (
-        _c("facility", str, "The facility, or facilities joined with + (unknown when a deal "
-           "names none).", not_null=True),
+        _c("facility", str, "The facility, or facilities joined with + (unknown when none "
+           "is known).", not_null=True),
         _c("capacity_mw", str, f"Megawatts of active deals there, {DECIMAL}.", not_null=True),
         _c("deals", str, f"The active deals counted, {JSON_LIST}.", not_null=True),
     ),
@@ -749,12 +751,12 @@ def _write_business(db: Database, business: Business) -> None:
 
 
 def _deals_at(business: Business, facility: str) -> list[str]:
-    """The active deals with a capacity that the business counts under ``facility`` (a deal
-    naming several facilities is counted under their names joined with +)."""
+    """The active deals with a capacity that the business counts under ``facility`` (see
+    :func:`projections.business.capacity_facility`)."""
     return [
         d.id for d in business.deals
         if d.status == "active" and d.capacity_mw is not None
-        and ("+".join(d.facilities) if d.facilities else "unknown") == facility
+        and capacity_facility(d) == facility
     ]
 
 

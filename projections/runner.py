@@ -81,7 +81,7 @@ from compute_ledger.projections.subjects import (
 )
 from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
-VIEW = "histories/5"
+VIEW = "histories/6"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 

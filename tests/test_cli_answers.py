@@ -71,8 +71,12 @@ def test_known_at_reproduces_what_the_ledger_said_then(tmp_path: Path) -> None:
 def test_business_for_people(db: str) -> None:
     out = run("business", "--as-of", "2026-05-23", "--db", db).stdout
     assert "xai-anthropic-colossus        active    xai       anthropic" in out
-    assert "External customers   anthropic (300 MW, $1,250,000,000/month)" in out
-    assert "Monthly run-rate     $1,250,000,000 (active deals)" in out
+    assert "External customers   anthropic (300 MW, $1.25B/month)" in out
+    assert "Monthly run-rate     $1.25B (active deals)" in out
+    # the 300 MW were announced for Colossus 1; the filing that later named Colossus 2 as
+    # well did not move them
+    assert "Capacity by facility colossus-1 300 MW" in out
+    assert "Contracted backlog   about $44.1B" in out  # as precise as $1.25B/month allows
 
 
 def test_business_json(db: str) -> None:

@@ -143,7 +143,7 @@ def test_money_and_megawatts_are_decimal_strings(loaded: ComputeLedger, out: Pat
     assert rows(out, "SELECT capacity_mw, usd_per_month FROM customers") == \
         [{"capacity_mw": "300", "usd_per_month": "1250000000"}]
     assert rows(out, "SELECT facility, capacity_mw, deals FROM facilities") == [
-        {"facility": "colossus-1+colossus-2", "capacity_mw": "300",
+        {"facility": "colossus-1", "capacity_mw": "300",  # where the 300 MW were reported
          "deals": '["xai-anthropic-colossus"]'}]
 
 

@@ -345,7 +345,8 @@ def test_deal_shows_terms_history_facts_and_rulings(public: str) -> None:
     assert result.exit_code == 0
     out = result.output
     assert out.startswith(f"deal {ANTHROPIC}: active")
-    assert "usd_per_month  $1,250,000,000  (spacex-filings-anthropic-commitment-reported" in out
+    assert "usd_per_month        $1.25B  (spacex-filings-anthropic-commitment-reported" in out
+    assert "capacity_facilities  colossus-1  (xai-anthropic-announced-2026-05-06)" in out
     assert "2026-05-06 00:00:00 PDT  active, qualifying, counts, ruling under_review" in out
     assert "@7     creator_ruling        creator-review-anthropic-2026-05-06" in out
     assert "✓ prf-customer" in out

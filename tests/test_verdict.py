@@ -265,7 +265,9 @@ def test_instants_outside_the_ledgers_range_and_odd_known_ats_are_refused(tmp_pa
                 opened.verdict(as_of=moment)
             with pytest.raises(ConfigurationError, match=r"known_at .* outside the supported"):
                 opened.business(known_at=moment)
-        for odd in (True, "8", 8.0):
-            with pytest.raises(ConfigurationError, match="neither a datetime nor a position"):
+        for odd, message in ((True, "known_at must be an instant .* or a position"),
+                             (8.0, "known_at must be an instant .* or a position"),
+                             ("8", "known_at: '8' is not a date")):  # a position is "@8"
+            with pytest.raises(ConfigurationError, match=message):
                 opened.verdict(known_at=odd)  # type: ignore[arg-type]
         assert opened.verdict(known_at=8).ledger_position == 8
