@@ -454,20 +454,22 @@ def info_lines(answer: InfoOut) -> Iterator[str]:
 
 
 LOG_WIDTH = 136
-"""The width of a line of ``log`` in columns; narrower, each fact takes two lines."""
+"""The width of a line of ``log`` in columns; narrower, each fact takes two lines.  Both
+times are in UTC, as the column headers say (``recorded_at`` is stored so; a fact's
+``occurred_at`` keeps the offset it was given, shown by ``show``)."""
 
 
 def log_lines(entries: Iterable[Entry], *, narrow: bool) -> Iterator[str]:
     """The facts in ledger order, one line each (two when ``narrow``), streamed."""
     if narrow:
-        yield f"{'POS':>6}  {'RECORDED_AT':<27}  {'HASH':<12}  TYPE"
-        yield f"{'':>6}  {'OCCURRED_AT':<27}  ID"
+        yield f"{'POS':>6}  {'RECORDED_AT (UTC)':<27}  {'HASH':<12}  TYPE"
+        yield f"{'':>6}  {'OCCURRED_AT (UTC)':<27}  ID"
     else:
-        yield (f"{'POS':>6}  {'RECORDED_AT':<27}  {'HASH':<12}  {'TYPE':<21}  "
-               f"{'OCCURRED_AT':<25}  ID")
+        yield (f"{'POS':>6}  {'RECORDED_AT (UTC)':<27}  {'HASH':<12}  {'TYPE':<21}  "
+               f"{'OCCURRED_AT (UTC)':<25}  ID")
     for entry in entries:
         kind = str(entry.fact.__struct_config__.tag)
-        occurred = entry.fact.occurred_at.isoformat()
+        occurred = rfc3339(entry.fact.occurred_at)  # one zone a column: the facts' offsets vary
         if narrow:
             yield f"{entry.position:>6}  {entry.recorded_at:<27}  {entry.hash[:12]}  {kind}"
             yield f"{'':>6}  {occurred:<27}  {entry.fact_id}"

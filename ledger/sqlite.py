@@ -315,25 +315,43 @@ class Factory(es_sqlite.SQLiteFactory):
         return recorder
 
 
-def require_ledger(path: Path, display: str, table: str) -> None:
+_OURS = ("stored_events", "ledger_", "cl_")
+"""The prefixes of the tables a ledger's database holds (eventsourcing's, the store's, the
+projections')."""
+
+
+def require_ledger(path: Path, display: str, table: str, *, create: bool = False) -> None:
     """Refuse, changing nothing, a path that holds no ledger: a file that does not exist, is
     not a SQLite database, or is one without the ledger's table (an export, another tool's
-    database).  Read with ``mode=ro``, so not a byte of the file is written."""
+    database).  With ``create`` (``append``), a path that does not exist, an empty file and
+    a SQLite database without any table are fine: the ledger is made there; a database of
+    something else is still refused.  Read with ``mode=ro``, so not a byte of the file is
+    written."""
     if not path.exists():
+        if create:
+            return
         raise NotFoundError(f"no ledger at {display}: the file does not exist "
                             f"({NO_LEDGER_HINT})")
-    found, problem = None, ""
+    if create and path.is_file() and path.stat().st_size == 0:
+        return
+    tables: set[str] | None = None
+    problem = ""
     for mode in ("mode=ro", "immutable=1"):  # immutable: a read-only directory or mount
         try:
             with contextlib.closing(sqlite3.connect(f"file:{quote(str(path))}?{mode}",
                                                     uri=True)) as connection:
-                found = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                           "AND name = ?", (table,)).fetchone()
+                tables = {name for (name,) in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
             break
         except sqlite3.Error as exc:
             problem = problem or str(exc)
-    else:
+    if tables is None:
         raise NotFoundError(f"{display} is not a ledger: {problem} (nothing was changed in it)")
-    if found is None:
-        raise NotFoundError(f"{display} is not a ledger: it is a SQLite database without the "
-                            f"ledger's {table} table (nothing was changed in it; {NO_LEDGER_HINT})")
+    if table in tables or (create and all(t.startswith(_OURS) for t in tables)):
+        return  # a ledger; or, for append, an empty database or one another append is making
+    others = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    made = "append makes a ledger only at a new path, in an empty file or in an empty " \
+        "database" if create else NO_LEDGER_HINT
+    raise NotFoundError(f"{display} is not a ledger: it is a SQLite database without the "
+                        f"ledger's {table} table (it has {others or 'no table'}; nothing was "
+                        f"changed in it; {made})")

@@ -254,10 +254,10 @@ def _open(config: StoreConfig, create: bool = True) -> tuple[LedgerApplication, 
         required = None if create or config.is_default else \
             LedgerApplication.name.lower() + "_events"
         probe(config, required)
-    elif not create and not config.is_default and config.path is not None:
+    elif not config.is_default and config.path is not None:
         from compute_ledger.ledger.sqlite import require_ledger
 
-        require_ledger(config.path, config.display, "stored_events")
+        require_ledger(config.path, config.display, "stored_events", create=create)
     deadline = time.monotonic() + RETRY_FOR
     while True:
         try:

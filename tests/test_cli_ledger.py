@@ -99,7 +99,9 @@ def test_log_show_feed(db: str, record_file: Path) -> None:
     assert run("append", str(record_file), "--db", db).exit_code == 0
     log = run("log", "--db", db, "--type", "creator_ruling")
     lines = log.stdout.splitlines()
-    assert lines[0].split() == ["POS", "RECORDED_AT", "HASH", "TYPE", "OCCURRED_AT", "ID"]
+    assert lines[0].split() == ["POS", "RECORDED_AT", "(UTC)", "HASH", "TYPE", "OCCURRED_AT",
+                                "(UTC)", "ID"]
+    assert lines[1].split()[4] == "2026-04-24T07:00:00Z"  # given as 00:00 -07:00: one zone
     assert [line.split()[0] for line in lines[1:]] == ["3", "7"]
     assert lines[1].split()[-1] == "creator-ruling-cursor-2026-04-24"
 
@@ -196,6 +198,31 @@ def test_a_file_that_is_not_a_ledger_is_refused_and_left_as_it_was(
         assert f"{path} is not a ledger" in result.stderr and reason in result.stderr
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir()) == ["export.sqlite3", "notes.txt"]
+
+
+def test_append_makes_no_ledger_inside_another_tools_file(tmp_path: Path) -> None:
+    """append creates a ledger at a new path, in an empty file or an empty database, never
+    beside another tool's tables or over a file that is not SQLite."""
+    other = tmp_path / "export.sqlite3"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE deals (id TEXT)")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    for path, reason in ((other, "it has deals; nothing was changed in it; append makes a "
+                                 "ledger only at a new path"),
+                         (text, "not a database")):
+        before = path.read_bytes()
+        result = run("append", "--public-record", "--db", str(path))
+        assert result.exit_code == 1, result.output
+        assert f"{path} is not a ledger" in result.stderr and reason in result.stderr
+        assert path.read_bytes() == before
+    empty_file = tmp_path / "empty.sqlite3"
+    empty_file.touch()
+    empty_database = tmp_path / "empty-database.sqlite3"
+    sqlite3.connect(empty_database).close()
+    for path in (empty_file, empty_database):
+        assert run("append", "--public-record", "--db", str(path)).exit_code == 0
+        assert run("digest", "--db", str(path)).stdout.startswith(f"{len(RECORD_LINES)}:")
 
 
 @pytest.mark.postgres
