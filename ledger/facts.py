@@ -69,8 +69,9 @@ FactId = Annotated[
 ]
 Instant = Annotated[
     datetime,
-    Meta(tz=True, description="An RFC 3339 timestamp with Z or a UTC offset; never naive; "
-         "at most 6 fractional digits (instants are kept to the microsecond)."),
+    # The door also refuses more than 6 fractional digits (docs/facts.md); the description
+    # stays as published with fact/1, whose schema is a promise.
+    Meta(tz=True, description="An RFC 3339 timestamp with Z or a UTC offset; never naive."),
 ]
 Text = Annotated[str, Meta(min_length=1, max_length=4000)]
 Quote = Annotated[
