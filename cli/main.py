@@ -18,6 +18,7 @@ from compute_ledger.cli.options import (
     BadInput,
     KnownAtType,
     LedgerGroup,
+    Progress,
     as_of_option,
     db_option,
     echo_lines,
@@ -339,32 +340,35 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
     if not public_record:
         say_if_waiting(file)
     data = bundled_record() if public_record else file.read()
-    facts, problems = read_facts(data)
-    if problems:  # every problem, those against the ledger too, as check names them
-        try:
-            with opened(db) as ledger:
-                problems = ledger.problems(data)
-        except NotFoundError:
-            pass  # no ledger yet, and a refused batch makes none
-        raise InputError(problems)
-    with opened(db, create=True) as ledger:
-        if len(facts) >= 5000 and not as_json:
-            with click.progressbar(length=len(facts), label="appending", file=sys.stderr) as bar:
-                result = ledger.append(facts, progress=bar.update)
-        else:
-            result = ledger.append(facts)
-        warnings = ledger.party_warnings(facts)
-        # The batch has committed: whatever happens next, it is in the ledger, and the
-        # command says so.  Indexing it is derived work that any later append redoes.
-        try:
-            ledger.sync_index()
-            # The index holds what the ledger knew at this batch's end: the next question,
-            # at this or at any later known-at, reads it instead of folding.
-            ledger.projection.catch_up()
-        except LedgerError as exc:
-            click.echo(
-                f"warning: the batch is committed, but indexing it failed ({exc}); the next "
-                "append or question indexes it", err=True)
+    lines = data.count(b"\n") + 1
+    # One bar over the whole command: checking each line, appending each fact, indexing.
+    with Progress(3 * lines, enabled=lines >= 5000 and not as_json) as progress:
+        progress.stage("checking ")
+        facts, problems = read_facts(data, progress=progress.update)
+        if problems:  # every problem, those against the ledger too, as check names them
+            try:
+                with opened(db) as ledger:
+                    problems = ledger.problems(data)
+            except NotFoundError:
+                pass  # no ledger yet, and a refused batch makes none
+            raise InputError(problems)
+        with opened(db, create=True) as ledger:
+            progress.stage("appending")
+            result = ledger.append(facts, progress=progress.update)
+            warnings = ledger.party_warnings(facts)
+            # The batch has committed: whatever happens next, it is in the ledger, and the
+            # command says so.  Indexing it is derived work that any later append redoes.
+            progress.stage("indexing ")
+            try:
+                ledger.sync_index()
+                # The index holds what the ledger knew at this batch's end: the next question,
+                # at this or at any later known-at, reads it instead of folding.
+                ledger.projection.catch_up()
+            except LedgerError as exc:
+                click.echo(
+                    f"warning: the batch is committed, but indexing it failed ({exc}); the "
+                    "next append or question indexes it", err=True)
+            progress.update(3 * lines)
     for line, warning in warnings:
         click.echo(f"warning: line {line}, {warning}", err=True)
     if as_json:

@@ -245,6 +245,38 @@ def echo_lines(lines: Iterable[str | Rows], *, err: bool = False, page: bool = F
         click.echo(line, err=err)
 
 
+class Progress:
+    """One progress bar over the whole of a long command, on stderr and only on a terminal
+    (never in a pipe, a log file or a test): its stages relabel the bar as the work moves
+    from one to the next."""
+
+    def __init__(self, total: int, *, enabled: bool = True) -> None:
+        self._bar = click.progressbar(length=max(total, 1), label="", file=sys.stderr) \
+            if enabled and sys.stderr.isatty() else None
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    @property
+    def shown(self) -> bool:
+        return self._bar is not None
+
+    def stage(self, label: str) -> None:
+        if self._bar is not None:
+            self._bar.label = label
+            self._bar.render_progress()
+
+    def update(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done)
+
+
 def say_if_waiting(file: IO[bytes]) -> None:
     """When facts are to be read from a terminal (no FILE given, or ``-``), say so on
     stderr rather than wait without a word."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NamedTuple
@@ -985,14 +985,17 @@ def parse_facts(data: bytes | str) -> list[Checked]:
     return facts
 
 
-def read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
+def read_facts(data: bytes | str, progress: Callable[[int], None] | None = None
+               ) -> tuple[list[Checked], list[Problem]]:
     """Parse one JSON object or JSON Lines: the facts of the lines that pass the door, and
-    every problem of the lines that do not (what ``check`` reports)."""
+    every problem of the lines that do not (what ``check`` reports).  ``progress`` is told
+    of every thousand lines read."""
     with paused_gc():  # many small objects, no cycles (see ledger.bulk)
-        return _read_facts(data)
+        return _read_facts(data, progress)
 
 
-def _read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
+def _read_facts(data: bytes | str, progress: Callable[[int], None] | None = None
+                ) -> tuple[list[Checked], list[Problem]]:
     if isinstance(data, str):
         data = data.encode()
     if data.startswith(b"\xef\xbb\xbf"):
@@ -1003,6 +1006,8 @@ def _read_facts(data: bytes | str) -> tuple[list[Checked], list[Problem]]:
     facts: list[Checked] = []
     problems: list[Problem] = []
     for number, chunk in chunks:
+        if progress is not None and number % 1000 == 0:
+            progress(1000)
         try:
             fact = _FACT_DECODER.decode(chunk)
         except msgspec.MsgspecError as exc:

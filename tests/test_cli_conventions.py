@@ -267,3 +267,23 @@ def test_on_a_terminal_log_pages_and_reading_stdin_says_so(db: str, tmp_path: Pa
                             db], input="", capture_output=True, text=True, env=env, check=False)
     assert "no facts given" in quiet.stderr
     assert "Reading facts" not in quiet.stderr  # stdin piped: nothing to say
+
+
+def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
+    from builders import announce
+
+    from compute_ledger.ledger.facts import canonical_bytes
+
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes(b"\n".join(canonical_bytes(announce(id=f"a{i}", deal_id=f"d{i}"))
+                                 for i in range(6000)) + b"\n")
+    db = str(tmp_path / "ledger.sqlite3")
+    shown = _on_a_terminal(["append", str(batch), "--db", db], {**os.environ})
+    stages = [s for s in ("checking", "appending", "indexing") if s in shown]
+    assert stages == ["checking", "appending", "indexing"]
+    assert shown.index("checking") < shown.index("appending") < shown.index("indexing")
+    assert "100%" in shown and "appended 6000 facts" in shown
+    piped = subprocess.run([sys.executable, "-m", "compute_ledger.cli.main", "append",
+                            str(batch), "--db", str(tmp_path / "other.sqlite3")],
+                           capture_output=True, text=True, check=True)
+    assert piped.stderr == ""  # no bar, not even its label, off a terminal
