@@ -629,7 +629,11 @@ def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: 
       compute-ledger replay --known-at @8 --json
     """
     with opened(db) as ledger:
-        report = ledger.replay(known_at, as_of, rebuild=rebuild)
+        size = ledger.head().position
+        with Progress(2 * size + 1, enabled=size >= 5000 and not as_json) as progress:
+            report = ledger.replay(known_at, as_of, rebuild=rebuild,
+                                   progress=progress if progress.shown else None)
+            progress.update(2 * size + 1)
     if as_json:
         emit_json(report)
     else:

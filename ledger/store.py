@@ -712,7 +712,8 @@ class Ledger:
 
     def verify(self, against: Head | None = None, *,
                checkpoint: Checkpoint | None = None,
-               copy: list[bytes] | None = None) -> VerifyReport:
+               copy: list[bytes] | None = None,
+               progress: Callable[[int], None] | None = None) -> VerifyReport:
         """Recompute the chain, check positions, times and the fact index
         (:mod:`compute_ledger.ledger.verification` holds the checks).
 
@@ -724,10 +725,11 @@ class Ledger:
         consistency proof from the tree just checked against the records that the ledger
         extends that checkpoint.  With ``copy`` (the records as ``feed`` printed them
         earlier), also that the ledger still holds those records byte for byte, naming the
-        first position that differs.
+        first position that differs.  ``progress`` is told of the records checked, page by
+        page.
         """
         with self._storage("read"), self.recorder.snapshot():
-            report = self._verify(against)
+            report = self._verify(against, progress)
             if copy is not None:
                 self._compare(copy, report.head.position)
             report = msgspec.structs.replace(report,
@@ -736,7 +738,8 @@ class Ledger:
                 report = msgspec.structs.replace(report, extends=self.extension(checkpoint))
             return report
 
-    def _verify(self, against: Head | None) -> VerifyReport:
+    def _verify(self, against: Head | None,
+                progress: Callable[[int], None] | None = None) -> VerifyReport:
         pin = None if against is None else _pin(against)
         verifier = ChainVerifier(pin)
         tree = TreeChecker(self.recorder.tree_size(), STORED_FROM)
@@ -760,6 +763,8 @@ class Ledger:
                     self._check_index(page, upto=indexed)
                     self._check_tree(tree)
                     page = []
+            if progress is not None:
+                progress(len(rows))
             if len(rows) < PAGE:
                 break
             cursor = rows[-1][0]

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -117,6 +117,7 @@ from compute_ledger.projections.view import Histories, View, fold_knowledge, vie
 
 PUBLIC_RECORD = "public-record.jsonl"
 A = TypeVar("A", Verdict, Business, Timeline, DealReport)
+T = TypeVar("T")
 """An answer that can be hypothetical."""
 Instant = datetime | date | str
 """A valid or system time as the API takes it: an aware datetime, a date (the end of that day
@@ -185,6 +186,23 @@ class Hypothesis(msgspec.Struct, frozen=True):
     facts: tuple[Prepared, ...]
     duplicates: int
     known_at: datetime
+
+
+class Stages(Protocol):
+    """What a long operation reports its progress to (the CLI's progress bar)."""
+
+    def stage(self, label: str) -> None: ...
+
+    def update(self, done: int) -> None: ...
+
+
+def _counted(stream: Iterable[T], progress: Callable[[int], None], every: int = 1000
+             ) -> Iterator[T]:
+    """``stream`` as it is, ``progress`` told of every ``every`` items passed on."""
+    for number, item in enumerate(stream, start=1):
+        yield item
+        if number % every == 0:
+            progress(every)
 
 
 def aware(instant: object, name: str) -> datetime:
@@ -494,13 +512,16 @@ class ComputeLedger:
 
     # -- what the ledger knows about each fact --------------------------------------------
 
-    def _folded(self, position: int, extra: Iterable[tuple[int, str, str, Fact]] = ()
-                ) -> tuple[View, Knowledge]:
+    def _folded(self, position: int, extra: Iterable[tuple[int, str, str, Fact]] = (),
+                progress: Callable[[int], None] | None = None) -> tuple[View, Knowledge]:
         """The histories and the knowledge folded from the stored facts up to ``position``,
-        then ``extra`` entries (hypothetical ones), the cyclic collector paused."""
+        then ``extra`` entries (hypothetical ones), the cyclic collector paused;
+        ``progress`` is told of every thousand facts read."""
+        stream: Iterable[tuple[int, str, str, Fact]] = self.ledger.stream(until=position)
+        if progress is not None:
+            stream = _counted(stream, progress)
         with paused_gc():
-            knowledge, head, recorded_at = fold_knowledge(
-                itertools.chain(self.ledger.stream(until=position), extra))
+            knowledge, head, recorded_at = fold_knowledge(itertools.chain(stream, extra))
             return view_of(knowledge, head, recorded_at), knowledge
 
     def provenance(self, known_at: KnownAt | None = None) -> Provenance:
@@ -792,6 +813,7 @@ class ComputeLedger:
         as_of: Instant | None = None,
         *,
         rebuild: bool = False,
+        progress: Stages | None = None,
     ) -> ReplayReport:
         """Verify the chain, fold every projection afresh from the raw facts recorded by
         ``known_at``, compare them with the maintained projection, and give the verdict
@@ -799,12 +821,21 @@ class ComputeLedger:
 
         Raises :class:`~ledger.errors.VerificationError` if the chain does not check out.
         With ``rebuild``, a maintained projection that differs is rebuilt from the facts.
+        ``progress`` hears of each stage (verifying, folding, comparing) and of the records
+        each has done.
         """
         known = self.known_instant(known_at)
-        verified = self.ledger.verify()
+        if progress is not None:
+            progress.stage("verifying")
+        verified = self.ledger.verify(progress=None if progress is None else progress.update)
         position = self.ledger.position_known_at(known)
+        if progress is not None:
+            progress.stage("folding  ")
         with paused_gc():
-            replayed, knowledge = self._folded(position)
+            replayed, knowledge = self._folded(
+                position, progress=None if progress is None else progress.update)
+        if progress is not None:
+            progress.stage("comparing")
         compared, differing, rebuilt = False, [], False
         # The index holds every batch end it has folded, so the replay is compared with it
         # at exactly the replayed position, whatever a writer appends meanwhile.

@@ -287,3 +287,7 @@ def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
                             str(batch), "--db", str(tmp_path / "other.sqlite3")],
                            capture_output=True, text=True, check=True)
     assert piped.stderr == ""  # no bar, not even its label, off a terminal
+    replayed = _on_a_terminal(["replay", "--db", db], {**os.environ})
+    assert replayed.index("verifying") < replayed.index("folding") \
+        < replayed.index("comparing") < replayed.index("100%")
+    assert "the maintained projection agrees with the replay" in replayed.split("100%")[-1]
