@@ -10,6 +10,7 @@ import click
 
 from compute_ledger.cli.options import (
     LedgerGroup,
+    Progress,
     as_of_option,
     db_option,
     emit_json,
@@ -60,7 +61,11 @@ def sqlite(path: Path, as_of: datetime | None, db: str | None, as_json: bool) ->
     from compute_ledger.projections.export import export_sqlite
 
     with opened(db) as ledger:
-        report = export_sqlite(ledger, path, as_of=as_of)
+        size = ledger.head().position
+        with Progress(size + 1, enabled=size >= 5000 and not as_json) as progress:
+            report = export_sqlite(ledger, path, as_of=as_of,
+                                   progress=progress if progress.shown else None)
+            progress.update(size + 1)
     if as_json:
         emit_json(report_json(report))
     else:

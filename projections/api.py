@@ -141,6 +141,7 @@ __all__ = [
     "ReplayReport",
     "SignatureError",
     "Signer",
+    "Stages",
     "Timeline",
     "Verdict",
     "Verifier",
@@ -149,6 +150,7 @@ __all__ = [
     "b64",
     "bundled_record",
     "check_name",
+    "counted",
     "parse_pin",
     "read_checkpoint",
     "record_json",
@@ -196,8 +198,8 @@ class Stages(Protocol):
     def update(self, done: int) -> None: ...
 
 
-def _counted(stream: Iterable[T], progress: Callable[[int], None], every: int = 1000
-             ) -> Iterator[T]:
+def counted(stream: Iterable[T], progress: Callable[[int], None], every: int = 1000
+            ) -> Iterator[T]:
     """``stream`` as it is, ``progress`` told of every ``every`` items passed on."""
     for number, item in enumerate(stream, start=1):
         yield item
@@ -519,7 +521,7 @@ class ComputeLedger:
         ``progress`` is told of every thousand facts read."""
         stream: Iterable[tuple[int, str, str, Fact]] = self.ledger.stream(until=position)
         if progress is not None:
-            stream = _counted(stream, progress)
+            stream = counted(stream, progress)
         with paused_gc():
             knowledge, head, recorded_at = fold_knowledge(itertools.chain(stream, extra))
             return view_of(knowledge, head, recorded_at), knowledge

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +40,7 @@ from compute_ledger.ledger.facts import encode_json
 from compute_ledger.ledger.files import replace_file
 from compute_ledger.ledger.instants import utc_text
 from compute_ledger.projections.answers import Business, TermOut, Timeline, Verdict
-from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.api import ComputeLedger, Stages, counted
 from compute_ledger.projections.business import capacity_facility
 
 EXPORT_FORMAT = "compute-ledger/export/1"
@@ -464,13 +464,17 @@ class _Plan(msgspec.Struct, frozen=True):
 
 
 def export_sqlite(
-    ledger: ComputeLedger, path: Path, *, as_of: datetime | None = None
+    ledger: ComputeLedger, path: Path, *, as_of: datetime | None = None,
+    progress: Stages | None = None,
 ) -> ExportReport:
     """Write (or refresh) the export at ``path`` from ``ledger``: the facts up to the head, and
     the verdict and business as of ``as_of`` (default: now) and the timeline, as known at the
-    head.  One transaction; see the module docstring."""
+    head.  One transaction; see the module docstring.  ``progress`` hears of each stage
+    (answering, writing the facts, writing the tables) and of the facts written."""
     path = Path(path)
     _check_target(path)
+    if progress is not None:
+        progress.stage("answering")
     head = ledger.head()
     known = ledger.known_instant(head.position)
     as_of = ledger.moments(as_of, known)[0]
@@ -489,7 +493,7 @@ def export_sqlite(
     db = _open(path)
     try:
         plan, added, counts = _write(db, ledger, path, answers, as_of=as_of,
-                                     exported_at=exported_at)
+                                     exported_at=exported_at, progress=progress)
     finally:
         db.close()
     target = metadata_path(path)
@@ -503,7 +507,7 @@ def export_sqlite(
 
 def _write(
     db: Database, ledger: ComputeLedger, path: Path, answers: _Answers, *, as_of: datetime,
-    exported_at: str,
+    exported_at: str, progress: Stages | None = None,
 ) -> tuple[_Plan, int, dict[str, int]]:
     """Everything the export writes, in one transaction: committed whole, or rolled back."""
     verdict = answers.verdict
@@ -515,7 +519,12 @@ def _write(
                 for table in reversed(TABLES):
                     db.table(table.name).drop(ignore=True)
             _create_tables(db)
-            added = _write_facts(db, ledger, plan.since, verdict.ledger_position)
+            if progress is not None:
+                progress.stage("facts    ")
+            added = _write_facts(db, ledger, plan.since, verdict.ledger_position,
+                                 None if progress is None else progress.update)
+            if progress is not None:
+                progress.stage("tables   ")
             _write_business(db, answers.business)
             _write_verdict(db, verdict)
             _write_timeline(db, answers.timeline)
@@ -687,8 +696,10 @@ def _terms(key: str, owner: str, terms: Mapping[str, TermOut]) -> Iterator[dict[
         yield {key: owner, "term": name, "value": _term_text(term.value), "fact_id": term.fact}
 
 
-def _write_facts(db: Database, ledger: ComputeLedger, since: int, position: int) -> int:
-    """Add the facts recorded after ``since``, up to ``position``."""
+def _write_facts(db: Database, ledger: ComputeLedger, since: int, position: int,
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Add the facts recorded after ``since``, up to ``position`` (``progress`` told of
+    every thousand)."""
     if position <= since:
         return 0
     rows = (
@@ -704,7 +715,7 @@ def _write_facts(db: Database, ledger: ComputeLedger, since: int, position: int)
         }
         for entry in ledger.facts(after=since, until=position)
     )
-    return _insert(db, FACTS, rows)
+    return _insert(db, FACTS, rows if progress is None else counted(rows, progress))
 
 
 def _write_business(db: Database, business: Business) -> None:

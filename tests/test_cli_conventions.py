@@ -291,3 +291,8 @@ def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
     assert replayed.index("verifying") < replayed.index("folding") \
         < replayed.index("comparing") < replayed.index("100%")
     assert "the maintained projection agrees with the replay" in replayed.split("100%")[-1]
+    exported = _on_a_terminal(["export", "sqlite", str(tmp_path / "out.db"), "--db", db],
+                              {**os.environ})
+    assert exported.index("answering") < exported.index("facts") \
+        < exported.index("tables") < exported.index("100%")
+    assert "6000 facts added" in exported
