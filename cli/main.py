@@ -208,7 +208,11 @@ def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | No
       compute-ledger timeline --known-at 2026-05-10 --json
     """
     with opened(db) as ledger:
-        answer = ledger.timeline(known_at, hypothesis=supposing(ledger, with_file))
+        hypothesis = supposing(ledger, with_file)
+        large = hypothesis is None and not as_json and ledger.head().position >= 5000
+        with Progress(1000, enabled=large) as progress:  # thousandths of the walk
+            answer = ledger.timeline(known_at, hypothesis=hypothesis,
+                                     progress=progress if progress.shown else None)
     if as_json:
         emit_json(answer)
     else:

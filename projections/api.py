@@ -677,7 +677,8 @@ class ComputeLedger:
         return business_projection.business(self.histories(known_at), as_of, known_at)
 
     def timeline(self, known_at: KnownAt | None = None, *,
-                 hypothesis: Hypothesis | None = None) -> Timeline:
+                 hypothesis: Hypothesis | None = None,
+                 progress: Stages | None = None) -> Timeline:
         """Every change point of the verdict and the business, as known at ``known_at``,
         corrections and retractions included (with a ``hypothesis``: as if its facts were
         appended now; its flips are the points that differ)."""
@@ -691,9 +692,21 @@ class ComputeLedger:
             return self._marked(answer, hypothesis, flips)
         _, known = self.moments(None, known_at)
         position = self.ledger.position_known_at(known)
+        if progress is not None:
+            progress.stage("reading ")
         histories = self._read(position)
         amendments = self._scoped([AMENDMENTS], position).amendments()
-        return timeline_projection.timeline(histories, known, amendments)
+        if progress is None:
+            return timeline_projection.timeline(histories, known, amendments)
+        progress.stage("walking ")
+        done = 0
+
+        def walked(count: int, total: int) -> None:
+            nonlocal done
+            progress.update(count * 1000 // max(total, 1) - done)  # in thousandths
+            done = count * 1000 // max(total, 1)
+
+        return timeline_projection.timeline(histories, known, amendments, walked)
 
     def report(self, as_of: Instant | None = None,
                known_at: KnownAt | None = None) -> report_projection.Report:

@@ -11,7 +11,7 @@ changed are kept, each listing what changed and the facts that occurred then.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -78,21 +78,26 @@ def _amended(view: View, amendments: Iterable[FactRef]) -> dict[datetime, list[C
 
 
 def timeline(histories: Histories, known_at: datetime,
-             amendments: Iterable[FactRef] = ()) -> Timeline:
+             amendments: Iterable[FactRef] = (),
+             progress: Callable[[int, int], None] | None = None) -> Timeline:
     """Every change point of the verdict and the business, given what ``histories`` hold,
     with the ``amendments`` (corrections and retractions) known then.
 
     Walks the instants once, recomputing at each only the deals and offerings that can have
-    changed there (all of them where the party groups change)."""
-    return _timeline(histories.full(), known_at, amendments)
+    changed there (all of them where the party groups change).  ``progress`` is told
+    ``(instants walked, instants in all)`` every thousand instants and at the end."""
+    return _timeline(histories.full(), known_at, amendments, progress)
 
 
-def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef]) -> Timeline:
+def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef],
+              progress: Callable[[int, int], None] | None = None) -> Timeline:
     changing = _when_subjects_change(view)
     group_times = set(view.groups.times)
     amended = _amended(view, amendments)
     instants = sorted({*changing, *group_times, *view.market.times, *amended,
                        AFTER_DEADLINE})
+    if progress is not None:
+        progress(0, len(instants))
     points: list[PointOut] = []
     judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
     current: dict[str, dict[str, Any]] = {}
@@ -101,7 +106,9 @@ def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef]) -> 
     run_rate = Decimal(0)
     last_status: str | None = None
     all_histories: list[History[Any]] = [view.market, view.groups, *view.subjects.values()]
-    for at in instants:
+    for walked, at in enumerate(instants, start=1):
+        if progress is not None and walked % 1000 == 0:
+            progress(walked, len(instants))
         groups = view.groups_at(judged_groups_time(at))
         keys = view.subjects if at in group_times else changing.get(at, ())
         before = {key: current.get(key, {}) for key in keys}
@@ -152,6 +159,8 @@ def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef]) -> 
                               *(c.after for c in amended.get(at, ()) if c.after)}),
             ))
         last_status = now
+    if progress is not None:
+        progress(len(instants), len(instants))
     return Timeline(known_at=utc(known_at), points=points, ledger_position=view.position,
                     ledger_head=view.head)
 

@@ -296,3 +296,6 @@ def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
     assert exported.index("answering") < exported.index("facts") \
         < exported.index("tables") < exported.index("100%")
     assert "6000 facts added" in exported
+    walked = _on_a_terminal(["timeline", "--db", db], {**os.environ})
+    assert walked.index("reading") < walked.index("walking") < walked.index("100%")
+    assert "Timeline as known at" in walked.split("100%")[-1]
