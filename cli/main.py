@@ -217,7 +217,7 @@ def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | No
         emit_json(answer)
     else:
         echo_lines(render.what_if_lines(answer.what_if))
-        echo_lines(render.timeline_lines(answer))
+        echo_lines(render.timeline_lines(answer), page=True)
 
 
 @main.command()

@@ -257,6 +257,8 @@ def test_on_a_terminal_log_pages_and_reading_stdin_says_so(db: str, tmp_path: Pa
     env = {**os.environ, "PAGER": str(pager), "COLUMNS": "80"}
     _on_a_terminal(["log", "--db", db], env)
     assert "spacex-xai-share-exchange-2025" in paged.read_text()  # through the pager
+    _on_a_terminal(["timeline", "--db", db], env)
+    assert "market deadline: - -> passed" in paged.read_text()
     shown = _on_a_terminal(["check", "--db", db], env, answer=b"")
     assert "Reading facts from standard input" in shown and "Ctrl-D" in shown
     assert "no facts given" in shown
