@@ -207,6 +207,23 @@ def counted(stream: Iterable[T], progress: Callable[[int], None], every: int = 1
             progress(every)
 
 
+def _text(value: object, name: str) -> None:
+    """Refuse, with the project's own error, an argument that should be a string."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string; got {type(value).__name__} "
+                                 f"{value!r}")
+
+
+def _positions(after: object, until: object) -> None:
+    """Refuse, with the project's own error, ledger positions that are not whole numbers."""
+    for name, value in (("after", after), ("until", until)):
+        if value is None and name == "until":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigurationError(f"{name} must be a ledger position (an int, 0 or more); "
+                                     f"got {type(value).__name__} {value!r}")
+
+
 def aware(instant: object, name: str) -> datetime:
     """``instant`` (see :data:`Instant`) in UTC; a naive datetime is refused rather than read
     as local time, and so is one outside the range the ledger speaks of, or anything else,
@@ -372,10 +389,12 @@ class ComputeLedger:
 
     def facts(self, after: int = 0, until: int | None = None) -> Iterator[Entry]:
         """Stored facts in ledger order, positions in ``(after, until]``."""
+        _positions(after, until)
         return self.ledger.entries(after, until)
 
     def records(self, after: int = 0, until: int | None = None) -> Iterator[Record]:
         """Stored records (canonical fact bytes with their chain links), in ledger order."""
+        _positions(after, until)
         return self.ledger.records(after, until)
 
     def follow(
@@ -387,6 +406,7 @@ class ComputeLedger:
 
     def show(self, fact_id: str) -> Entry:
         """The stored fact with this id."""
+        _text(fact_id, "fact_id")
         entry = self.ledger.find(fact_id)
         if entry is None:
             raise NotFoundError(f"no fact with id {fact_id!r} in ledger {self.display}")
@@ -734,6 +754,7 @@ class ComputeLedger:
              hypothesis: Hypothesis | None = None) -> DealReport:
         """Everything about one deal or offering (``name``: its id, or ``deal:ID`` /
         ``offering:ID``) as of ``as_of``, as known at ``known_at``."""
+        _text(name, "name")
         if hypothesis is not None:
             when, view, provenance = self._supposing(hypothesis, as_of, known_at)
             key = deal_projection.subject_key(name, view, provenance)

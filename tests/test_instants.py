@@ -63,3 +63,10 @@ def test_the_api_takes_the_instants_the_cli_takes_and_refuses_others_with_its_ow
             ledger.timeline(known_at=8.5)  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="to_as_of must be a datetime"):
             ledger.diff("2026-05-01", to_as_of=[])  # type: ignore[arg-type]
+        # the other arguments too: the project's error, naming the argument
+        for call, message in ((lambda: ledger.deal(5), "name must be a string"),  # type: ignore[arg-type]
+                              (lambda: ledger.show(5), "fact_id must be a string"),  # type: ignore[arg-type]
+                              (lambda: ledger.facts(after="x"), "after must be a ledger"),  # type: ignore[arg-type]
+                              (lambda: ledger.records(until=-1), "until must be a ledger")):
+            with pytest.raises(ConfigurationError, match=message):
+                call()
