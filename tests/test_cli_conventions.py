@@ -224,7 +224,8 @@ def test_layout_wraps_under_the_label_and_never_cuts_a_word() -> None:
 
 def _on_a_terminal(argv: list[str], env: dict[str, str], answer: bytes = b"") -> str:
     """``compute-ledger ARGV`` with stdin, stdout and stderr on a pseudo-terminal; once it
-    says it reads standard input, ``answer`` is typed, then Ctrl-D.  Returns what it showed."""
+    says it reads standard input, ``answer`` is typed, then Ctrl-D.  Returns what it showed.
+    ``env`` should name a PAGER that waits for no one (``less`` waits for a key)."""
     master, slave = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "compute_ledger.cli.main", *argv],
                                stdin=slave, stdout=slave, stderr=slave, env=env)
@@ -244,6 +245,8 @@ def _on_a_terminal(argv: list[str], env: dict[str, str], answer: bytes = b"") ->
                 typed = True
         elif process.poll() is not None:
             break
+    if process.poll() is None:  # still running at the deadline: never leave it behind
+        process.kill()
     process.wait(10)
     os.close(master)
     return shown.decode(errors="replace").replace("\r\n", "\n")
@@ -280,7 +283,7 @@ def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
     batch.write_bytes(b"\n".join(canonical_bytes(announce(id=f"a{i}", deal_id=f"d{i}"))
                                  for i in range(6000)) + b"\n")
     db = str(tmp_path / "ledger.sqlite3")
-    shown = _on_a_terminal(["append", str(batch), "--db", db], {**os.environ})
+    shown = _on_a_terminal(["append", str(batch), "--db", db], {**os.environ, "PAGER": "cat"})
     stages = [s for s in ("checking", "appending", "indexing") if s in shown]
     assert stages == ["checking", "appending", "indexing"]
     assert shown.index("checking") < shown.index("appending") < shown.index("indexing")
@@ -289,15 +292,15 @@ def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
                             str(batch), "--db", str(tmp_path / "other.sqlite3")],
                            capture_output=True, text=True, check=True)
     assert piped.stderr == ""  # no bar, not even its label, off a terminal
-    replayed = _on_a_terminal(["replay", "--db", db], {**os.environ})
+    replayed = _on_a_terminal(["replay", "--db", db], {**os.environ, "PAGER": "cat"})
     assert replayed.index("verifying") < replayed.index("folding") \
         < replayed.index("comparing") < replayed.index("100%")
     assert "the maintained projection agrees with the replay" in replayed.split("100%")[-1]
     exported = _on_a_terminal(["export", "sqlite", str(tmp_path / "out.db"), "--db", db],
-                              {**os.environ})
+                              {**os.environ, "PAGER": "cat"})
     assert exported.index("answering") < exported.index("facts") \
         < exported.index("tables") < exported.index("100%")
     assert "6000 facts added" in exported
-    walked = _on_a_terminal(["timeline", "--db", db], {**os.environ})
+    walked = _on_a_terminal(["timeline", "--db", db], {**os.environ, "PAGER": "cat"})
     assert walked.index("reading") < walked.index("walking") < walked.index("100%")
     assert "Timeline as known at" in walked.split("100%")[-1]
