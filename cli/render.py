@@ -234,21 +234,31 @@ def business_lines(answer: Business) -> Iterator[str | Rows]:
                          "yes" if offering.qualifies else "no"))
         yield Rows(rows[0], rows[1:])
     yield ""
+    for label, text in business_totals(answer):
+        yield f"{label:<20} {text}"
+
+
+def business_totals(answer: Business) -> list[tuple[str, str]]:
+    """The business's totals as (label, text): the text and the HTML report show the same
+    ones.  Amounts as precisely as the active deals' prices were stated (see
+    :func:`money`)."""
     place, digits = precision(d.usd_per_month for d in answer.deals if d.status == "active")
     customers = ", ".join(
         f"{c.customer} ({mw(c.capacity_mw)}, {money(c.usd_per_month, exponent=place)}/month)"
         for c in answer.external_customers
     )
-    yield f"External customers   {customers or 'none'}"
     capacity = ", ".join(f"{k} {mw(v)}" for k, v in answer.capacity_mw_by_facility.items())
-    yield f"Capacity by facility {capacity or 'none active'}"
-    yield (f"Monthly run-rate     {money(answer.monthly_run_rate_usd, exponent=place)} "
-           "(active deals)")
     open_ended = f"; open-ended, not counted: {', '.join(answer.open_ended_deals)}" if \
         answer.open_ended_deals else ""
     about = "about " if answer.contracted_backlog_usd else ""
-    yield (f"Contracted backlog   {about}{money(answer.contracted_backlog_usd, digits=digits)} "
-           f"(active deals, to their end dates{open_ended})")
+    return [
+        ("External customers", customers or "none"),
+        ("Capacity by facility", capacity or "none active"),
+        ("Monthly run-rate", f"{money(answer.monthly_run_rate_usd, exponent=place)} "
+                             "(active deals)"),
+        ("Contracted backlog", f"{about}{money(answer.contracted_backlog_usd, digits=digits)} "
+                               f"(active deals, to their end dates{open_ended})"),
+    ]
 
 
 def customer_text(customer: str | None, external: bool | None) -> str:

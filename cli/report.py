@@ -19,11 +19,11 @@ from html import escape
 from compute_ledger.cli.render import (
     MARK,
     STATE,
+    business_totals,
     customer_text,
     flag_text,
     money,
     mw,
-    precision,
     status_text,
     usd_compact,
 )
@@ -430,25 +430,9 @@ def _business(business: Business) -> Iterator[str]:
                    f"<td>{escape(str(offering.available_from or '-'))}</td>"
                    f"<td>{'yes' if offering.qualifies else 'no'}</td></tr>")
         yield "</table>"
-    place, digits = precision(d.usd_per_month for d in business.deals if d.status == "active")
-    customers = ", ".join(
-        f"{escape(c.customer)} ({escape(mw(c.capacity_mw))}, "
-        f"{escape(money(c.usd_per_month, exponent=place))}/month)"
-        for c in business.external_customers) or "none"
-    capacity = ", ".join(f"{escape(k)} {escape(mw(v))}"
-                         for k, v in business.capacity_mw_by_facility.items()) or "none active"
-    open_ended = "" if not business.open_ended_deals else \
-        f"; open-ended, not counted: {escape(', '.join(business.open_ended_deals))}"
     yield "<table>"
-    yield f"<tr><th>External customers</th><td>{customers}</td></tr>"
-    yield f"<tr><th>Capacity by facility</th><td>{capacity}</td></tr>"
-    yield (f"<tr><th>Monthly run-rate</th><td>"
-           f"{escape(money(business.monthly_run_rate_usd, exponent=place))} (active deals)"
-           "</td></tr>")
-    about = "about " if business.contracted_backlog_usd else ""
-    yield (f"<tr><th>Contracted backlog</th><td>{about}"
-           f"{escape(money(business.contracted_backlog_usd, digits=digits))}"
-           f" (active deals, to their end dates{open_ended})</td></tr>")
+    for label, text in business_totals(business):
+        yield f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>"
     yield "</table>"
 
 
