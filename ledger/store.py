@@ -35,7 +35,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import ClassVar, cast
@@ -398,10 +398,12 @@ class Ledger:
                     wait(poll if stop is None else min(poll, 0.1))  # notice a stop promptly
 
     def stream(
-        self, after: int = 0, until: int | None = None, page: int = PAGE
+        self, after: int = 0, until: int | None = None, page: int = PAGE,
+        only: Container[int] | None = None,
     ) -> Iterator[tuple[int, str, str, Fact]]:
         """``(position, recorded_at, hash, fact)`` in ledger order, one parse per record: what
-        a replay folds.  (It trusts the records; :meth:`verify` is what checks them.)"""
+        a replay folds.  (It trusts the records; :meth:`verify` is what checks them.)  With
+        ``only``, the records at other positions are read past without being decoded."""
         cursor = after
         while True:
             limit = page if until is None else min(page, until - cursor)
@@ -410,6 +412,8 @@ class Ledger:
             with self._storage("read"):
                 rows = self.recorder.select_states(cursor, limit)
             for position, state in rows:
+                if only is not None and position not in only:
+                    continue
                 try:
                     record = _FACT_RECORD_DECODER.decode(state)
                 except (msgspec.MsgspecError, ValueError):

@@ -679,13 +679,12 @@ def _content(fact: Fact) -> SourcedFact:
 
 def read_positions(ledger: Ledger, positions: Iterable[int]) -> dict[int, Fact]:
     """The stored facts at these positions, read in runs (gaps up to :data:`RUN_BRIDGE`
-    positions read through)."""
+    positions read through, and not decoded)."""
     wanted = set(positions)
     found: dict[int, Fact] = {}
     for start, end in _runs(sorted(wanted), bridge=RUN_BRIDGE):
-        for position, _, _, fact in ledger.stream(after=start - 1, until=end):
-            if position in wanted:
-                found[position] = fact
+        for position, _, _, fact in ledger.stream(after=start - 1, until=end, only=wanted):
+            found[position] = fact
     return found
 
 
