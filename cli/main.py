@@ -15,6 +15,7 @@ from compute_ledger.cli import proofs, render
 from compute_ledger.cli.export import export
 from compute_ledger.cli.options import (
     INSTANT,
+    SINCE,
     BadInput,
     KnownAtType,
     LedgerGroup,
@@ -23,6 +24,7 @@ from compute_ledger.cli.options import (
     db_option,
     echo_lines,
     emit_json,
+    emit_json_streaming,
     emit_line,
     json_option,
     known_at_option,
@@ -190,34 +192,52 @@ def business(as_of: datetime | None, known_at: KnownAt | None, with_file: IO[byt
 
 @main.command()
 @known_at_option
+@click.option("--since", type=SINCE, metavar="T",
+              help="Only the points at or after T (valid time; a date means the start of "
+              "that day in America/Los_Angeles).")
+@click.option("--until", type=INSTANT, metavar="T",
+              help="Only the points at or before T (valid time; a date means the end of "
+              "that day).")
 @with_option
 @wide_option
 @db_option
 @json_option
-def timeline(known_at: KnownAt | None, with_file: IO[bytes] | None, db: str | None,
-             as_json: bool) -> None:
+def timeline(*, known_at: KnownAt | None, since: datetime | None, until: datetime | None,
+              with_file: IO[bytes] | None, db: str | None, as_json: bool) -> None:
     """Every change point of the verdict and the business along valid time, as known at K.
 
-    Each point names what changed: a deal's standing, status, run-rate or the creator's
-    ruling on it, the market's status, the deadline passing, and the corrections and
-    retractions known at K (at the valid time each was issued).
+    Each point names what changed there, and only that: a deal's standing, status, run-rate,
+    whether it qualifies, or the creator's ruling on it, the market's status, the deadline
+    passing, and the corrections and retractions known at K (at the valid time each was
+    issued).  The points are printed as they are found.
 
     \b
     Example:
       compute-ledger timeline
+      compute-ledger timeline --since 2026-05-01 --until 2026-06-30
       compute-ledger timeline --known-at 2026-05-10 --json
     """
     with opened(db) as ledger:
         hypothesis = supposing(ledger, with_file)
-        large = hypothesis is None and not as_json and ledger.head().position >= 5000
-        with Progress(1000, enabled=large) as progress:  # thousandths of the walk
-            answer = ledger.timeline(known_at, hypothesis=hypothesis,
-                                     progress=progress if progress.shown else None)
-    if as_json:
-        emit_json(answer)
-    else:
-        echo_lines(render.what_if_lines(answer.what_if))
-        echo_lines(render.timeline_lines(answer), page=True)
+        if hypothesis is not None:  # its flips compare whole timelines: not streamed
+            answer = ledger.timeline(known_at, since=since, until=until,
+                                     hypothesis=hypothesis)
+            if as_json:
+                emit_json(answer)
+            else:
+                echo_lines(render.what_if_lines(answer.what_if))
+                echo_lines(render.timeline_lines(answer, answer.points), page=True)
+            return
+        large = not as_json and ledger.head().position >= 5000
+        with Progress(1, enabled=large) as progress:  # the reading, before the first point
+            head, points = ledger.timeline_points(
+                known_at, since=since, until=until,
+                progress=progress if progress.shown else None)
+            progress.update(1)
+        if as_json:
+            emit_json_streaming(head, "points", points)
+        else:
+            echo_lines(render.timeline_lines(head, points), page=True)
 
 
 @main.command()

@@ -143,20 +143,26 @@ def db_option(func: F) -> F:
 
 
 class InstantType(click.ParamType):  # type: ignore[type-arg]
-    """An RFC 3339 instant with an offset, or a date (the end of that day, Pacific time)."""
+    """An RFC 3339 instant with an offset, or a date (the end of that day, Pacific time; with
+    ``day_start``, its start)."""
 
     name = "INSTANT"
+
+    def __init__(self, *, day_start: bool = False) -> None:
+        self.day_start = day_start
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, datetime):
             return value
         try:
-            return parse_instant(str(value))
+            return parse_instant(str(value), day_start=self.day_start)
         except InstantSyntaxError as exc:
             self.fail(str(exc), param, ctx)
 
 
 INSTANT = InstantType()
+SINCE = InstantType(day_start=True)
+"""An instant opening a range: a date is the start of that day."""
 
 
 class KnownAtType(InstantType):
@@ -290,6 +296,29 @@ def emit_json(value: object, *, indent: int = 2) -> None:
     if indent:
         data = msgspec.json.format(data, indent=indent)
     click.echo(data.decode())
+
+
+def emit_json_streaming(head: object, field: str, items: Iterable[object],
+                        *, every: int = 256) -> None:
+    """What :func:`emit_json` prints for ``head`` with its (empty) list ``field`` holding
+    ``items``, byte for byte, each item written as it comes (a few hundred at a time), so
+    the output starts at once and the items are never all held at once."""
+    text = msgspec.json.format(_JSON.encode(head), indent=2).decode()
+    marker = f'\n  "{field}": []'
+    at = text.index(marker) + len(marker) - 1  # just before the closing bracket
+    click.echo(text[:at], nl=False)
+    chunk: list[str] = []
+    written = False
+    for item in items:
+        body = msgspec.json.format(_JSON.encode(item), indent=2).decode()
+        chunk.append((",\n    " if written else "\n    ") + body.replace("\n", "\n    "))
+        written = True
+        if len(chunk) >= every:
+            click.echo("".join(chunk), nl=False)
+            chunk.clear()
+    if written:
+        chunk.append("\n  ")
+    click.echo("".join(chunk) + text[at:])
 
 
 def emit_line(value: object) -> None:

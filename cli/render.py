@@ -17,6 +17,7 @@ from compute_ledger.projections.answers import (
     Diff,
     DifferenceOut,
     InfoOut,
+    PointOut,
     ReplayReport,
     RulingOut,
     ShowOut,
@@ -271,13 +272,14 @@ def flag_text(flag: bool | None) -> str:
     return "?" if flag is None else "yes" if flag else "no"
 
 
-def timeline_lines(answer: Timeline) -> Iterator[str]:
+def timeline_lines(answer: Timeline, points: Iterable[PointOut]) -> Iterator[str]:
+    """The timeline's heading from ``answer``, then ``points`` (its own, or the points as
+    they are walked)."""
     yield (f"Timeline as known at {instant(answer.known_at)}, ledger position "
            f"{answer.ledger_position} (head {answer.ledger_head[:12]})")
     yield ""
-    for point in answer.points:
-        qualifying = f" qualifying: {', '.join(point.qualifying)}" if point.qualifying else ""
-        yield f"{market_text(point.at)}  {point.status}{qualifying}"
+    for point in points:
+        yield f"{market_text(point.at)}  {point.status}"
         for change in point.changes:
             yield f"    {change.subject} {change.what}: {_value(change.what, change.before)} -> " \
                   f"{_value(change.what, change.after)}"

@@ -77,8 +77,9 @@ def end_of_day(day: date) -> datetime:
     return start_of_day(day + timedelta(days=1)) - ONE_MICROSECOND
 
 
-def parse_instant(text: str) -> datetime:
-    """Parse a query time: an RFC 3339 instant with an offset, or a date (end of that day, PT).
+def parse_instant(text: str, *, day_start: bool = False) -> datetime:
+    """Parse a query time: an RFC 3339 instant with an offset, or a date (end of that day, PT;
+    with ``day_start``, its start: where a date opens a range, as ``--since`` does).
 
     >>> parse_instant("2026-05-07").isoformat()
     '2026-05-07T23:59:59.999999-07:00'
@@ -93,7 +94,7 @@ def parse_instant(text: str) -> datetime:
             raise InstantSyntaxError(f"{text!r} is not a valid date: {exc}") from None
         if not in_range(day):
             raise InstantSyntaxError(range_problem(day))
-        return end_of_day(day)
+        return start_of_day(day) if day_start else end_of_day(day)
     match = _INSTANT.match(text)
     if match is None and _INSTANT.match(re.sub(r"(\.\d{6})\d+", r"\1", text)):
         raise InstantSyntaxError(

@@ -206,7 +206,8 @@ class Business(_Answer, frozen=True, kw_only=True):
 class ChangeOut(_Answer, frozen=True, kw_only=True):
     """One thing that changed at a point: a deal's or offering's ``standing``, ``status``,
     the creator's ``ruling`` in force on it (``counts``, ``does_not_count``,
-    ``under_review``) or its ``usd_per_month`` run-rate (a decimal string); a ``correction``
+    ``under_review``), its ``usd_per_month`` run-rate (a decimal string) or whether it
+    ``qualifies`` (counts towards the criteria: ``true`` or ``false``); a ``correction``
     or ``retraction`` of one of its facts, issued then (``before`` names the fact, ``after``
     the correction or retraction; its effect is retroactive and already in every point); or
     the market's ``status``, or ``deadline`` (``passed``, at the first instant after it)."""
@@ -218,12 +219,13 @@ class ChangeOut(_Answer, frozen=True, kw_only=True):
 
 
 class PointOut(_Answer, frozen=True, kw_only=True):
-    """A valid time at which the verdict or the business changes."""
+    """A valid time at which the verdict or the business changes, naming what changed (the
+    deals and offerings that qualify are not repeated at every point: each one's
+    ``qualifies`` changes say when it starts and stops counting)."""
 
     at: datetime
     status: Status
     criteria_met: bool
-    qualifying: list[str]
     monthly_run_rate_usd: Decimal
     changes: list[ChangeOut]
     facts: list[str]
@@ -233,7 +235,7 @@ class PointOut(_Answer, frozen=True, kw_only=True):
 class Timeline(_Answer, frozen=True, kw_only=True):
     """Every change point of the verdict and of the business along valid time."""
 
-    schema: str = "compute-ledger/timeline/3"
+    schema: str = "compute-ledger/timeline/4"
     known_at: datetime
     points: list[PointOut]
     ledger_position: int

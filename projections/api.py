@@ -59,6 +59,7 @@ from compute_ledger.ledger.instants import (
     in_range,
     parse_instant,
     range_problem,
+    start_of_day,
     utc_text,
 )
 from compute_ledger.ledger.notes import (
@@ -100,6 +101,7 @@ from compute_ledger.projections.answers import (
     FactAt,
     HeadOut,
     InfoOut,
+    PointOut,
     ProblemOut,
     ProjectionStateOut,
     ProvenVerdict,
@@ -224,19 +226,20 @@ def _positions(after: object, until: object) -> None:
                                      f"got {type(value).__name__} {value!r}")
 
 
-def aware(instant: object, name: str) -> datetime:
+def aware(instant: object, name: str, *, day_start: bool = False) -> datetime:
     """``instant`` (see :data:`Instant`) in UTC; a naive datetime is refused rather than read
     as local time, and so is one outside the range the ledger speaks of, or anything else,
-    with the project's own error naming the argument."""
+    with the project's own error naming the argument.  A date is the end of that day in the
+    market's time zone (with ``day_start``, its start)."""
     if isinstance(instant, str):
         try:
-            instant = parse_instant(instant)
+            instant = parse_instant(instant, day_start=day_start)
         except InstantSyntaxError as exc:
             raise ConfigurationError(f"{name}: {exc}") from None
     elif isinstance(instant, date) and not isinstance(instant, datetime):
         if not in_range(instant):
             raise ConfigurationError(f"{name} {range_problem(instant)}")
-        instant = end_of_day(instant)
+        instant = start_of_day(instant) if day_start else end_of_day(instant)
     if not isinstance(instant, datetime):
         raise ConfigurationError(
             f"{name} must be a datetime with an offset, a date, or an instant as text such as "
@@ -697,36 +700,54 @@ class ComputeLedger:
         return business_projection.business(self.histories(known_at), as_of, known_at)
 
     def timeline(self, known_at: KnownAt | None = None, *,
+                 since: Instant | None = None, until: Instant | None = None,
                  hypothesis: Hypothesis | None = None,
                  progress: Stages | None = None) -> Timeline:
         """Every change point of the verdict and the business, as known at ``known_at``,
-        corrections and retractions included (with a ``hypothesis``: as if its facts were
-        appended now; its flips are the points that differ)."""
+        corrections and retractions included, from ``since`` up to ``until`` (valid time; a
+        date is from the start of that day, or up to its end; each point names what
+        changed since the one before it, in the window or not).  With a ``hypothesis``: as
+        if its facts were appended now; its flips are the points that differ."""
+        window = self._window(since, until)
         if hypothesis is not None:
             _, view, provenance = self._supposing(hypothesis, None, known_at)
             moment = hypothesis.known_at
-            answer = timeline_projection.timeline(view, moment, provenance.amendments())
+            answer = timeline_projection.timeline(view, moment, provenance.amendments(),
+                                                  window=window)
             flips = timeline_projection.compare(
-                self.timeline(moment), answer, provenance,
+                self.timeline(moment, since=since, until=until), answer, provenance,
                 (hypothesis.base.position, hypothesis.base.position + len(hypothesis.facts)))
             return self._marked(answer, hypothesis, flips)
+        head, points = self.timeline_points(known_at, since=since, until=until,
+                                            progress=progress)
+        return msgspec.structs.replace(head, points=list(points))
+
+    def timeline_points(self, known_at: KnownAt | None = None, *,
+                        since: Instant | None = None, until: Instant | None = None,
+                        progress: Stages | None = None) -> tuple[Timeline, Iterator[PointOut]]:
+        """:meth:`timeline` as it is walked, for an output that streams: the answer without
+        its points, and the points, each computed when it is asked for (iterate them while
+        the ledger is open).  ``progress`` hears of the reading (the walk is heard of by
+        its points arriving)."""
+        window = self._window(since, until)
         _, known = self.moments(None, known_at)
         position = self.ledger.position_known_at(known)
         if progress is not None:
             progress.stage("reading ")
         histories = self._read(position)
         amendments = self._scoped([AMENDMENTS], position).amendments()
-        if progress is None:
-            return timeline_projection.timeline(histories, known, amendments)
-        progress.stage("walking ")
-        done = 0
+        head = Timeline(known_at=known, points=[], ledger_position=histories.position,
+                        ledger_head=histories.head)
+        return head, timeline_projection.points(histories, amendments, window=window)
 
-        def walked(count: int, total: int) -> None:
-            nonlocal done
-            progress.update(count * 1000 // max(total, 1) - done)  # in thousandths
-            done = count * 1000 // max(total, 1)
-
-        return timeline_projection.timeline(histories, known, amendments, walked)
+    @staticmethod
+    def _window(since: Instant | None, until: Instant | None) -> timeline_projection.Window:
+        low = None if since is None else aware(since, "since", day_start=True)
+        high = None if until is None else aware(until, "until")
+        if low is not None and high is not None and low > high:
+            raise ConfigurationError(f"since ({low.isoformat()}) is after until "
+                                     f"({high.isoformat()}): no point could be in between")
+        return low, high
 
     def report(self, as_of: Instant | None = None,
                known_at: KnownAt | None = None) -> report_projection.Report:

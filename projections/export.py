@@ -43,7 +43,7 @@ from compute_ledger.projections.answers import Business, TermOut, Timeline, Verd
 from compute_ledger.projections.api import ComputeLedger, Stages, counted
 from compute_ledger.projections.business import capacity_facility
 
-EXPORT_FORMAT = "compute-ledger/export/1"
+EXPORT_FORMAT = "compute-ledger/export/2"
 """The layout of the exported tables.  A file written in another layout is rebuilt."""
 
 TITLE = "compute-ledger export"
@@ -357,8 +357,6 @@ TIMELINE = Table(
         _c("at", str, f"The instant ({INSTANT}).", not_null=True),
         _c("status", str, "The market's status from then on.", not_null=True),
         _c("criteria_met", bool, "1 when something qualifies from then on.", not_null=True),
-        _c("qualifying", str, f"The qualifying deals and offerings, {JSON_LIST}.",
-           not_null=True),
         _c("monthly_run_rate_usd", str, f"Run-rate of active deals from then on, {DECIMAL}.",
            not_null=True),
         _c("changes", str, "What changed, a JSON array of {subject, what, before, after}.",
@@ -819,7 +817,6 @@ def _write_timeline(db: Database, timeline: Timeline) -> None:
     _insert(db, TIMELINE, (
         {
             "at": utc_text(p.at), "status": p.status, "criteria_met": p.criteria_met,
-            "qualifying": _json(p.qualifying),
             "monthly_run_rate_usd": _decimal(p.monthly_run_rate_usd),
             "changes": _json(p.changes), "facts": _json(p.facts),
         }

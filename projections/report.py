@@ -22,6 +22,7 @@ from compute_ledger.contracts.terms import value
 from compute_ledger.ledger.facts import Correction, Retraction
 from compute_ledger.projections.answers import Business, Timeline, Verdict, utc
 from compute_ledger.projections.provenance import Provenance
+from compute_ledger.projections.timeline import qualifying_along
 from compute_ledger.projections.view import Histories
 
 REPORT_FORMAT = "compute-ledger/report/1"
@@ -116,15 +117,15 @@ def bands(timeline: Timeline) -> list[Band]:
     found: list[Band] = [Band(start=None, end=timeline.points[0].at if timeline.points else None,
                               status="OPEN", kind="OPEN")]
     points = timeline.points
-    for i, point in enumerate(points):
+    for i, (point, qualifying) in enumerate(qualifying_along(points)):
         for change in point.changes:
             if change.what == "ruling":
                 rulings[change.subject.split(":", 1)[1]] = change.after
         kind: BandKind
         if point.status.startswith("RESOLVED"):
             kind = "RESOLVED"
-        elif point.status == "CRITERIA_MET" and point.qualifying \
-                and all(rulings.get(q) == "under_review" for q in point.qualifying):
+        elif point.status == "CRITERIA_MET" and qualifying \
+                and all(rulings.get(q) == "under_review" for q in qualifying):
             kind = "UNDER_REVIEW"
         else:
             kind = point.status  # type: ignore[assignment]  # the other statuses, as they are

@@ -11,7 +11,7 @@ changed are kept, each listing what changed and the facts that occurred then.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -53,12 +53,12 @@ def _when_subjects_change(view: View) -> dict[datetime, set[str]]:
     return found
 
 
-def _facts_at(histories: Iterable[History[Any]], at: datetime) -> list[str]:
-    found: list[str] = []
+def _facts_starting(histories: Iterable[History[Any]]) -> dict[datetime, set[str]]:
+    """For each instant, the facts of the steps that start then (in any history)."""
+    found: dict[datetime, set[str]] = defaultdict(set)
     for history in histories:
-        step = history.at(at)
-        if step is not None and step.valid_from == at:
-            found.extend(step.facts)
+        for step in history:
+            found[step.valid_from].update(step.facts)
     return found
 
 
@@ -77,20 +77,41 @@ def _amended(view: View, amendments: Iterable[FactRef]) -> dict[datetime, list[C
     return found
 
 
+Window = tuple[datetime | None, datetime | None]
+"""``(since, until)``: the points from ``since`` up to and including ``until`` (None: no
+bound on that side)."""
+
+
 def timeline(histories: Histories, known_at: datetime,
              amendments: Iterable[FactRef] = (),
-             progress: Callable[[int, int], None] | None = None) -> Timeline:
+             progress: Callable[[int, int], None] | None = None,
+             window: Window = (None, None)) -> Timeline:
     """Every change point of the verdict and the business, given what ``histories`` hold,
-    with the ``amendments`` (corrections and retractions) known then.
+    with the ``amendments`` (corrections and retractions) known then (those in ``window``;
+    see :func:`points`)."""
+    return Timeline(known_at=utc(known_at), ledger_position=histories.position,
+                    ledger_head=histories.head,
+                    points=list(points(histories, amendments, progress, window)))
+
+
+def points(histories: Histories, amendments: Iterable[FactRef] = (),
+           progress: Callable[[int, int], None] | None = None,
+           window: Window = (None, None)) -> Iterator[PointOut]:
+    """The change points of :func:`timeline`, one at a time as the walk reaches them.
 
     Walks the instants once, recomputing at each only the deals and offerings that can have
-    changed there (all of them where the party groups change).  ``progress`` is told
+    changed there (all of them where the party groups change).  Only the points in
+    ``window`` are given, each naming what changed since the point before it, in the window
+    or not (the walk starts at the first instant whatever the window: what holds at a point
+    depends on everything before it; it stops after ``until``).  ``progress`` is told
     ``(instants walked, instants in all)`` every thousand instants and at the end."""
-    return _timeline(histories.full(), known_at, amendments, progress)
+    return _walk(histories.full(), amendments, progress, window)
 
 
-def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef],
-              progress: Callable[[int, int], None] | None = None) -> Timeline:
+def _walk(view: View, amendments: Iterable[FactRef],
+          progress: Callable[[int, int], None] | None = None,
+          window: Window = (None, None)) -> Iterator[PointOut]:
+    since, until = window
     changing = _when_subjects_change(view)
     group_times = set(view.groups.times)
     amended = _amended(view, amendments)
@@ -98,15 +119,16 @@ def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef],
                        AFTER_DEADLINE})
     if progress is not None:
         progress(0, len(instants))
-    points: list[PointOut] = []
     judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
     current: dict[str, dict[str, Any]] = {}
     qualifying_now: set[str] = set()
     counted_by_rules: set[str] = set()  # subjects the clauses let count at some time so far
     run_rate = Decimal(0)
     last_status: str | None = None
-    all_histories: list[History[Any]] = [view.market, view.groups, *view.subjects.values()]
+    starting = _facts_starting([view.market, view.groups, *view.subjects.values()])
     for walked, at in enumerate(instants, start=1):
+        if until is not None and at > until:
+            break
         if progress is not None and walked % 1000 == 0:
             progress(walked, len(instants))
         groups = view.groups_at(judged_groups_time(at))
@@ -138,6 +160,7 @@ def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef],
             decided = ruled(step.state.ruling)
             counts = key in counted_by_rules if decided is None else decided
             (qualifying_now.add if counts else qualifying_now.discard)(key)
+            summary["qualifies"] = counts
             current[key] = summary
         market = view.market_at(at)
         now = status(bool(qualifying_now), None if market is None else market.resolution, at)
@@ -149,35 +172,57 @@ def _timeline(view: View, known_at: datetime, amendments: Iterable[FactRef],
         if at == AFTER_DEADLINE:
             changes.insert(0, ChangeOut(subject="market", what="deadline", before=None,
                                         after="passed"))
-        if changes:
-            qualifying = sorted(qualifying_now)
-            points.append(PointOut(
+        if changes and (since is None or at >= since):
+            yield PointOut(
                 at=utc(at), status=now, criteria_met=bool(qualifying_now),
-                qualifying=[k.split(":", 1)[1] for k in qualifying],
                 monthly_run_rate_usd=run_rate, changes=changes,
-                facts=sorted({*_facts_at(all_histories, at),
+                facts=sorted({*starting.get(at, ()),
                               *(c.after for c in amended.get(at, ()) if c.after)}),
-            ))
+            )
         last_status = now
     if progress is not None:
         progress(len(instants), len(instants))
-    return Timeline(known_at=utc(known_at), points=points, ledger_position=view.position,
-                    ledger_head=view.head)
+
+
+SUMMARY = ("standing", "status", "ruling", "usd_per_month", "qualifies")
+"""What the timeline follows of each deal and offering, in the order its changes are named
+(``qualifies``: whether it counts towards the criteria then, ``true`` or ``false``; a subject
+not yet known does not)."""
 
 
 def _diff(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[ChangeOut]:
     changes: list[ChangeOut] = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key, {}), after.get(key, {})
-        for what in ("standing", "status", "ruling", "usd_per_month"):
-            if old.get(what) != new.get(what):
-                changes.append(ChangeOut(subject=key, what=what, before=_text(old.get(what)),
-                                         after=_text(new.get(what))))
+        for what in SUMMARY:
+            was, now = _summary_value(old, what), _summary_value(new, what)
+            if was != now:
+                changes.append(ChangeOut(subject=key, what=what, before=_text(was),
+                                         after=_text(now)))
     return changes
 
 
+def _summary_value(summary: dict[str, Any], what: str) -> Any:
+    return summary.get(what, False) if what == "qualifies" else summary.get(what)
+
+
 def _text(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return None if value is None else str(value)
+
+
+def qualifying_along(points: Iterable[PointOut]) -> Iterator[tuple[PointOut, list[str]]]:
+    """Each point with the deals and offerings (ids, sorted) that qualify from then on: the
+    timeline names only what changes at a point, so the list is its ``qualifies`` changes
+    folded from the first point."""
+    qualifying: set[str] = set()
+    for point in points:
+        for change in point.changes:
+            if change.what == "qualifies":
+                name = change.subject.split(":", 1)[1]
+                (qualifying.add if change.after == "true" else qualifying.discard)(name)
+        yield point, sorted(qualifying)
 
 
 def subject_history(histories: Histories, key: str, known_at: datetime,
@@ -192,14 +237,14 @@ def subject_history(histories: Histories, key: str, known_at: datetime,
                 subjects={key: history}, market=History(()), groups=histories.groups_history())
     summary: dict[str, Any] = {}
     found: list[tuple[PointOut, dict[str, Any]]] = []
-    for point in _timeline(view, known_at, amendments).points:
+    for point in _walk(view, amendments):
         mine = [c for c in point.changes if c.subject == key]
         if not mine:
             continue
+        summary.setdefault("qualifies", False)
         for change in mine:
-            if change.what in ("standing", "status", "ruling", "usd_per_month"):
-                summary[change.what] = change.after
-        summary["qualifies"] = bool(point.qualifying)
+            summary[change.what] = change.after == "true" if change.what == "qualifies" \
+                else change.after
         found.append((point, dict(summary)))
     return found
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from cli_runner import run
 
-from compute_ledger.projections.api import bundled_record
+from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 
 @pytest.fixture
@@ -92,8 +93,9 @@ def test_timeline(db: str) -> None:
     statuses = [p["status"] for p in answer["points"]]
     assert statuses[0] == "OPEN" and "CRITERIA_MET" in statuses
     text = run("timeline", "--db", db).stdout
-    assert "2026-05-06 00:00:00 PDT  CRITERIA_MET qualifying: xai-anthropic-colossus" in text
-    assert "    market status: OPEN -> CRITERIA_MET" in text
+    assert "2026-05-06 00:00:00 PDT  CRITERIA_MET\n    market status: OPEN -> CRITERIA_MET" \
+        in text
+    assert "    deal:xai-anthropic-colossus qualifies: false -> true" in text
 
 
 @pytest.mark.parametrize("bad", ["2026-05-06T10:00:00", "yesterday", "2026-13-01",
@@ -116,3 +118,51 @@ def test_a_naive_time_is_refused_with_the_reason(db: str) -> None:
 def test_a_fresh_install_answers_with_the_bundled_record() -> None:
     answer = json.loads(run("verdict", "--as-of", "2026-05-23", "--json").stdout)
     assert answer["status"] == "CRITERIA_MET"
+
+
+def _pretty(value: object) -> str:
+    return msgspec.json.format(msgspec.json.encode(value, enc_hook=str), indent=2).decode()
+
+
+def test_the_streamed_timeline_is_the_answer_byte_for_byte(db: str) -> None:
+    """`timeline --json` writes its points as the walk reaches them; what it prints is
+    exactly the whole answer's JSON (the known-at pinned, so both are one answer)."""
+    printed = run("timeline", "--known-at", "@8", "--db", db, "--json").stdout
+    with ComputeLedger.open(db, environ={}) as ledger:
+        assert printed == _pretty(ledger.timeline(8)) + "\n"
+        head, points = ledger.timeline_points(8)
+        assert head.points == [] and iter(points) is points  # walked on demand
+    empty = run("timeline", "--known-at", "@8", "--since", "2030-01-01", "--db", db, "--json")
+    assert json.loads(empty.stdout)["points"] == [] and '"points": []' in empty.stdout
+
+
+def test_each_point_names_only_what_changed(db: str) -> None:
+    answer = json.loads(run("timeline", "--db", db, "--json").stdout)
+    assert answer["schema"] == "compute-ledger/timeline/4"
+    assert all("qualifying" not in point for point in answer["points"])
+    turned = [(p["at"], c["before"], c["after"]) for p in answer["points"] for c in p["changes"]
+              if c["what"] == "qualifies"]
+    assert turned == [("2026-05-06T07:00:00Z", "false", "true")]  # said once, where it turns
+
+
+def test_since_and_until_keep_the_points_of_a_stretch(db: str) -> None:
+    whole = json.loads(run("timeline", "--known-at", "@8", "--db", db, "--json").stdout)
+    part = json.loads(run("timeline", "--known-at", "@8", "--since", "2026-05-06",
+                          "--until", "2026-12-31", "--db", db, "--json").stdout)
+    # A date opens the range at the start of its day (PT) and closes it at the end of its day.
+    assert [p["at"] for p in part["points"]] == ["2026-05-06T07:00:00Z", "2026-05-22T07:00:00Z"]
+    assert part["points"] == [p for p in whole["points"] if p["at"] in
+                              ("2026-05-06T07:00:00Z", "2026-05-22T07:00:00Z")]
+    instant = json.loads(run("timeline", "--known-at", "@8", "--since", "2026-05-06T07:00:01Z",
+                             "--db", db, "--json").stdout)
+    assert instant["points"][0]["at"] == "2026-05-22T07:00:00Z"
+    text = run("timeline", "--until", "2026-04-30", "--db", db).stdout
+    assert "2026-04-24 00:00:00 PDT  OPEN" in text and "2026-05-06" not in text
+
+
+def test_since_after_until_is_refused(db: str) -> None:
+    result = run("timeline", "--since", "2026-06-01", "--until", "2026-05-01", "--db", db)
+    assert result.exit_code == 2
+    assert "since (2026-06-01T07:00:00+00:00) is after until" in result.stderr
+    bad = run("timeline", "--since", "soon", "--db", db)
+    assert bad.exit_code == 2 and "Invalid value for '--since'" in bad.stderr

@@ -302,5 +302,5 @@ def test_on_a_terminal_one_bar_covers_the_whole_append(tmp_path: Path) -> None:
         < exported.index("tables") < exported.index("100%")
     assert "6000 facts added" in exported
     walked = _on_a_terminal(["timeline", "--db", db], {**os.environ, "PAGER": "cat"})
-    assert walked.index("reading") < walked.index("walking") < walked.index("100%")
-    assert "Timeline as known at" in walked.split("100%")[-1]
+    # The bar covers the reading; the walk is seen by its points arriving, after the bar.
+    assert walked.index("reading") < walked.index("100%") < walked.index("Timeline as known at")

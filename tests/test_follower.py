@@ -325,17 +325,16 @@ def test_deal_agrees_with_verdict_business_and_timeline(which: str,
             assert report[kind] == shown[key]
             # The history is the timeline's: at each of its points where this subject
             # changed, the summary so far (status, standing, ruling) and whether it counts.
-            expected, summary = [], {}
+            expected, summary = [], {"qualifies": "false"}
             for point in timeline["points"]:
                 changed = {c["what"]: c["after"] for c in point["changes"]
                            if c["subject"] == key}
                 if not changed or point["at"] > report["as_of"]:
                     continue
                 summary.update({k: v for k, v in changed.items()
-                                if k in ("status", "standing", "ruling")})
+                                if k in ("status", "standing", "ruling", "qualifies")})
                 expected.append((point["at"], summary.get("status"), summary.get("standing"),
-                                 summary.get("ruling"), key.split(":", 1)[1] in
-                                 point["qualifying"]))
+                                 summary.get("ruling"), summary["qualifies"] == "true"))
             assert [(s["at"], s["status"], s["standing"], s["ruling"], s["qualifies"])
                     for s in report["history"]] == expected, key
 

@@ -24,6 +24,7 @@ from builders import (
 from cli_runner import run
 
 from compute_ledger.ledger import facts as F
+from compute_ledger.projections.timeline import qualifying_along
 
 SALE = "2026-06-01T12:00:00Z"
 
@@ -130,9 +131,9 @@ def test_the_timeline_agrees_with_the_verdict_at_every_point() -> None:
              rule("2027-03-01T00:00:00Z", "does_not_count", "d1")]
     points = timeline_of(*facts).points
     assert [p.status for p in points][:1] == ["CRITERIA_MET"]
-    for point in points:
+    for point, qualifying in qualifying_along(points):
         answer = verdict_of(*facts, as_of=point.at.isoformat())
-        assert (point.status, point.qualifying) == (answer.status, answer.qualifying), point.at
+        assert (point.status, qualifying) == (answer.status, answer.qualifying), point.at
     assert points[-1].status == "CRITERIA_NOT_MET"  # the ruling removed the only YES
 
 

@@ -33,7 +33,7 @@ from compute_ledger.projections.answers import Business, Timeline, Verdict
 from compute_ledger.projections.api import ComputeLedger
 from compute_ledger.projections.business import business
 from compute_ledger.projections.provenance import AMENDMENTS, Provenance
-from compute_ledger.projections.timeline import timeline
+from compute_ledger.projections.timeline import qualifying_along, timeline
 from compute_ledger.projections.verdict import verdict
 from compute_ledger.projections.view import View, build_view
 
@@ -99,12 +99,12 @@ def test_once_met_the_criteria_stay_met(facts: list[F.Fact]) -> None:
 @given(histories())
 def test_the_verdict_at_t_has_the_status_the_timeline_shows_at_t(facts: list[F.Fact]) -> None:
     view = view_of(facts)
-    points = timeline(view, NOW).points
+    points = list(qualifying_along(timeline(view, NOW).points))
     for t in question_times():
-        shown = [p for p in points if p.at <= t]
-        expected = shown[-1].status if shown else ("OPEN" if t <= DEADLINE
-                                                   else "CRITERIA_NOT_MET")
-        expected_qualifying = shown[-1].qualifying if shown else []
+        shown = [(p, qualifying) for p, qualifying in points if p.at <= t]
+        expected = shown[-1][0].status if shown else ("OPEN" if t <= DEADLINE
+                                                      else "CRITERIA_NOT_MET")
+        expected_qualifying = shown[-1][1] if shown else []
         answer = verdict(view, t, NOW)
         assert answer.status == expected, t
         assert sorted(answer.qualifying) == sorted(expected_qualifying), t
