@@ -121,3 +121,13 @@ def test_proofs_benchmark_prints_its_figures_and_ratios() -> None:
                  "digest (baseline)", "checkpoint", "prove", "consistency",
                  "verify --against (re-reads all)", '{"missed": '):
         assert line in done.stdout, line
+
+
+def test_one_deal_benchmark_prints_both_shapes_and_the_ratios() -> None:
+    done = bench("bench.one_deal", "--n", "300", "--spread", "20", "--batches", "2")
+    assert done.returncode == 0, done.stderr
+    assert "300 facts in 2 batches: on one deal, and over 20 deals" in done.stdout
+    for name in ("ledger file", "append (a batch)", "verdict", "deal", "timeline --json",
+                 "replay", "largest peak RSS"):
+        assert any(line.startswith(name) for line in done.stdout.splitlines()), name
+    assert '"missed": []' in done.stdout
