@@ -55,6 +55,7 @@ from compute_ledger.projections.api import (
     record_json,
     replace_file,
 )
+from compute_ledger.projections.export import check_export
 
 EXIT_CODES = """
 Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad input.
@@ -634,11 +635,16 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
 @click.option("--rebuild", is_flag=True,
               help="If the maintained projection differs from the replay, rebuild it from "
               "the facts.")
+@click.option("--export", "exports", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Also compare this `export sqlite` file, every table row by row, with a "
+              "fresh export of the position and as-of it records (the file is only read). "
+              "Repeatable.")
 @wide_option
 @db_option
 @json_option
-def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: str | None,
-           as_json: bool) -> None:
+def replay(*, known_at: KnownAt | None, as_of: datetime | None, rebuild: bool,
+           exports: tuple[Path, ...], db: str | None, as_json: bool) -> None:
     """The auditor's replay: verify the chain, rebuild every projection from the raw facts,
     compare them with the maintained ones, and reproduce a past answer.
 
@@ -651,6 +657,7 @@ def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: 
     Example:
       compute-ledger replay
       compute-ledger replay --known-at @8 --json
+      compute-ledger replay --export ledger.db
     """
     with opened(db) as ledger:
         size = ledger.head().position
@@ -658,15 +665,26 @@ def replay(known_at: KnownAt | None, as_of: datetime | None, rebuild: bool, db: 
             report = ledger.replay(known_at, as_of, rebuild=rebuild,
                                    progress=progress if progress.shown else None)
             progress.update(2 * size + 1)
+        if exports:
+            checked = [check_export(ledger, path) for path in exports]
+            report = msgspec.structs.replace(
+                report, exports=checked, ok=report.ok and not any(c.differs for c in checked))
     if as_json:
-        emit_json(report)
-    else:
-        echo_lines(render.replay_lines(report))
+        emit_json(report)  # one document, whose ok says it all: exit 1 without a second one
+        if not report.ok:
+            raise SystemExit(1)
+        return
+    echo_lines(render.replay_lines(report))
     if report.projection_differs:
         raise click.ClickException(
             "the maintained projection differs from the replay for "
             f"{', '.join(report.projection_differs)}; run `compute-ledger replay --rebuild`"
         )
+    for check in report.exports:
+        if check.differs:
+            raise click.ClickException(
+                f"the export {check.path} differs from the replay: {check.differs[0]}; "
+                f"remove it and run `compute-ledger export sqlite {check.path}` to write it anew")
 
 
 @main.command()

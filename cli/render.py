@@ -309,6 +309,10 @@ def replay_lines(report: ReplayReport) -> Iterator[str]:
         yield "Projection differed from the replay, and was rebuilt from the facts: it agrees"
     else:
         yield "Projection the maintained projection agrees with the replay"
+    for check in report.exports:
+        found = f"DIFFERS: {check.differs[0]}" if check.differs else \
+            "agrees with a fresh export, every table row for row"
+        yield f"Export     {check.path} (position {check.position}): {found}"
     yield ""
     yield "The answer the ledger gave then:"
     yield from verdict_lines(report.answer, explain=False)

@@ -252,10 +252,21 @@ class HeadOut(_Answer, frozen=True, kw_only=True):
     hash: str
 
 
+class ExportCheckOut(_Answer, frozen=True, kw_only=True):
+    """An export file compared by ``replay --export``: the ledger position and head its last
+    export recorded, and the first difference from a fresh export of that position and
+    as-of (empty: every table agrees, row for row)."""
+
+    path: str
+    position: int
+    head: str
+    differs: list[str]
+
+
 class ReplayReport(_Answer, frozen=True, kw_only=True):
     """What an auditor's replay found (``compute-ledger replay``)."""
 
-    schema: str = "compute-ledger/replay/3"
+    schema: str = "compute-ledger/replay/4"
     ok: bool
     verified: int
     """Records whose chain, positions and index were checked."""
@@ -271,6 +282,8 @@ class ReplayReport(_Answer, frozen=True, kw_only=True):
     projection_differs: list[str]
     """The subjects whose maintained histories differ from the replay (empty: they agree)."""
     projection_rebuilt: bool
+    exports: list[ExportCheckOut] = []
+    """The export files compared (``--export``), each with what differs."""
     answer: Verdict
     """The verdict the ledger gave at ``known_at``: as of ``known_at`` unless asked
     otherwise, with the position and head it stood on."""

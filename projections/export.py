@@ -24,8 +24,11 @@ the file (table ``_metadata``) and beside it (``PATH.metadata.json``).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,8 +41,14 @@ from sqlite_utils import Database
 from compute_ledger.ledger.errors import ConfigurationError, StorageError
 from compute_ledger.ledger.facts import encode_json
 from compute_ledger.ledger.files import replace_file
-from compute_ledger.ledger.instants import utc_text
-from compute_ledger.projections.answers import Business, TermOut, Timeline, Verdict
+from compute_ledger.ledger.instants import from_utc_text, utc_text
+from compute_ledger.projections.answers import (
+    Business,
+    ExportCheckOut,
+    TermOut,
+    Timeline,
+    Verdict,
+)
 from compute_ledger.projections.api import ComputeLedger, Stages, counted
 from compute_ledger.projections.business import capacity_facility
 
@@ -463,18 +472,18 @@ class _Plan(msgspec.Struct, frozen=True):
 
 def export_sqlite(
     ledger: ComputeLedger, path: Path, *, as_of: datetime | None = None,
-    progress: Stages | None = None,
+    progress: Stages | None = None, position: int | None = None,
 ) -> ExportReport:
-    """Write (or refresh) the export at ``path`` from ``ledger``: the facts up to the head, and
-    the verdict and business as of ``as_of`` (default: now) and the timeline, as known at the
-    head.  One transaction; see the module docstring.  ``progress`` hears of each stage
-    (answering, writing the facts, writing the tables) and of the facts written."""
+    """Write (or refresh) the export at ``path`` from ``ledger``: the facts up to the head (or
+    the batch end ``position``), and the verdict and business as of ``as_of`` (default: now)
+    and the timeline, as known there.  One transaction; see the module docstring.
+    ``progress`` hears of each stage (answering, writing the facts, writing the tables) and
+    of the facts written."""
     path = Path(path)
     _check_target(path)
     if progress is not None:
         progress.stage("answering")
-    head = ledger.head()
-    known = ledger.known_instant(head.position)
+    known = ledger.known_instant(ledger.head().position if position is None else position)
     as_of = ledger.moments(as_of, known)[0]
     answers = _Answers(
         verdict=ledger.verdict(as_of, known),
@@ -822,6 +831,106 @@ def _write_timeline(db: Database, timeline: Timeline) -> None:
         }
         for p in timeline.points
     ))
+
+
+# ---------------------------------------------------------------------------------------------
+# The auditor's comparison
+# ---------------------------------------------------------------------------------------------
+
+
+COMPARED = tuple(t for t in TABLES if t is not EXPORTS)
+"""The tables an export is compared by (``_export`` records when and how it was written)."""
+
+
+def check_export(ledger: ComputeLedger, path: Path) -> ExportCheckOut:
+    """Compare the export at ``path`` with a fresh export, written to a scratch file, of
+    the ledger position and as-of the file's last ``_export`` row records: every table, row
+    by row in key order, naming the first row that differs (or is only on one side).  The
+    file is only read.  Raises :class:`ConfigurationError` for a file that is not an export."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"no export at {path}")
+    with _reading(path) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = "
+                                            "'table'")}
+        if EXPORTS.name not in names:
+            raise ConfigurationError(f"{path} is not a compute-ledger export (it has no "
+                                     f"{EXPORTS.name} table)")
+        last = conn.execute(f"SELECT format, position, head, as_of FROM {EXPORTS.name} "
+                            "ORDER BY id DESC LIMIT 1").fetchone()
+    if last is None:
+        return ExportCheckOut(path=str(path), position=0, head="",
+                              differs=["the file records no complete export"])
+    layout, position, head, as_of = str(last[0]), int(last[1]), str(last[2]), str(last[3])
+    found = ExportCheckOut(path=str(path), position=position, head=head, differs=[])
+    if layout != EXPORT_FORMAT:
+        return msgspec.structs.replace(found, differs=[
+            f"the file was written in another layout ({layout}); export it again"])
+    held = ledger.head().position
+    record = next(ledger.records(after=position - 1, until=position), None) \
+        if 0 < position <= held else None
+    if position and (record is None or record.hash != head):
+        where = f"the ledger's record there has hash {record.hash[:16]}..." if record \
+            else f"the ledger holds {held} records"
+        return msgspec.structs.replace(found, differs=[
+            f"the file holds position {position} with head {head[:16]}..., but {where}"])
+    with tempfile.TemporaryDirectory(prefix="compute-ledger-check-") as scratch:
+        fresh = Path(scratch) / "fresh.sqlite3"
+        export_sqlite(ledger, fresh, as_of=from_utc_text(as_of), position=position)
+        with _reading(path) as conn:
+            conn.execute("ATTACH DATABASE ? AS fresh", (f"file:{fresh}?mode=ro",))
+            for table in COMPARED:
+                difference = _first_difference(conn, table, names)
+                if difference is not None:
+                    return msgspec.structs.replace(found, differs=[difference])
+    return found
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open the export {path}: {exc}") from None
+    try:
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise ConfigurationError(f"cannot read the export {path}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _first_difference(conn: sqlite3.Connection, table: Table, names: set[str]) -> str | None:
+    """The first row of ``table`` (in key order) that the file and the fresh export do not
+    hold alike, named by its key and the first column that differs."""
+    if table.name not in names:
+        return f"table {table.name} is missing from the file"
+    key = (table.pk,) if isinstance(table.pk, str) else table.pk
+    columns = ", ".join(f'"{c}"' for c in table.column_names)
+    order = ", ".join(f'"{c}"' for c in key)
+    try:
+        mine = conn.execute(f'SELECT {columns} FROM main."{table.name}" ORDER BY {order}')
+    except sqlite3.OperationalError as exc:  # a column dropped or renamed
+        return f"table {table.name} does not have the export's columns ({exc})"
+    theirs = conn.cursor().execute(f'SELECT {columns} FROM fresh."{table.name}" ORDER BY {order}')
+    at = [table.column_names.index(c) for c in key]
+    for a, b in itertools.zip_longest(mine, theirs):
+        if a == b:
+            continue
+        if a is None or b is None or [a[i] for i in at] != [b[i] for i in at]:
+            row = b if a is None or (b is not None and
+                                     [b[i] for i in at] < [a[i] for i in at]) else a
+            side = "missing from the file" if row is b else "only in the file"
+            return f"table {table.name}, row {_key_text(key, row, at)}: {side}"
+        name, was, now = next((c, x, y) for c, x, y in zip(table.column_names, a, b, strict=True)
+                              if x != y)
+        return (f"table {table.name}, row {_key_text(key, a, at)}: {name} is {was!r} in the "
+                f"file, {now!r} in the replay")
+    return None
+
+
+def _key_text(key: tuple[str, ...], row: tuple[Any, ...], at: list[int]) -> str:
+    return ", ".join(f"{name}={row[i]!r}" for name, i in zip(key, at, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -505,3 +505,75 @@ def test_the_report_type_is_what_the_api_returns(file_ledger: ComputeLedger, out
     assert isinstance(report, ExportReport)
     assert report.path == out and report.head == file_ledger.head().hash
     assert report.as_of == MAY_23.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# replay --export: the file's tables against a fresh export
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tampering", "named"), [
+    ("UPDATE deals SET status = 'ended' WHERE id = 'spacexai-cursor'",
+     "table deals, row id='spacexai-cursor': status is 'ended' in the file, 'reported' in "
+     "the replay"),
+    ("DELETE FROM verdict", "table verdict, row market='xai-compute-2026': missing from the "
+     "file"),
+    ("INSERT INTO customers VALUES ('zz-made-up', '1', '1', '[]')",
+     "table customers, row customer='zz-made-up': only in the file"),
+    ("UPDATE facts SET json = replace(json, '300', '350') WHERE position = 4",
+     "table facts, row position=4: json is"),
+    ("UPDATE timeline SET status = 'OPEN' WHERE at = (SELECT max(at) FROM timeline)",
+     "table timeline, row at='2029-05-01T07:00:00.000000Z': status is 'OPEN' in the file"),
+    ("DROP TABLE rulings", "table rulings is missing from the file"),
+])
+def test_replay_names_the_first_row_an_export_holds_otherwise(
+        db_path: str, out: Path, tampering: str, named: str) -> None:
+    assert run("export", "sqlite", str(out), "--db", db_path, "--as-of", "2026-05-23"
+               ).exit_code == 0
+    agreed = run("replay", "--export", str(out), "--db", db_path)
+    assert agreed.exit_code == 0, agreed.output
+    assert f"Export     {out} (position 8): agrees with a fresh export" in agreed.stdout
+    conn = sqlite3.connect(out)
+    conn.execute(tampering)
+    conn.commit()
+    conn.close()
+    before = out.read_bytes()
+    result = run("replay", "--export", str(out), "--db", db_path, "--json")
+    assert result.exit_code == 1
+    [check] = json.loads(result.stdout)["exports"]
+    assert check["position"] == 8 and check["differs"][0].startswith(named), check
+    assert json.loads(result.stdout)["ok"] is False
+    assert result.stderr == ""  # one JSON document, which says what differs
+    shown = run("replay", "--export", str(out), "--db", db_path)
+    assert shown.exit_code == 1
+    assert f"the export {out} differs from the replay: {named}" in shown.stderr
+    assert out.read_bytes() == before  # only read
+
+
+def test_replay_compares_an_export_made_before_later_appends(db_path: str, out: Path,
+                                                             tmp_path: Path) -> None:
+    """The fresh export is of the position and as-of the file records, not of the head."""
+    assert run("export", "sqlite", str(out), "--db", db_path).exit_code == 0
+    more = tmp_path / "more.jsonl"
+    more.write_bytes(OFFERING + b"\n")
+    assert run("append", str(more), "--db", db_path).exit_code == 0
+    result = run("replay", "--export", str(out), "--db", db_path)
+    assert result.exit_code == 0, result.output
+    assert "(position 8): agrees" in result.stdout
+
+
+def test_replay_says_when_an_export_stands_on_another_history(
+        db_path: str, out: Path, tmp_path: Path) -> None:
+    other = str(tmp_path / "other.sqlite3")
+    more = tmp_path / "more.jsonl"
+    more.write_bytes(OFFERING + b"\n")
+    assert run("append", str(more), "--db", other).exit_code == 0
+    assert run("export", "sqlite", str(out), "--db", other).exit_code == 0
+    result = run("replay", "--export", str(out), "--db", db_path)
+    assert result.exit_code == 1
+    assert "the file holds position 2 with head" in result.stderr
+    assert "but the ledger's record there has hash" in result.stderr
+    not_one = tmp_path / "plain.db"
+    sqlite3.connect(not_one).execute("CREATE TABLE t (x)").connection.close()
+    refused = run("replay", "--export", str(not_one), "--db", db_path)
+    assert refused.exit_code == 2 and "is not a compute-ledger export" in refused.stderr

@@ -98,7 +98,7 @@ def test_replay_known_at_a_position_in_json(record: tuple[str, Path]) -> None:
     db, _ = record
     report = json.loads(run("replay", "--db", db, "--known-at", "@8", "--as-of", "2026-04-30",
                             "--json").stdout)
-    assert report["schema"] == "compute-ledger/replay/3"
+    assert report["schema"] == "compute-ledger/replay/4"
     assert (report["position"], report["head"]["position"]) == (8, 8)
     assert report["answer"]["status"] == "OPEN"
     assert report["answer"]["ledger_position"] == 8
