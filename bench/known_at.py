@@ -10,7 +10,8 @@ then runs whole commands, each in a process of its own (wall time, and peak RSS 
 * ``verdict --as-of 2026-05-23 --json`` at the latest knowledge and at ``--known-at @P``,
   ``P`` the end of the middle batch;
 * ``business`` and ``deal D`` the same two ways;
-* ``timeline --json`` and ``show ID`` at the latest knowledge, for information.
+* ``timeline --json`` and ``show ID`` at the latest knowledge (the timeline against the
+  verdict on the large ledger is a bar too: at most 10x).
 
 For each, the figure is the best of ``--rounds``; the ratio is large over small.  The
 baseline is what an old known-at cost before the index: the facts recorded by ``P`` folded
@@ -40,6 +41,8 @@ from compute_ledger.projections.api import ComputeLedger
 
 AS_OF = "2026-05-23"
 RATIO_BAR = 3.0
+TIMELINE_BAR = 10.0
+"""``timeline --json`` on the large ledger against a ``verdict`` on it."""
 SEED = 7
 REPLAYED = """\
 import sys
@@ -137,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
             missed.append(what)
         print(f"{what:<34} {small * 1000:>7.0f}ms {large * 1000:>7.0f}ms {ratio:>6.2f} "
               f"{rss / 2**20:>8.0f}MB{flag}")
+    walk = results["large"]["timeline"][0] / results["large"]["verdict"][0]
+    ok = walk <= TIMELINE_BAR
+    if not ok:
+        missed.append("timeline / verdict")
+    print(f"{'timeline / verdict (large)':<34} {walk:>26.2f}{'':>10}"
+          f"{'  ok' if ok else f'  MISSED (bar {TIMELINE_BAR:.0f}x)'}")
     print(json.dumps({"missed": missed}))
     return 1 if args.check and missed else 0
 

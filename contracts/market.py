@@ -119,33 +119,62 @@ def qualifies(state: SubjectState, context: Context) -> bool:
     return rules_qualify(state, context) if decided is None else decided
 
 
+def _ruled(check: Check, ruling: RulingRef | None) -> Check:
+    """A clause's check as the creator's ruling in force leaves it: failed, naming the
+    ruling, for a clause a ``does_not_count`` ruling names; as it is otherwise."""
+    if ruling is None or ruling.ruling != "does_not_count" or check.clause not in ruling.clauses:
+        return check
+    note = "ruled out by the market's creator"
+    if check.state == "failed":
+        note = f"{check.note}; the market's creator ruled so too"
+    return Check(check.clause, "failed", tuple(dict.fromkeys((ruling.fact, *check.facts))), note)
+
+
+def _standing(state: SubjectState, context: Context, check: Callable[[ClauseId], Check]
+              ) -> tuple[Standing, bool]:
+    """The standing and whether the clauses alone let it count, from ``check`` (a clause's
+    check as its rule gives it, rulings aside), reading only the clauses needed."""
+    ruling = state.ruling
+    blocked = ruling is not None and ruling.ruling == "does_not_count"
+    by_ruling = ruling is not None and ruling.ruling == "counts"
+    rules_say = _rules_say(state, context, check)
+    if by_ruling or (rules_say and not blocked):
+        return "qualifying", rules_say
+    # A ruling changes only the clauses it names, and only to failed: with none that blocks,
+    # the checks read here are the assessment's.
+    excluded = blocked or provider_side(state, context) == "other" or any(
+        check(c).state == "failed" for c in REQUIRED if CLAUSE_KINDS[c] == "exclusion")
+    return ("excluded" if excluded else "candidate"), rules_say
+
+
+def judge(state: SubjectState, context: Context) -> tuple[Standing, Callable[[ClauseId], Check]]:
+    """What :func:`assess` says of the standing, and a reader of any clause's check as the
+    assessment holds it, each clause applied only when first read (the timeline asks the
+    standing at every step of every history, and one clause more)."""
+    raw: dict[ClauseId, Check] = {}
+
+    def check(clause: ClauseId) -> Check:
+        found = raw.get(clause)
+        if found is None:
+            found = raw[clause] = REGISTRY[clause](state, context)
+        return found
+
+    standing, _ = _standing(state, context, check)
+    return standing, lambda clause: _ruled(check(clause), state.ruling)
+
+
 def assess(state: SubjectState, context: Context) -> Assessment:
     """Every clause applied to one deal or offering, and whether it qualifies."""
     ruling = state.ruling
-    checks = {clause: rule(state, context) for clause, rule in REGISTRY.items()}
-    rules_say = _rules_say(state, context, checks.__getitem__)
-    blocked = ruling is not None and ruling.ruling == "does_not_count"
+    raw = {clause: rule(state, context) for clause, rule in REGISTRY.items()}
+    standing, rules_say = _standing(state, context, raw.__getitem__)
+    checks = {clause: _ruled(check, ruling) for clause, check in raw.items()}
     by_ruling = ruling is not None and ruling.ruling == "counts"
-    if blocked:
-        assert ruling is not None
-        for clause in ruling.clauses:
-            if clause in checks:
-                before = checks[clause]
-                note = "ruled out by the market's creator"
-                if before.state == "failed":
-                    note = f"{before.note}; the market's creator ruled so too"
-                checks[clause] = Check(
-                    clause, "failed", tuple(dict.fromkeys((ruling.fact, *before.facts))), note
-                )
-    qualifies = by_ruling or (rules_say and not blocked)
+    qualifies = standing == "qualifying"
     routes = DEAL_ROUTES if state.kind == "deal" else OFFERING_ROUTES
     missing = [c for c in REQUIRED if checks[c].state == "unknown"]
     if not any(checks[r].state == "met" for r in routes):
         missing[:0] = [r for r in routes if checks[r].state in ("unknown", "failed")]
-    excluded = blocked or any(
-        checks[c].state == "failed" for c in REQUIRED if CLAUSE_KINDS[c] == "exclusion"
-    ) or provider_side(state, context) == "other"
-    standing: Standing = "qualifying" if qualifies else "excluded" if excluded else "candidate"
     since = available_since(state)
     return Assessment(
         kind=state.kind,

@@ -13,15 +13,17 @@ deals without an end date are listed as open-ended instead.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from compute_ledger.contracts.clauses import available_since
+from compute_ledger.contracts.clauses import Check, available_since
 from compute_ledger.contracts.market import Assessment
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.state import SubjectState
 from compute_ledger.contracts.terms import known, value
+from compute_ledger.ledger.facts import ClauseId
 from compute_ledger.ledger.instants import start_of_day
 from compute_ledger.projections.answers import (
     Business,
@@ -104,8 +106,12 @@ def deal_out(state: SubjectState, at: datetime, groups: Groups, qualifies: bool)
 def offering_status(assessment: Assessment) -> str:
     """An offering's status: ``available`` once its availability is shown, else
     ``announced``."""
-    available = any(c.clause == "prf-availability" and c.state == "met" for c in assessment.checks)
-    return "available" if available else "announced"
+    return status_of_offering({c.clause: c for c in assessment.checks}.__getitem__)
+
+
+def status_of_offering(check: Callable[[ClauseId], Check]) -> str:
+    """:func:`offering_status` from a reader of the assessment's checks."""
+    return "available" if check("prf-availability").state == "met" else "announced"
 
 
 def offering_out(state: SubjectState, assessment: Assessment, qualifies: bool) -> OfferingOut:

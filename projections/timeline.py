@@ -16,9 +16,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from compute_ledger.contracts.market import DEADLINE, Assessment, judged_groups_time, ruled, status
+from compute_ledger.contracts.clauses import Check, Context
+from compute_ledger.contracts.market import (
+    DEADLINE,
+    Standing,
+    judge,
+    judged_groups_time,
+    ruled,
+    status,
+)
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.terms import value
+from compute_ledger.ledger.facts import ClauseId
 from compute_ledger.ledger.instants import ONE_MICROSECOND, start_of_day
 from compute_ledger.projections.answers import (
     ChangeOut,
@@ -28,11 +37,10 @@ from compute_ledger.projections.answers import (
     Timeline,
     utc,
 )
-from compute_ledger.projections.business import deal_status, offering_status
+from compute_ledger.projections.business import deal_status, status_of_offering
 from compute_ledger.projections.diff import text
 from compute_ledger.projections.provenance import FactRef, Provenance
 from compute_ledger.projections.subjects import GROUPS, MARKET, History, SubjectStep
-from compute_ledger.projections.verdict import assess_subject
 from compute_ledger.projections.view import Histories, View
 
 AFTER_DEADLINE = DEADLINE + ONE_MICROSECOND
@@ -119,7 +127,7 @@ def _walk(view: View, amendments: Iterable[FactRef],
                        AFTER_DEADLINE})
     if progress is not None:
         progress(0, len(instants))
-    judged: dict[str, tuple[SubjectStep, Groups, Assessment]] = {}
+    judged: dict[str, tuple[SubjectStep, Groups, Standing, Callable[[ClauseId], Check]]] = {}
     current: dict[str, dict[str, Any]] = {}
     qualifying_now: set[str] = set()
     counted_by_rules: set[str] = set()  # subjects the clauses let count at some time so far
@@ -140,13 +148,13 @@ def _walk(view: View, amendments: Iterable[FactRef],
                 continue
             seen = judged.get(key)
             if seen is None or seen[0] is not step or seen[1] is not groups:
-                seen = (step, groups, assess_subject(step.state, at, groups))
+                seen = (step, groups, *judge(step.state, Context(at, groups, DEADLINE)))
                 judged[key] = seen
             ruling = step.state.ruling
-            summary: dict[str, Any] = {"standing": seen[2].standing,
+            summary: dict[str, Any] = {"standing": seen[2],
                                        "ruling": None if ruling is None else ruling.ruling}
             if step.state.kind == "offering":
-                summary["status"] = offering_status(seen[2])
+                summary["status"] = status_of_offering(seen[3])
             else:
                 summary["status"] = deal_status(step.state, at)
                 if summary["status"] == "active":

@@ -109,7 +109,8 @@ def test_known_at_benchmark_prints_every_command_and_the_refold_it_replaces() ->
     assert done.returncode == 0, done.stderr
     for line in ("small: 60 facts in 3 batches", "large: 240 facts in 3 batches",
                  "verdict old K", "business old K", "deal old K", "timeline", "show",
-                 "refold old K (before the index)", '{"missed": ['):
+                 "refold old K (before the index)", "timeline / verdict (large)",
+                 '{"missed": ['):
         assert line in done.stdout, line
 
 
