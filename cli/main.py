@@ -55,7 +55,6 @@ from compute_ledger.projections.api import (
     record_json,
     replace_file,
 )
-from compute_ledger.projections.export import check_export
 
 EXIT_CODES = """
 Exit codes: 0 ok; 1 a known error ("Error: ..." on stderr); 2 bad usage or bad input.
@@ -666,6 +665,8 @@ def replay(*, known_at: KnownAt | None, as_of: datetime | None, rebuild: bool,
                                    progress=progress if progress.shown else None)
             progress.update(2 * size + 1)
         if exports:
+            from compute_ledger.projections.export import check_export  # sqlite-utils: only here
+
             checked = [check_export(ledger, path) for path in exports]
             report = msgspec.structs.replace(
                 report, exports=checked, ok=report.ok and not any(c.differs for c in checked))

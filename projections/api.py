@@ -862,6 +862,11 @@ class ComputeLedger:
         for name, at in sorted(held ^ expected, key=lambda row: (row[1], row[0]))[:1]:
             where = "only in the index" if (name, at) in held else "missing from the index"
             found.append(f"the list {name} at position {at} ({where})")
+        # The tables every catch-up folds from hold the tracked position's knowledge only.
+        if position == self.projection.tracked()[0]:
+            latest = self.projection.latest_difference(knowledge)
+            if latest is not None:
+                found.append(latest)
         return found
 
     def replay(

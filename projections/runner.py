@@ -49,7 +49,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -117,6 +117,14 @@ TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", 
 LATEST = ("cl_facts", "cl_fixes", "cl_bucket_facts")
 """The tables that hold only the latest knowledge (what a catch-up folds from); the others
 keep every batch end's."""
+LATEST_COLUMNS = {
+    "cl_facts": ("fact_id", "position", "content_position", "live", "occurred_at", "buckets"),
+    "cl_fixes": ("fix_id", "target", "occurred_at", "position", "live"),
+    "cl_bucket_facts": ("bucket", "occurred_at", "fact_id", "content_position", "live"),
+}
+"""Their columns, the key first."""
+LATEST_KEYS = {"cl_facts": 1, "cl_fixes": 1, "cl_bucket_facts": 3}
+"""How many of those columns make the key."""
 BATCH_SHARE = 0.05
 """The same for a catch-up of one batch: folding it in one pass passes over no batch end,
 and a batch of late facts touches most histories from far back, so one pass is cheaper as
@@ -394,14 +402,28 @@ class _CatchUp:
                 if position in wanted:  # a bridged read passes records nobody asked for
                     self.contents[position] = _content(fact)
 
-    def take(self, knowledge: Knowledge) -> None:
+    def take(self, knowledge: Knowledge, *, lists: bool = True) -> None:
         """Take in everything ``knowledge`` holds, as a catch-up from nothing would: the rows
-        of every fact and correction (to write with :meth:`write_indexes`)."""
+        of every fact and correction (to write with :meth:`write_indexes`), and with
+        ``lists`` their entries in the lists."""
         for fix in knowledge.fix_by_id.values():
             row = FixRow(fix.fact_id, fix.target, utc_text(fix.at), fix.position,
                          fix.fact_id not in knowledge.retracted)
             self.fixes[row.fix_id] = row
             self.dirty_fixes.add(row.fix_id)
+        if lists:
+            self._take_lists(knowledge)
+        for fact_id, position in knowledge.positions():
+            known = knowledge.would_be(fact_id)
+            assert known is not None
+            content_position = position if known.corrected_by is None \
+                else knowledge.fix_by_id[known.corrected_by].position
+            self.apply(None, FactRow(fact_id, position, content_position,
+                                     fact_id not in knowledge.retracted,
+                                     utc_text(known.fact.occurred_at), buckets(known.fact)))
+        self.affected.clear()  # the histories come whole from the same knowledge
+
+    def _take_lists(self, knowledge: Knowledge) -> None:
         for position, original in knowledge.base.values():
             self.about += [(name, position) for name in listed_under(original)]
         for fix in knowledge.fix_by_id.values():
@@ -414,15 +436,6 @@ class _CatchUp:
             self.about += [(name, withdrawal.position) for name in listed_under(
                 knowledge.base[named][1], None if voided is None else voided.replacement,
                 withdrawal.target)]
-        for fact_id, position in knowledge.positions():
-            known = knowledge.would_be(fact_id)
-            assert known is not None
-            content_position = position if known.corrected_by is None \
-                else knowledge.fix_by_id[known.corrected_by].position
-            self.apply(None, FactRow(fact_id, position, content_position,
-                                     fact_id not in knowledge.retracted,
-                                     utc_text(known.fact.occurred_at), buckets(known.fact)))
-        self.affected.clear()  # the histories come whole from the same knowledge
 
     # -- folding new entries ------------------------------------------------------------------
 
@@ -506,25 +519,36 @@ class _CatchUp:
 
     # -- recomputing the histories ----------------------------------------------------------
 
+    def latest_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The rows of the latest-knowledge tables this catch-up writes (or, after
+        :meth:`take`, every row they hold), in :data:`LATEST_COLUMNS` order."""
+        return {
+            "cl_facts": [(r.fact_id, r.position, r.content_position, int(r.live),
+                          r.occurred_at, " ".join(r.buckets)) for r in
+                         (self.facts[f] for f in sorted(self.dirty_facts)) if r is not None],
+            "cl_fixes": [(f.fix_id, f.target, f.occurred_at, f.position, int(f.live))
+                         for f in (self.fixes[i] for i in sorted(self.dirty_fixes))],
+            "cl_bucket_facts": [(*key, row[0], int(row[1]))
+                                for key, row in self.bucket_rows.items() if row is not None],
+        }
+
     def write_indexes(self) -> None:
         cur = self.cur
         cur.executemany("INSERT INTO cl_about (subject, position) VALUES (?, ?) "
                         "ON CONFLICT (subject, position) DO NOTHING", sorted(set(self.about)))
         self.about.clear()
+        rows = self.latest_rows()
         cur.executemany(
             "INSERT INTO cl_facts (fact_id, position, content_position, live, occurred_at, "
             "buckets) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fact_id) DO UPDATE SET "
             "content_position = excluded.content_position, live = excluded.live, "
             "occurred_at = excluded.occurred_at, buckets = excluded.buckets",
-            [(r.fact_id, r.position, r.content_position, int(r.live), r.occurred_at,
-              " ".join(r.buckets)) for r in
-             (self.facts[f] for f in sorted(self.dirty_facts)) if r is not None],
+            rows["cl_facts"],
         )
         cur.executemany(
             "INSERT INTO cl_fixes (fix_id, target, occurred_at, position, live) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (fix_id) DO UPDATE SET live = excluded.live",
-            [(f.fix_id, f.target, f.occurred_at, f.position, int(f.live))
-             for f in (self.fixes[i] for i in sorted(self.dirty_fixes))],
+            rows["cl_fixes"],
         )
         cur.executemany(
             "DELETE FROM cl_bucket_facts WHERE bucket = ? AND occurred_at = ? AND fact_id = ?",
@@ -534,8 +558,7 @@ class _CatchUp:
             "INSERT INTO cl_bucket_facts (bucket, occurred_at, fact_id, content_position, live) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (bucket, occurred_at, fact_id) DO UPDATE SET "
             "content_position = excluded.content_position, live = excluded.live",
-            [(*key, row[0], int(row[1])) for key, row in self.bucket_rows.items()
-             if row is not None],
+            rows["cl_bucket_facts"],
         )
 
     def bucket_facts(self, bucket_names: Iterable[str], since: str) -> list[SourcedFact]:
@@ -928,6 +951,30 @@ class Projection:
             return sorted(found)
 
         return listed
+
+    def latest_difference(self, knowledge: Knowledge) -> str | None:
+        """The first row of the latest-knowledge tables (:data:`LATEST`, what every
+        catch-up folds from) that is not what ``knowledge`` (the facts up to the tracked
+        position, folded afresh) gives them: named by its table and key, with the side it is
+        on; None when they agree."""
+        work = _CatchUp(self.ledger, cast(SideCursor, None))  # take() reads nothing stored
+        work.take(knowledge, lists=False)
+        expected = work.latest_rows()
+        with self.ledger.side_tables(write=False) as cur:
+            for table, columns in LATEST_COLUMNS.items():
+                cur.execute(f"SELECT {', '.join(columns)} FROM {table}")
+                held = {tuple(row[c] for c in columns) for row in cur.fetchall()}
+                wanted = set(expected[table])
+                if held == wanted:
+                    continue
+                first = min(held ^ wanted)
+                size = LATEST_KEYS[table]
+                same_key = [r for r in held ^ wanted if r[:size] == first[:size] and r != first]
+                where = "differs from the replay" if same_key else \
+                    "only in the index" if first in held else "missing from the index"
+                key = ", ".join(f"{c}={v!r}" for c, v in zip(columns, first[:size], strict=False))
+                return f"{table} row {key} ({where})"
+        return None
 
     def deals_and_offerings(self) -> set[str]:
         """The deals and offerings the index lists (``cl_subjects``: every one known at the

@@ -184,6 +184,13 @@ def test_a_projection_of_an_older_layout_is_dropped_and_rebuilt(tmp_path: Path) 
      "the list deal:xai-anthropic-colossus at position 4 (missing from the index)"),
     ("INSERT INTO cl_about (subject, position) VALUES ('deal:spacexai-cursor', 5)",
      "the list deal:spacexai-cursor at position 5 (only in the index)"),
+    # The latest-knowledge tables every later catch-up folds from:
+    ("UPDATE cl_facts SET live = 0 WHERE fact_id = 'xai-anthropic-announced-2026-05-06'",
+     "cl_facts row fact_id='xai-anthropic-announced-2026-05-06' (differs from the replay)"),
+    ("DELETE FROM cl_bucket_facts WHERE fact_id = 'creator-ruling-cursor-2026-04-24'",
+     "cl_bucket_facts row bucket="),
+    ("INSERT INTO cl_fixes VALUES ('zz-fix', 'spacexai-cursor-reported-2026-04-24', "
+     "'2026-05-01T00:00:00.000000Z', 9, 1)", "cl_fixes row fix_id='zz-fix' (only in the index)"),
 ])
 def test_replay_names_an_altered_derived_table(tmp_path: Path, tampering: str,
                                                named: str) -> None:
