@@ -708,12 +708,11 @@ class ComputeLedger:
         date is from the start of that day, or up to its end; each point names what
         changed since the one before it, in the window or not).  With a ``hypothesis``: as
         if its facts were appended now; its flips are the points that differ."""
-        window = self._window(since, until)
         if hypothesis is not None:
             _, view, provenance = self._supposing(hypothesis, None, known_at)
             moment = hypothesis.known_at
             answer = timeline_projection.timeline(view, moment, provenance.amendments(),
-                                                  window=window)
+                                                  window=self._window(since, until))
             flips = timeline_projection.compare(
                 self.timeline(moment, since=since, until=until), answer, provenance,
                 (hypothesis.base.position, hypothesis.base.position + len(hypothesis.facts)))

@@ -397,10 +397,8 @@ class _CatchUp:
 
     def load_contents(self, positions: Iterable[int]) -> None:
         wanted = set(positions) - set(self.contents)
-        for start, end in _runs(sorted(wanted), bridge=RUN_BRIDGE):
-            for position, _, _, fact in self.ledger.stream(after=start - 1, until=end):
-                if position in wanted:  # a bridged read passes records nobody asked for
-                    self.contents[position] = _content(fact)
+        for position, fact in read_positions(self.ledger, wanted).items():
+            self.contents[position] = _content(fact)
 
     def take(self, knowledge: Knowledge, *, lists: bool = True) -> None:
         """Take in everything ``knowledge`` holds, as a catch-up from nothing would: the rows

@@ -92,18 +92,16 @@ bound on that side)."""
 
 def timeline(histories: Histories, known_at: datetime,
              amendments: Iterable[FactRef] = (),
-             progress: Callable[[int, int], None] | None = None,
              window: Window = (None, None)) -> Timeline:
     """Every change point of the verdict and the business, given what ``histories`` hold,
     with the ``amendments`` (corrections and retractions) known then (those in ``window``;
     see :func:`points`)."""
     return Timeline(known_at=utc(known_at), ledger_position=histories.position,
                     ledger_head=histories.head,
-                    points=list(points(histories, amendments, progress, window)))
+                    points=list(points(histories, amendments, window)))
 
 
 def points(histories: Histories, amendments: Iterable[FactRef] = (),
-           progress: Callable[[int, int], None] | None = None,
            window: Window = (None, None)) -> Iterator[PointOut]:
     """The change points of :func:`timeline`, one at a time as the walk reaches them.
 
@@ -111,13 +109,12 @@ def points(histories: Histories, amendments: Iterable[FactRef] = (),
     changed there (all of them where the party groups change).  Only the points in
     ``window`` are given, each naming what changed since the point before it, in the window
     or not (the walk starts at the first instant whatever the window: what holds at a point
-    depends on everything before it; it stops after ``until``).  ``progress`` is told
-    ``(instants walked, instants in all)`` every thousand instants and at the end."""
-    return _walk(histories.full(), amendments, progress, window)
+    depends on everything before it; it stops after ``until``).  A caller that prints them
+    as they come needs no progress bar over the walk: its output is one."""
+    return _walk(histories.full(), amendments, window)
 
 
 def _walk(view: View, amendments: Iterable[FactRef],
-          progress: Callable[[int, int], None] | None = None,
           window: Window = (None, None)) -> Iterator[PointOut]:
     since, until = window
     changing = _when_subjects_change(view)
@@ -125,8 +122,6 @@ def _walk(view: View, amendments: Iterable[FactRef],
     amended = _amended(view, amendments)
     instants = sorted({*changing, *group_times, *view.market.times, *amended,
                        AFTER_DEADLINE})
-    if progress is not None:
-        progress(0, len(instants))
     judged: dict[str, tuple[SubjectStep, Groups, Standing, Callable[[ClauseId], Check]]] = {}
     current: dict[str, dict[str, Any]] = {}
     qualifying_now: set[str] = set()
@@ -134,11 +129,9 @@ def _walk(view: View, amendments: Iterable[FactRef],
     run_rate = Decimal(0)
     last_status: str | None = None
     starting = _facts_starting([view.market, view.groups, *view.subjects.values()])
-    for walked, at in enumerate(instants, start=1):
+    for at in instants:
         if until is not None and at > until:
             break
-        if progress is not None and walked % 1000 == 0:
-            progress(walked, len(instants))
         groups = view.groups_at(judged_groups_time(at))
         keys = view.subjects if at in group_times else changing.get(at, ())
         before = {key: current.get(key, {}) for key in keys}
@@ -188,8 +181,6 @@ def _walk(view: View, amendments: Iterable[FactRef],
                               *(c.after for c in amended.get(at, ()) if c.after)}),
             )
         last_status = now
-    if progress is not None:
-        progress(len(instants), len(instants))
 
 
 SUMMARY = ("standing", "status", "ruling", "usd_per_month", "qualifies")
