@@ -188,6 +188,12 @@ class Writing(Protocol):
         """Insert Merkle tree nodes, streamed, in this transaction, and record that the tree
         now covers ``size`` records; a node already stored raises :class:`TreeConflict`."""
 
+    def index(self, rows: Iterable[IndexRow], after: int, upto: int) -> bool:
+        """Index the records just inserted, positions ``(after, upto]``, in this transaction,
+        when the fact index covers exactly the first ``after`` records; True if it did.
+        (An index behind, as on a ledger last written before this, is left to
+        :meth:`LedgerRecorder.index_extend`, which reads the records.)"""
+
 
 class LedgerRecorder(ApplicationRecorder, ABC):
     """eventsourcing's application recorder contract, plus what the ledger keeps beside it.

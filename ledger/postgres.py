@@ -322,6 +322,14 @@ class _PostgresWriting:
             SQL("INSERT INTO {0} VALUES (1, %s) ON CONFLICT (singleton) DO UPDATE SET "
                 "size = excluded.size").format(self._recorder._tree_state), (size,))
 
+    def index(self, rows: Iterable[IndexRow], after: int, upto: int) -> bool:
+        self._curs.execute(SQL("UPDATE {0} SET position = %s WHERE position = %s").format(
+            self._recorder._index_state), (upto, after))
+        if self._curs.rowcount != 1:
+            return False
+        self._curs.executemany(self._recorder._insert_index, rows)
+        return True
+
 
 class Factory(es_postgres.PostgresFactory):
     """eventsourcing's PostgreSQL factory, building the ledger's recorder."""

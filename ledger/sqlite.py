@@ -287,6 +287,15 @@ class _SQLiteWriting:
         self._cursor.execute(f"INSERT INTO {TREE_STATE} VALUES (1, ?) ON CONFLICT (singleton) "
                              "DO UPDATE SET size = excluded.size", (size,))
 
+    def index(self, rows: Iterable[IndexRow], after: int, upto: int) -> bool:
+        state = self._recorder.index_state
+        self._cursor.execute(f"UPDATE {state} SET position = ? WHERE position = ?", (upto, after))
+        if self._cursor.rowcount != 1:
+            return False
+        self._cursor.executemany(
+            f"INSERT OR IGNORE INTO {self._recorder.index_table} VALUES (?,?,?)", rows)
+        return True
+
 
 @contextmanager
 def _sqlite_errors() -> Iterator[None]:

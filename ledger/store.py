@@ -615,6 +615,11 @@ class Ledger:
                     writing.insert(_leaves_of(chain.states(), leaves))
                     with _storage_errors():
                         _grow_tree(writing, head.position, leaves)
+                    # The fact index grows in the same transaction (the lookups above
+                    # brought it up to the head), so no later sync re-reads these records.
+                    writing.index(((p.fact_id, at, p.digest) for at, p in
+                                   enumerate(new, start=head.position + 1)),
+                                  head.position, head.position + len(new))
             except _HeadMoved:
                 continue  # another writer committed between the two reads of the head
             except ESIntegrityError as exc:

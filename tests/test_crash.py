@@ -5,7 +5,7 @@ The writer is a separate process (``python -c``) that appends the whole batch in
 It is killed at chosen points of its write phase, found by watching the database from the
 outside: on SQLite, the size of the ``-wal`` file the open transaction grows; on PostgreSQL,
 the statement its backend is running (``pg_stat_activity``: the records' COPY, the fact
-index's INSERT).  Also at a random moment, and
+index's INSERT, both in the append's transaction).  Also at a random moment, and
 after the commit but before the ledger was closed.
 """
 
@@ -36,8 +36,9 @@ PRE = len(bundled_record().splitlines())
 
 WAIT = 120.0
 
-# Opens the ledger, reads the batch, says "start", appends it in one call, says "done", brings
-# the fact index up to date (as `compute-ledger append` does), says "indexed", then waits
+# Opens the ledger, reads the batch, says "start", appends it in one call (the records, the
+# Merkle tree and the fact index in one transaction), says "done", brings the fact index up to
+# date (as `compute-ledger append` does; nothing is left to do), says "indexed", then waits
 # (holding the ledger open) until stdin closes or it is killed.
 WRITER = """
 import sys
@@ -141,6 +142,9 @@ def outcome(db: str) -> str:
     with ComputeLedger.open(db, environ={}) as ledger:
         head = ledger.head()
         assert head.position in (PRE, PRE + BATCH), f"a partial batch: head {head.position}"
+        # The fact index is written in the append's transaction: whole with the batch, or
+        # without it, never behind the records (nothing is left for a later sync to do).
+        assert ledger.ledger.recorder.index_position() == head.position
         report = ledger.verify()
         assert report.checked == head.position
         if head.position == PRE + BATCH:
@@ -242,23 +246,6 @@ def test_sqlite_writer_killed_after_the_commit(tmp_path: Path, batch_file: Path)
     assert outcome(str(path)) == "all"
 
 
-def test_sqlite_writer_killed_while_indexing(tmp_path: Path, batch_file: Path) -> None:
-    """Killed while bringing the fact index up to date after the commit: the records are all
-    there, the index is whole up to the position it records, and the next append finishes
-    it (outcome() checks that the next fact is not mistaken for a duplicate)."""
-    path = tmp_path / "ledger.sqlite3"
-    prepare(str(path))
-    writer = Writer(str(path), batch_file)
-    try:
-        writer.wait_for("done")
-        time.sleep(random.uniform(0.0, 0.2))
-        indexed = "indexed" in writer.said
-        writer.kill()
-    finally:
-        writer.close()
-    assert outcome(str(path)) == "all", f"killed {'after' if indexed else 'while'} indexing"
-
-
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
 # ---------------------------------------------------------------------------------------------
@@ -306,13 +293,8 @@ def test_postgres_writer_killed_mid_batch(
             when(lambda: running("computeledger_events"), writer, "the records' COPY")
             time.sleep(random.uniform(0.0, 0.5))
             assert "done" not in writer.said
-        elif kill_point == "indexing":
-            writer.wait_for("done")
-            deadline = time.monotonic() + WAIT
-            while not running("computeledger_index"):
-                assert "indexed" not in writer.said, "the index was built before the kill"
-                assert time.monotonic() < deadline, "never saw the index's INSERT"
-                time.sleep(0.002)
+        elif kill_point == "indexing":  # the index's INSERT, in the append's transaction
+            when(lambda: running("computeledger_index"), writer, "the index's INSERT")
         else:
             writer.wait_for("done")
         writer.kill()
@@ -322,4 +304,4 @@ def test_postgres_writer_killed_mid_batch(
     while statements():  # the killed client's sessions end, its transaction with them
         assert time.monotonic() < deadline, statements()
         time.sleep(0.05)
-    assert outcome(url) == ("none" if kill_point == "inserting-records" else "all")
+    assert outcome(url) == ("all" if kill_point == "after-commit" else "none")
