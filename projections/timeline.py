@@ -10,16 +10,18 @@ changed are kept, each listing what changed and the facts that occurred then.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from compute_ledger.contracts.clauses import Check, Context
+from compute_ledger.contracts.clauses import Check, Context, available_since
 from compute_ledger.contracts.market import (
     DEADLINE,
     Standing,
+    Status,
     judge,
     judged_groups_time,
     ruled,
@@ -48,17 +50,30 @@ AFTER_DEADLINE = DEADLINE + ONE_MICROSECOND
 
 
 def _when_subjects_change(view: View) -> dict[datetime, set[str]]:
-    """For each instant, the deals and offerings whose summary may change then: where a step
-    of theirs starts, and on a deal's start and end dates."""
+    """For each instant, the deals and offerings whose summary may change then (see
+    :func:`step_instants`)."""
     found: dict[datetime, set[str]] = defaultdict(set)
     for key, history in view.subjects.items():
         for step in history:
-            found[step.valid_from].add(key)
-            for name in ("starts_on", "ends_on"):
-                day = value(step.state.terms, name)
-                if day is not None:
-                    found[start_of_day(day)].add(key)
+            for at in step_instants(step):
+                found[at].add(key)
     return found
+
+
+def step_instants(step: SubjectStep) -> Iterator[datetime]:
+    """The instants at which a step of a deal's or an offering's history may change its
+    summary: where it starts, on the deal's start and end dates, and from when its compute
+    is available (which the clauses and a deal's status read, and which may come after the
+    step starts: the start of the day it was announced as available, an offering's
+    ``available_from``)."""
+    yield step.valid_from
+    for name in ("starts_on", "ends_on"):
+        day = value(step.state.terms, name)
+        if day is not None:
+            yield start_of_day(day)
+    available = available_since(step.state)
+    if available is not None:
+        yield available[0]
 
 
 def _facts_starting(histories: Iterable[History[Any]]) -> dict[datetime, set[str]]:
@@ -122,65 +137,140 @@ def _walk(view: View, amendments: Iterable[FactRef],
     amended = _amended(view, amendments)
     instants = sorted({*changing, *group_times, *view.market.times, *amended,
                        AFTER_DEADLINE})
-    judged: dict[str, tuple[SubjectStep, Groups, Standing, Callable[[ClauseId], Check]]] = {}
-    current: dict[str, dict[str, Any]] = {}
-    qualifying_now: set[str] = set()
-    counted_by_rules: set[str] = set()  # subjects the clauses let count at some time so far
-    run_rate = Decimal(0)
-    last_status: str | None = None
+    walk = _Walk(view)
     starting = _facts_starting([view.market, view.groups, *view.subjects.values()])
+    if since is not None:
+        # What holds just before ``since`` is what the walk would have reached there: each
+        # subject's summary at its last instant before it, with one judgement each, and
+        # the points from ``since`` on are computed as the whole walk computes them.
+        earlier = instants[:bisect_left(instants, since)]
+        instants = instants[len(earlier):]
+        if earlier:
+            walk.skip_to(since, earlier[-1], changing, sorted(group_times))
     for at in instants:
         if until is not None and at > until:
             break
         groups = view.groups_at(judged_groups_time(at))
         keys = view.subjects if at in group_times else changing.get(at, ())
-        before = {key: current.get(key, {}) for key in keys}
+        before = {key: walk.current.get(key, {}) for key in keys}
         for key in keys:
-            step = view.subjects[key].at(at)
-            if step is None:
-                continue
-            seen = judged.get(key)
-            if seen is None or seen[0] is not step or seen[1] is not groups:
-                seen = (step, groups, *judge(step.state, Context(at, groups, DEADLINE)))
-                judged[key] = seen
-            ruling = step.state.ruling
-            summary: dict[str, Any] = {"standing": seen[2],
-                                       "ruling": None if ruling is None else ruling.ruling}
-            if step.state.kind == "offering":
-                summary["status"] = status_of_offering(seen[3])
-            else:
-                summary["status"] = deal_status(step.state, at)
-                if summary["status"] == "active":
-                    summary["usd_per_month"] = value(step.state.terms, "usd_per_month")
-            run_rate += (summary.get("usd_per_month") or 0) - \
-                (before[key].get("usd_per_month") or 0)
-            # Met for good: once the clauses let it count it stays counted, unless the ruling
-            # in force now says otherwise (DOMAIN.md, "When a deal is judged").
-            if step.rules_qualify:
-                counted_by_rules.add(key)
-            decided = ruled(step.state.ruling)
-            counts = key in counted_by_rules if decided is None else decided
-            (qualifying_now.add if counts else qualifying_now.discard)(key)
-            summary["qualifies"] = counts
-            current[key] = summary
-        market = view.market_at(at)
-        now = status(bool(qualifying_now), None if market is None else market.resolution, at)
-        changes = _diff(before, {key: current.get(key, {}) for key in keys})
+            walk.visit(key, at, groups)
+        now = walk.status(at)
+        changes = _diff(before, {key: walk.current.get(key, {}) for key in keys})
         changes += amended.get(at, ())
-        if now != last_status:
-            changes.insert(0, ChangeOut(subject="market", what="status", before=last_status,
-                                        after=now))
+        if now != walk.last_status:
+            changes.insert(0, ChangeOut(subject="market", what="status",
+                                        before=walk.last_status, after=now))
         if at == AFTER_DEADLINE:
             changes.insert(0, ChangeOut(subject="market", what="deadline", before=None,
                                         after="passed"))
         if changes and (since is None or at >= since):
             yield PointOut(
-                at=utc(at), status=now, criteria_met=bool(qualifying_now),
-                monthly_run_rate_usd=run_rate, changes=changes,
+                at=utc(at), status=now, criteria_met=bool(walk.qualifying),
+                monthly_run_rate_usd=walk.run_rate, changes=changes,
                 facts=sorted({*starting.get(at, ()),
                               *(c.after for c in amended.get(at, ()) if c.after)}),
             )
-        last_status = now
+        walk.last_status = now
+
+
+_Basis = tuple[SubjectStep, Groups, bool]
+"""What a judgement of a subject at an instant rests on: its step, the party groups, and
+whether its compute is available yet (the one clause that reads the instant)."""
+
+
+def _basis(step: SubjectStep, groups: Groups, at: datetime) -> _Basis:
+    available = available_since(step.state)
+    return step, groups, available is not None and available[0] <= at
+
+
+def _same(one: _Basis, other: _Basis) -> bool:
+    return one[0] is other[0] and one[1] is other[1] and one[2] == other[2]
+
+
+class _Walk:
+    """What the timeline's walk carries from one instant to the next: each subject's summary
+    as last computed, which subjects qualify, the run-rate and the market's status."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.judged: dict[str, tuple[_Basis, Standing, Callable[[ClauseId], Check]]] = {}
+        self.current: dict[str, dict[str, Any]] = {}
+        self.qualifying: set[str] = set()
+        self.counted_by_rules: set[str] = set()  # the clauses let them count at some time
+        self.run_rate = Decimal(0)
+        self.last_status: Status | None = None
+
+    def visit(self, key: str, at: datetime, groups: Groups) -> None:
+        """Recompute one deal's or offering's summary at ``at``, judged with ``groups``."""
+        step = self.view.subjects[key].at(at)
+        if step is None:
+            return
+        basis = _basis(step, groups, at)
+        seen = self.judged.get(key)
+        if seen is None or not _same(seen[0], basis):
+            seen = (basis, *judge(step.state, Context(at, groups, DEADLINE)))
+            self.judged[key] = seen
+        ruling = step.state.ruling
+        summary: dict[str, Any] = {"standing": seen[1],
+                                   "ruling": None if ruling is None else ruling.ruling}
+        if step.state.kind == "offering":
+            summary["status"] = status_of_offering(seen[2])
+        else:
+            summary["status"] = deal_status(step.state, at)
+            if summary["status"] == "active":
+                summary["usd_per_month"] = value(step.state.terms, "usd_per_month")
+        self.run_rate += (summary.get("usd_per_month") or 0) - \
+            (self.current.get(key, {}).get("usd_per_month") or 0)
+        # Met for good: once the clauses let it count it stays counted, unless the ruling
+        # in force now says otherwise (DOMAIN.md, "When a deal is judged").
+        if step.rules_qualify:
+            self.counted_by_rules.add(key)
+        decided = ruled(step.state.ruling)
+        counts = key in self.counted_by_rules if decided is None else decided
+        (self.qualifying.add if counts else self.qualifying.discard)(key)
+        summary["qualifies"] = counts
+        self.current[key] = summary
+
+    def status(self, at: datetime) -> Status:
+        market = self.view.market_at(at)
+        return status(bool(self.qualifying), None if market is None else market.resolution, at)
+
+    def skip_to(self, since: datetime, last: datetime, changing: dict[datetime, set[str]],
+                group_times: list[datetime]) -> None:
+        """Stand where the walk stands after ``last``, the last instant before ``since``,
+        without walking there.  Each subject's instants before ``since`` (where a step of
+        its starts, on one of its dates, where the groups change) are gone through without
+        judging: the walk judges a subject where what its judgement rests on changes (its
+        step, its groups, whether its compute is available yet) and keeps that judgement
+        until it changes again, so one judgement each, where the last such change was, and
+        the summary at its last instant, give what the walk gives."""
+        visits: dict[str, list[datetime]] = defaultdict(list)
+        for at, keys in changing.items():
+            if at < since:
+                for key in keys:
+                    visits[key].append(at)
+        grouped = group_times[:bisect_left(group_times, since)]
+        for key, history in self.view.subjects.items():
+            instants = sorted({*visits.get(key, ()), *grouped})
+            basis: _Basis | None = None
+            judged_at = None
+            for at in instants:
+                step = history.at(at)
+                if step is None:
+                    continue
+                if step.rules_qualify:
+                    self.counted_by_rules.add(key)
+                now = _basis(step, self.view.groups_at(judged_groups_time(at)), at)
+                if basis is None or not _same(basis, now):
+                    basis, judged_at = now, at
+            if basis is None or judged_at is None:
+                continue
+            step, groups, _ = basis
+            self.judged[key] = (basis,
+                                *judge(step.state, Context(judged_at, groups, DEADLINE)))
+            self.visit(key, instants[-1], groups)
+        self.last_status = self.status(last)
 
 
 SUMMARY = ("standing", "status", "ruling", "usd_per_month", "qualifies")
