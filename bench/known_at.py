@@ -11,7 +11,11 @@ then runs whole commands, each in a process of its own (wall time, and peak RSS 
   ``P`` the end of the middle batch;
 * ``business`` and ``deal D`` the same two ways;
 * ``timeline --json`` and ``show ID`` at the latest knowledge (the timeline against the
-  verdict on the large ledger is a bar too: at most 10x).
+  verdict on the large ledger is a bar too: at most 10x);
+* ``export sqlite`` fresh, then its refresh after one more fact is appended (each round from
+  a copy of the fresh file): a fact at the ledger's latest valid time, and one at
+  ``--as-of``'s, half way along it.  The refresh against the verdict on the large ledger
+  is a bar: at most 3x.
 
 For each, the figure is the best of ``--rounds``; the ratio is large over small.  The
 baseline is what an old known-at cost before the index: the facts recorded by ``P`` folded
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +49,8 @@ AS_OF = "2026-05-23"
 RATIO_BAR = 3.0
 TIMELINE_BAR = 10.0
 """``timeline --json`` on the large ledger against a ``verdict`` on it."""
+REFRESH_BAR = 3.0
+"""An ``export sqlite`` refresh after one appended fact against a ``verdict``."""
 SEED = 7
 REPLAYED = """\
 import sys
@@ -109,6 +117,41 @@ def measure(path: Path, ends: list[int], deal: str, fact: str, rounds: int
     found = {name: best([*cli, *args, *db], rounds) for name, args in commands.items()}
     found["refold old K (before the index)"] = best(
         [sys.executable, "-c", REPLAYED, str(path), old[1:], AS_OF], rounds)
+    found.update(exports(path, cli, rounds))
+    return found
+
+
+def one_fact(number: int, occurred_at: str) -> bytes:
+    """A new fact on a deal of its own: its monthly run-rate changes every point after it."""
+    return json.dumps({
+        "type": "announcement", "id": f"bench-refresh-{number}", "occurred_at": occurred_at,
+        "source": {"document": "bench/known_at.py", "note": "One more fact."},
+        "speaker": "xai", "channel": "press_release", "availability": "available",
+        "deal": {"deal_id": f"bench-refresh-{number}", "provider": "xai",
+                 "customer": "bench-customer", "service": "inference",
+                 "consideration": "cash", "usd_per_month": "1000"},
+    }).encode() + b"\n"
+
+
+def exports(path: Path, cli: list[str], rounds: int) -> dict[str, tuple[float, int]]:
+    """``export sqlite`` fresh, and refreshed after one more fact (appended with the
+    ``append`` command, untimed; each round refreshes a copy of the file as it was)."""
+    db = ["--db", str(path)]
+    out = path.with_suffix(".export.db")
+    found = {"export sqlite (fresh)": best([*cli, "export", "sqlite", str(out), *db], rounds)}
+    with ComputeLedger.open(str(path), environ={}) as ledger:
+        latest = max(e.fact.occurred_at for e in ledger.facts())
+    when = {"latest": latest.isoformat(), "mid": f"{AS_OF}T12:00:00Z"}
+    for number, name in enumerate(("latest", "mid"), start=1):
+        shutil.copy(out, out.with_suffix(".kept"))
+        subprocess.run([*cli, "append", "-", *db], input=one_fact(number, when[name]),
+                       check=True, capture_output=True)
+        runs = []
+        for _ in range(rounds):
+            shutil.copy(out.with_suffix(".kept"), out)
+            runs.append(timed([*cli, "export", "sqlite", str(out), *db]))
+        found[f"export refresh, 1 fact ({name})"] = (min(t for t, _ in runs),
+                                                     max(m for _, m in runs))
     return found
 
 
@@ -146,6 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         missed.append("timeline / verdict")
     print(f"{'timeline / verdict (large)':<34} {walk:>26.2f}{'':>10}"
           f"{'  ok' if ok else f'  MISSED (bar {TIMELINE_BAR:.0f}x)'}")
+    for name in ("latest", "mid"):
+        refresh = results["large"][f"export refresh, 1 fact ({name})"][0] / \
+            results["large"]["verdict"][0]
+        ok = refresh <= REFRESH_BAR
+        if not ok:
+            missed.append(f"export refresh ({name}) / verdict")
+        print(f"{f'refresh ({name}) / verdict (large)':<34} {refresh:>26.2f}{'':>10}"
+              f"{'  ok' if ok else f'  MISSED (bar {REFRESH_BAR:.0f}x)'}")
     print(json.dumps({"missed": missed}))
     return 1 if args.check and missed else 0
 

@@ -739,6 +739,28 @@ class ComputeLedger:
                         ledger_head=histories.head)
         return head, timeline_projection.points(histories, amendments, window=window)
 
+    def changed_from(self, after: int, position: int) -> datetime | None:
+        """The earliest valid time from which the facts recorded in ``(after, position]``
+        can change the timeline known at ``position``: its points before it are those known
+        at ``after`` (None: from the first; what an export refresh rewrites).  The index
+        says which steps of which histories they changed: the earliest instant the walk
+        reads from any of those (where it starts, its dates, from when it is available),
+        or where any of the new facts occurred (a correction or retraction is a point
+        where it was issued).  A new instant earlier than every point can move the first
+        one (the market's status is first named at the first instant walked)."""
+        if not 0 <= after < position:
+            raise ValueError(f"positions {after} and {position} are not in order")
+        try:
+            if self.ledger.read_only or self.projection.catch_up(until=position)[0] < position:
+                return None
+        except StorageError:
+            return None  # the index cannot be written now (a full disk): from the first
+        steps, starts = self.projection.changed(after, position)
+        return min([*(f.occurred_at for f in
+                      read_positions(self.ledger, range(after + 1, position + 1)).values()),
+                    *starts, *(at for step in steps
+                               for at in timeline_projection.step_instants(step))])
+
     @staticmethod
     def _window(since: Instant | None, until: Instant | None) -> timeline_projection.Window:
         low = None if since is None else aware(since, "since", day_start=True)

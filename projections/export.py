@@ -9,8 +9,10 @@ market: every derived row is copied from a typed answer of
 Refreshing is incremental and atomic:
 
 * the file records, in its ``_export`` table, the ledger position and head hash it holds;
-* a new export adds only the facts recorded after that position, and replaces every derived
-  table;
+* a new export adds only the facts recorded after that position, rewrites the timeline's
+  points only from the earliest valid time those facts can change (the index says which
+  histories they changed, and from when; see ``ComputeLedger.changed_from``), and replaces
+  the other derived tables, which are one row per deal, customer or clause;
 * all of it, and the new ``_export`` row, is written in one SQLite transaction, so a failure
   part way leaves the previous export exactly as it was;
 * when the ledger's record at the recorded position no longer carries the recorded hash (the
@@ -46,7 +48,6 @@ from compute_ledger.projections.answers import (
     Business,
     ExportCheckOut,
     TermOut,
-    Timeline,
     Verdict,
 )
 from compute_ledger.projections.api import ComputeLedger, Stages, counted
@@ -90,7 +91,8 @@ class Table(msgspec.Struct, frozen=True):
     sort: str | None = None
     sort_desc: str | None = None
     kept: bool = False
-    """Kept across refreshes (the facts, the export history); the others are replaced."""
+    """Kept across refreshes (the facts, the export history, the timeline's points before
+    what changed); the others are replaced."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -375,6 +377,7 @@ TIMELINE = Table(
     pk="at",
     indexes=(("status",),),
     sort="at",
+    kept=True,
 )
 
 METADATA = Table(
@@ -461,7 +464,6 @@ def metadata_path(path: Path) -> Path:
 class _Answers(msgspec.Struct, frozen=True):
     verdict: Verdict
     business: Business
-    timeline: Timeline
 
 
 class _Plan(msgspec.Struct, frozen=True):
@@ -488,11 +490,10 @@ def export_sqlite(
     answers = _Answers(
         verdict=ledger.verdict(as_of, known),
         business=ledger.business(as_of, known),
-        timeline=ledger.timeline(known),
     )
     position, head_hash = answers.verdict.ledger_position, answers.verdict.ledger_head
     stands_on = {(a.ledger_position, a.ledger_head)
-                 for a in (answers.verdict, answers.business, answers.timeline)}
+                 for a in (answers.verdict, answers.business)}
     if len(stands_on) != 1:
         raise StorageError("the ledger changed while it was being exported; run the export "
                            "again")
@@ -534,7 +535,7 @@ def _write(
                 progress.stage("tables   ")
             _write_business(db, answers.business)
             _write_verdict(db, verdict)
-            _write_timeline(db, answers.timeline)
+            _write_timeline(db, ledger, verdict, None if plan.rebuild else plan.since)
             _write_metadata(db)
             _index(db)
             db.table(EXPORTS.name).insert({
@@ -822,14 +823,31 @@ def _write_verdict(db: Database, verdict: Verdict) -> None:
     ))
 
 
-def _write_timeline(db: Database, timeline: Timeline) -> None:
+def _write_timeline(db: Database, ledger: ComputeLedger, verdict: Verdict,
+                    since: int | None) -> None:
+    """The timeline as known at the verdict's position.  A refresh of a file holding
+    ``since`` rewrites only its points from the earliest valid time the facts recorded
+    after ``since`` can change (the walk stands there without walking the time before it),
+    and keeps the ones before, which are the same."""
+    position = verdict.ledger_position
+    if since is not None and since >= position:
+        return  # nothing recorded since: the timeline is the file's
+    start = None if not since else ledger.changed_from(since, position)
+    head, points = ledger.timeline_points(verdict.known_at, since=start)
+    if (head.ledger_position, head.ledger_head) != (position, verdict.ledger_head):
+        raise StorageError("the ledger changed while it was being exported; run the export "
+                           "again")
+    if start is None:
+        db.conn.execute(f"DELETE FROM {TIMELINE.name}")
+    else:
+        db.conn.execute(f"DELETE FROM {TIMELINE.name} WHERE at >= ?", (utc_text(start),))
     _insert(db, TIMELINE, (
         {
             "at": utc_text(p.at), "status": p.status, "criteria_met": p.criteria_met,
             "monthly_run_rate_usd": _decimal(p.monthly_run_rate_usd),
             "changes": _json(p.changes), "facts": _json(p.facts),
         }
-        for p in timeline.points
+        for p in points
     ))
 
 

@@ -843,6 +843,31 @@ class Projection:
                         (position, position))
             return cur.fetchone() is None
 
+    def changed(self, after: int, until: int) -> tuple[list[SubjectStep], list[datetime]]:
+        """What differs between the histories held at ``after`` and at ``until``: the deals'
+        and offerings' steps entered or superseded between the two, and the starts of the
+        other rows entered or superseded (the groups', the market's, a retracted subject's
+        first fact).  Neither position need be held (:meth:`holds`): a one-pass catch-up
+        gives its rows its end position, so a position it passed over only adds rows.
+        ``until`` must be at most the tracked position."""
+        if until > self.tracked()[0]:
+            raise ValueError(f"position {until} is after the tracked one")
+        changed = "((pos_from > ? AND pos_from <= ?) OR (pos_to > ? AND pos_to <= ?))"
+        span = (after, until, after, until)
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(f"SELECT subject, valid_from, state FROM cl_steps WHERE {changed}",
+                        span)
+            rows = cur.fetchall()
+            cur.execute(f"SELECT first_at FROM cl_retracted WHERE {changed}", span)
+            starts = [from_utc_text(r["first_at"]) for r in cur.fetchall()]
+        steps = []
+        for row in rows:
+            if row["subject"] in (GROUPS, MARKET):
+                starts.append(from_utc_text(row["valid_from"]))
+            else:
+                steps.append(_DECODE_SUBJECT.decode(_blob(row["state"])))
+        return steps, starts
+
     @staticmethod
     def _locked_position(cur: SideCursor) -> int:
         """The tracked position, after taking the write lock (SQLite) or locking the

@@ -110,7 +110,9 @@ def test_known_at_benchmark_prints_every_command_and_the_refold_it_replaces() ->
     for line in ("small: 60 facts in 3 batches", "large: 240 facts in 3 batches",
                  "verdict old K", "business old K", "deal old K", "timeline", "show",
                  "refold old K (before the index)", "timeline / verdict (large)",
-                 '{"missed": ['):
+                 "export sqlite (fresh)", "export refresh, 1 fact (latest)",
+                 "export refresh, 1 fact (mid)", "refresh (latest) / verdict (large)",
+                 "refresh (mid) / verdict (large)", '{"missed": ['):
         assert line in done.stdout, line
 
 

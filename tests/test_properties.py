@@ -29,13 +29,14 @@ from compute_ledger.contracts.market import DEADLINE
 from compute_ledger.ledger import facts as F
 from compute_ledger.ledger.clock import ManualClock
 from compute_ledger.ledger.errors import VerificationError
+from compute_ledger.ledger.instants import ONE_MICROSECOND
 from compute_ledger.projections.answers import Business, Timeline, Verdict
 from compute_ledger.projections.api import ComputeLedger
 from compute_ledger.projections.business import business
 from compute_ledger.projections.provenance import AMENDMENTS, Provenance
 from compute_ledger.projections.timeline import qualifying_along, timeline
 from compute_ledger.projections.verdict import verdict
-from compute_ledger.projections.view import View, build_view
+from compute_ledger.projections.view import View, build_view, fold_knowledge
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 CENTRAL = settings(max_examples=300, deadline=None,
@@ -66,6 +67,28 @@ def stable(answer: Any) -> Any:
     data.pop("ledger_head", None)
     data.pop("known_at", None)
     return data
+
+
+@CENTRAL
+@given(histories(), st.data())
+def test_the_timeline_since_t_is_the_whole_timelines_points_from_t(
+    facts: list[F.Fact], data: st.DataObject
+) -> None:
+    """``--since`` does not walk from the first instant: it stands where the walk would
+    stand just before ``since`` (one judgement a subject) and walks on from there.  What
+    it gives must be, point for point, the whole walk's points from ``since`` on, whatever
+    ``since`` (a point, just before or after one, or any question time)."""
+    entries = [(i, "2027-01-01T00:00:00.000000Z", "h", f) for i, f in enumerate(facts, start=1)]
+    knowledge, _, _ = fold_knowledge(entries)
+    view = build_view(entries)
+    amendments = Provenance(knowledge).amendments()
+    whole = timeline(view, NOW, amendments).points
+    times = [p.at for p in whole]
+    candidates = [*times, *(t + ONE_MICROSECOND for t in times),
+                  *(t - ONE_MICROSECOND for t in times), *question_times()]
+    since = data.draw(st.sampled_from(candidates))
+    part = timeline(view, NOW, amendments, window=(since, None)).points
+    assert part == [p for p in whole if p.at >= since]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,6 +157,27 @@ def test_the_maintained_projection_equals_the_replay_at_every_prefix(
         ledger.projection.catch_up()
         assert ledger.replayed(ledger.head().position).differences(
             ledger.projection.view().full()) == []
+
+
+@STORED
+@given(histories(max_size=14), st.integers(0, 2**32))
+def test_an_export_refreshed_after_each_batch_is_the_fresh_export(
+    tmp_path_factory: pytest.TempPathFactory, facts: list[F.Fact], seed: int
+) -> None:
+    """A refresh rewrites the timeline only from the earliest valid time the new facts can
+    change (``ComputeLedger.changed_from``) and keeps the points before it: after every
+    batch, the file must be, table by table and row by row, a fresh export of the ledger
+    there (what ``replay --export`` compares)."""
+    from compute_ledger.projections.export import check_export, export_sqlite
+
+    where = tmp_path_factory.mktemp("refresh")
+    with _ledger(where / "ledger.sqlite3") as ledger:
+        for batch in batches(reordered(facts, seed), seed):
+            ledger.append(batch)
+            export_sqlite(ledger, where / "export.db")
+            checked = check_export(ledger, where / "export.db")
+            assert checked.position == ledger.head().position
+            assert checked.differs == [], checked.differs
 
 
 def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F.Fact],
