@@ -81,6 +81,8 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
 
     backend = "sqlite"
     index_table = "ledger_index"
+    insert_index = f"INSERT OR IGNORE INTO {index_table} VALUES (?,?,?)"
+    """Index rows, by :meth:`index_extend` and by an append's own transaction."""
     index_state = "ledger_index_state"
 
     def __init__(self, datastore: es_sqlite.SQLiteDatastore,
@@ -176,7 +178,7 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
 
     def index_extend(self, rows: list[IndexRow], upto: int) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.executemany(f"INSERT OR IGNORE INTO {self.index_table} VALUES (?,?,?)", rows)
+            c.executemany(self.insert_index, rows)
             c.execute(f"UPDATE {self.index_state} SET position = MAX(position, ?)", (upto,))
 
     def index_lookup(
@@ -292,8 +294,7 @@ class _SQLiteWriting:
         self._cursor.execute(f"UPDATE {state} SET position = ? WHERE position = ?", (upto, after))
         if self._cursor.rowcount != 1:
             return False
-        self._cursor.executemany(
-            f"INSERT OR IGNORE INTO {self._recorder.index_table} VALUES (?,?,?)", rows)
+        self._cursor.executemany(self._recorder.insert_index, rows)
         return True
 
 

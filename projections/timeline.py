@@ -164,7 +164,7 @@ def _walk(view: View, amendments: Iterable[FactRef],
         if at == AFTER_DEADLINE:
             changes.insert(0, ChangeOut(subject="market", what="deadline", before=None,
                                         after="passed"))
-        if changes and (since is None or at >= since):
+        if changes:  # every instant left is in the window: those before it were skipped
             yield PointOut(
                 at=utc(at), status=now, criteria_met=bool(walk.qualifying),
                 monthly_run_rate_usd=walk.run_rate, changes=changes,
