@@ -746,7 +746,8 @@ class ComputeLedger:
         says which steps of which histories they changed: the earliest instant the walk
         reads from any of those (where it starts, its dates, from when it is available),
         or where any of the new facts occurred (a correction or retraction is a point
-        where it was issued).  A new instant earlier than every point can move the first
+        where it was issued), or where an earlier correction or retraction of a fact a new
+        one amends was issued.  A new instant earlier than every point can move the first
         one (the market's status is first named at the first instant walked)."""
         if not 0 <= after < position:
             raise ValueError(f"positions {after} and {position} are not in order")
@@ -756,10 +757,15 @@ class ComputeLedger:
         except StorageError:
             return None  # the index cannot be written now (a full disk): from the first
         steps, starts = self.projection.changed(after, position)
-        return min([*(f.occurred_at for f in
-                      read_positions(self.ledger, range(after + 1, position + 1)).values()),
-                    *starts, *(at for step in steps
-                               for at in timeline_projection.step_instants(step))])
+        new = read_positions(self.ledger, range(after + 1, position + 1))
+        # A correction or retraction names, as its change point, the subjects of the fact it
+        # amends, which every correction of that fact adds to: the earlier amendments of
+        # the facts the new ones amend are points that can change too.
+        amending = [at for at, fact in new.items() if isinstance(fact, (Correction, Retraction))]
+        amended = self._scoped([], position, seeds=amending).amendments() if amending else []
+        return min([*(fact.occurred_at for fact in new.values()), *starts,
+                    *(ref.occurred_at for ref in amended),
+                    *(at for step in steps for at in timeline_projection.step_instants(step))])
 
     @staticmethod
     def _window(since: Instant | None, until: Instant | None) -> timeline_projection.Window:
