@@ -9,8 +9,9 @@ as part of the question), then asks ``verdict --as-of 2026-05-23 --json`` of eac
       the command prints it, a fresh ComputeLedger each round so no in-memory cache helps;
 (ii)  as the real command, ``compute-ledger verdict --as-of 2026-05-23 --json --db PATH``, in
       a process of its own: wall time and peak RSS (``ru_maxrss`` from ``os.wait4``, taken
-      by a small launcher process, see :data:`LAUNCHER`).  Nearly all of its time is the
-      interpreter starting and importing, so (i) is the stricter look at the question.
+      by a small launcher process, see :data:`bench.common.LAUNCHER`).  Nearly all of its
+      time is the interpreter starting and importing, so (i) is the stricter look at the
+      question.
 
 Each is the best of ``--rounds`` (peak RSS: the largest seen).  The bars: the large ledger's
 question costs at most three times the small one's, (i) and (ii) alike, and the command's
@@ -31,8 +32,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.append import machine
+from bench.common import Run, machine, run_process
 from bench.replay import best_of, build_ledger, load
 from bench.synthetic import generate
 from compute_ledger.ledger import facts as F
@@ -74,45 +73,6 @@ _JSON = msgspec.json.Encoder(enc_hook=str)  # as the command encodes its answers
 # ---------------------------------------------------------------------------------------------
 # What is measured
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    """One process: its wall time, its peak resident set, what it printed."""
-
-    seconds: float
-    peak_rss: int
-    stdout: str
-
-
-LAUNCHER = """\
-import os, subprocess, sys, time
-started = time.perf_counter()
-child = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(child.pid, 0)
-seconds = time.perf_counter() - started
-with open(sys.argv[1], "w") as report:
-    report.write(f"{seconds!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
-"""
-"""Runs a command and reports its wall time, peak RSS and exit code.  A child's ``ru_maxrss``
-starts from its parent's resident set when it forks, so the command is started by this small
-process rather than by the benchmark (which holds a 100,000-fact ledger in memory)."""
-
-
-def run_process(command: list[str]) -> Run:
-    """Run ``command`` in a process of its own: its wall time and peak RSS, what it printed."""
-    env = {k: v for k, v in os.environ.items() if k != "COMPUTE_LEDGER_DB"}
-    with tempfile.TemporaryDirectory(prefix="compute-ledger-bench-run-") as tmp:
-        report, out, err = (Path(tmp) / name for name in ("report", "stdout", "stderr"))
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            subprocess.run([sys.executable, "-c", LAUNCHER, str(report), *command],
-                           stdout=stdout, stderr=stderr, env=env, check=True)
-        seconds, rss, code = report.read_text().split()
-        if int(code) != 0:
-            raise RuntimeError(f"{command} exited {code}: {err.read_text()}")
-        # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
-        peak = int(rss) if sys.platform == "darwin" else int(rss) * 1024
-        return Run(float(seconds), peak, out.read_text())
 
 
 def command_line() -> tuple[list[str], str]:

@@ -40,8 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.append import machine
-from bench.asof import run_process
+from bench.common import machine, run_process
 from bench.synthetic import generate
 from compute_ledger.projections.api import ComputeLedger
 
@@ -89,7 +88,7 @@ def build(path: Path, n: int, batches: int) -> tuple[list[int], float, str, str]
 
 def timed(command: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of one command in a process of its own, started by
-    :data:`bench.asof.LAUNCHER` (a child forked from this process would count its memory)."""
+    :data:`bench.common.LAUNCHER` (a child forked from this process would count its memory)."""
     run = run_process(command)
     return run.seconds, run.peak_rss
 

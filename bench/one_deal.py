@@ -26,8 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.append import jsonl, machine
-from bench.asof import run_process
+from bench.append import jsonl
+from bench.common import machine, run_process
 from bench.synthetic import generate
 
 RATIO_BAR = 3.0

@@ -3,7 +3,7 @@
 Builds SQLite ledgers of ``--small`` and ``--large`` synthetic facts
 (:func:`bench.synthetic.generate`) in ``--batches`` appends, makes a signer key, pins a
 checkpoint after the first batch, then runs whole commands, each in a process of its own
-(wall time, and peak RSS from ``os.wait4`` in :data:`bench.asof.LAUNCHER`):
+(wall time, and peak RSS from ``os.wait4`` in :data:`bench.common.LAUNCHER`):
 
 * ``checkpoint --key K``: the signed tree head;
 * ``prove ID --key K`` of a fact in the middle of the ledger;
@@ -30,8 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.append import machine
-from bench.asof import run_process
+from bench.common import machine, run_process
 from bench.synthetic import generate
 from compute_ledger.projections.api import ComputeLedger
 

@@ -43,7 +43,8 @@ from pathlib import Path
 
 import msgspec
 
-from bench.append import Timing, machine
+from bench.append import Timing
+from bench.common import machine
 from bench.synthetic import generate
 from compute_ledger.ledger import facts as F
 from compute_ledger.ledger.store import LEDGER_ID

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.append import machine
+from bench.common import machine
 
 RATIO_BAR = 2.5
 BASELINE = [sys.executable, "-c", "import msgspec, click, sqlite3"]

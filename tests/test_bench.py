@@ -61,7 +61,11 @@ def test_append_benchmark_judges_the_whole_append_against_raw() -> None:
         "(a) ledger append, checked facts",
         "(b) raw sqlite3 executemany, same bytes",
         "(d) ledger end to end from JSON Lines",
-        "(d) end to end / (b) raw executemany:",
+        "(e) the whole append command",
+        "(f) raw executemany, the whole command",
+        "(e) whole command / (f) raw, whole command:",
+        "typed decoding of the lines, then the raw insert:",
+        "the raw insert of every row (e) writes (",
     ):
         assert line in done.stdout, line
 
