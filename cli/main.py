@@ -43,6 +43,7 @@ from compute_ledger.projections.answers import (
     DigestOut,
     ExtendsOut,
     HeadOut,
+    ProjectionDigestOut,
     VerifyOut,
     answer_schema,
 )
@@ -570,14 +571,16 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
     """Recompute the hash chain and the Merkle tree; exit 1 naming the first bad position.
 
     Checks every record's position, link to the one before, hash, recorded_at order, the
-    fact index and the Merkle tree's nodes.  With --against CHECKPOINT_FILE, also checks
-    with a consistency proof that the ledger extends that checkpoint (and, with
-    --verifier-key, its signature), so nothing it covers was altered, removed or reordered,
-    even by someone who rewrote the chain and the tree to match.  A checkpoint holds one
-    root, so it can tell that a record it covers differs, not which: --against a copy of the
-    records (a saved `feed`, or a bundle) names the first position that differs.  With
-    --against POSITION:HASH, that the record at the pinned position still carries the pinned
-    hash.
+    fact index and the Merkle tree's nodes; then that the maintained answers stand on the
+    records (the record they were folded to has the hash they tracked) and that each of
+    their tables adds up to the digest their catch-ups recorded.  With --against
+    CHECKPOINT_FILE, also checks with a consistency proof that the ledger extends that
+    checkpoint (and, with --verifier-key, its signature), so nothing it covers was altered,
+    removed or reordered, even by someone who rewrote the chain and the tree to match.  A
+    checkpoint holds one root, so it can tell that a record it covers differs, not which:
+    --against a copy of the records (a saved `feed`, or a bundle) names the first position
+    that differs.  With --against POSITION:HASH, that the record at the pinned position
+    still carries the pinned hash.
 
     \b
     Example:
@@ -610,6 +613,9 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
                 origin=extends.checkpoint.origin, size=extends.checkpoint.size,
                 root=b64(extends.checkpoint.root), signature_checked=signed,
                 proof=[b64(h) for h in extends.proof]),
+            projection=None if report.projection is None else ProjectionDigestOut(
+                position=report.projection.position, head=report.projection.head,
+                digest=report.projection.digest, rows=report.projection.rows),
         ))
         return
     extra = f"; extends the pinned head {against.position}" if against else ""
@@ -625,7 +631,12 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
         checked = (f"chain intact; the Merkle tree covers {report.tree_size} of "
                    f"{report.checked} records (a ledger written before the tree existed: the "
                    "next append builds the rest)")
-    echo_lines([f"ok: {report.checked} records, {checked}{extra}; head {report.head.pin}"])
+    lines = [f"ok: {report.checked} records, {checked}{extra}; head {report.head.pin}"]
+    if report.projection is not None:
+        held = report.projection
+        lines.append(f"ok: the maintained answers, folded to position {held.position}, hold "
+                     f"{held.rows} rows that add up to their digest {held.digest[:16]}")
+    echo_lines(lines)
 
 
 @main.command()

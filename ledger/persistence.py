@@ -157,8 +157,16 @@ class SideCursor:
     def fetchall(self) -> list[Any]:
         return list(self._raw.fetchall())
 
+    @property
+    def rowcount(self) -> int:
+        """The rows the last statement changed (for ``executemany``, all its runs')."""
+        return int(self._raw.rowcount)
+
     def fetchone(self) -> Any:
         return self._raw.fetchone()
+
+    def fetchmany(self, size: int) -> list[Any]:
+        return list(self._raw.fetchmany(size))
 
 
 class Writing(Protocol):
@@ -311,6 +319,8 @@ class LedgerRecorder(ApplicationRecorder, ABC):
         """A function that waits (up to a timeout) for records to be appended."""
 
     @abstractmethod
-    def side_transaction(self, *, write: bool) -> AbstractContextManager[SideCursor]:
-        """One transaction on the ledger's database for the projections' own tables."""
+    def side_transaction(self, *, write: bool, snapshot: bool = False
+                         ) -> AbstractContextManager[SideCursor]:
+        """One transaction on the ledger's database for the projections' own tables; with
+        ``snapshot`` (reading only), one whose reads all see the database as of its first."""
 

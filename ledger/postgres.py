@@ -248,8 +248,10 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
             return int(row["n"]) if row else 0
 
     @contextmanager
-    def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
+    def side_transaction(self, *, write: bool, snapshot: bool = False) -> Iterator[SideCursor]:
         with self.datastore.transaction(commit=write) as cursor:
+            if snapshot and not write:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield SideCursor(cursor, self.backend)
 
 

@@ -239,9 +239,11 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
 
 
     @contextmanager
-    def side_transaction(self, *, write: bool) -> Iterator[SideCursor]:
+    def side_transaction(self, *, write: bool, snapshot: bool = False) -> Iterator[SideCursor]:
+        # A deferred transaction: in WAL mode its first read fixes what every later read in
+        # it sees, so a snapshot needs nothing more.
         with self.datastore.transaction(commit=write) as cursor:
-            yield SideCursor(cursor, self.backend)
+            yield SideCursor(cursor.sqlite_cursor, self.backend)  # not eventsourcing's wrapper
 
 
 class _SQLiteWriting:

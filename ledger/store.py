@@ -219,6 +219,16 @@ class Extension(msgspec.Struct, frozen=True):
     proof: list[bytes]
 
 
+class DerivedDigest(msgspec.Struct, frozen=True):
+    """Derived data kept beside the records (a projection), found to hold what its digest
+    records: the position and head it was folded to, the digest, and how many rows."""
+
+    position: int
+    head: str
+    digest: str
+    rows: int
+
+
 class VerifyReport(msgspec.Struct, frozen=True):
     head: Head
     checked: int
@@ -229,6 +239,8 @@ class VerifyReport(msgspec.Struct, frozen=True):
     tree_size: int = 0
     """How many records the stored Merkle tree covers (all of them, unless the ledger was
     last written before the tree existed)."""
+    projection: DerivedDigest | None = None
+    """The maintained projection, checked against its digest (None: none is kept yet)."""
 
 
 RETRY_FOR = 120.0
@@ -707,14 +719,15 @@ class Ledger:
     # -- tables beside the ledger ------------------------------------------------------------
 
     @contextmanager
-    def side_tables(self, *, write: bool) -> Iterator[SideCursor]:
-        """One transaction on the ledger's database for the projections' own tables.
+    def side_tables(self, *, write: bool, snapshot: bool = False) -> Iterator[SideCursor]:
+        """One transaction on the ledger's database for the projections' own tables; with
+        ``snapshot`` (reading only), every read in it sees the database as of its first.
 
         Nothing here can touch the ledger's records: the projections only read those
         through :meth:`entries`.
         """
         with self._storage("write" if write else "read"), \
-                self.recorder.side_transaction(write=write) as cursor:
+                self.recorder.side_transaction(write=write, snapshot=snapshot) as cursor:
             yield cursor
 
     # -- verifying --------------------------------------------------------------------------

@@ -326,10 +326,21 @@ class ExtendsOut(_Answer, frozen=True, kw_only=True):
     """The consistency proof from ``size`` to the ledger's head, base64 hashes."""
 
 
+class ProjectionDigestOut(_Answer, frozen=True, kw_only=True):
+    """The maintained projection as ``verify`` found it: folded to ``position`` (whose
+    record has hash ``head``), its tables holding ``rows`` rows that add up to ``digest``,
+    the digest its catch-ups recorded (see docs/auditing.md)."""
+
+    position: int
+    head: str
+    digest: str
+    rows: int
+
+
 class VerifyOut(_Answer, frozen=True, kw_only=True):
     """What ``verify --json`` reports when the ledger checks out (a breach exits 1)."""
 
-    schema: str = "compute-ledger/verify/2"
+    schema: str = "compute-ledger/verify/3"
     ok: bool
     checked: int
     head: HeadOut
@@ -340,6 +351,8 @@ class VerifyOut(_Answer, frozen=True, kw_only=True):
     the tree existed and not appended to since (the root is then hashed from the records)."""
     against: HeadOut | None
     extends: ExtendsOut | None
+    projection: ProjectionDigestOut | None
+    """None when the ledger keeps no projection yet (no question was asked of it)."""
 
 
 class FactProofOut(_Answer, frozen=True, kw_only=True):

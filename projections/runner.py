@@ -24,6 +24,10 @@ Tables (beside eventsourcing's, never touching the records):
                      became of the facts they show, without folding the ledger
 ``cl_gaps``          (after, until): batch ends strictly between them were passed over by a
                      one-pass catch-up and are not held (answered by a fold)
+``cl_digests``       each table's digest (:mod:`projections.digest`): its number of rows
+                     and the sum of their hashes, kept by every catch-up from the rows it
+                     writes and replaces, so that ``verify`` can tell a table altered by
+                     anything else
 
 A catch-up folds the facts after the tracked position, works out which subjects they touch
 and from which valid time, recomputes those histories from that time on (resuming each fold
@@ -60,6 +64,8 @@ from compute_ledger.ledger.errors import LedgerError, StorageError
 from compute_ledger.ledger.facts import Correction, Fact, Retraction, SourcedFact
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.store import SCHEMA_LOCK, Ledger, SideCursor
+from compute_ledger.projections import digest as digests
+from compute_ledger.projections.digest import TableSum
 from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import listed_under
 from compute_ledger.projections.subjects import (
@@ -81,7 +87,7 @@ from compute_ledger.projections.subjects import (
 )
 from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
-VIEW = "histories/6"
+VIEW = "histories/7"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -111,9 +117,14 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT NOT NULL, pos_from INTEGER NOT NULL,"
     " pos_to INTEGER NOT NULL, first_at TEXT NOT NULL, facts TEXT NOT NULL,"
     " PRIMARY KEY (subject, pos_from))",
+    "CREATE TABLE IF NOT EXISTS cl_digests (tbl TEXT PRIMARY KEY, rows INTEGER NOT NULL,"
+    " total TEXT NOT NULL)",
 )
-TABLES = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps", "cl_retracted",
-          "cl_about", "cl_gaps")
+DIGESTED = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps",
+            "cl_retracted", "cl_about", "cl_gaps")
+"""The tables of the projection, each covered by its digest."""
+assert set(DIGESTED) == set(digests.COLUMNS)
+TABLES = (*DIGESTED, "cl_digests")
 LATEST = ("cl_facts", "cl_fixes", "cl_bucket_facts")
 """The tables that hold only the latest knowledge (what a catch-up folds from); the others
 keep every batch end's."""
@@ -356,6 +367,16 @@ class _CatchUp:
         self.position = 0
         """The position whose knowledge is being written: the end of a batch."""
         self.about: list[tuple[str, int]] = []
+        self.stored_facts: dict[str, tuple[Any, ...]] = {}
+        self.stored_fixes: dict[str, tuple[Any, ...]] = {}
+        """The rows of ``cl_facts`` and ``cl_fixes`` as the table holds them now (those read
+        or written by this catch-up): what a row written again replaces."""
+        self.change: dict[str, TableSum] = defaultdict(TableSum)
+        """How each table's digest moves with what this catch-up writes."""
+        self.emptied: set[str] = set()
+        self.recount: set[str] = set()
+        """Tables emptied by this catch-up (their digest restarts from nothing), and tables
+        whose change is not known row by row (their digest is recomputed from the rows)."""
 
     # -- the indexes ------------------------------------------------------------------------
 
@@ -368,6 +389,8 @@ class _CatchUp:
                 row["fact_id"], row["position"], row["content_position"], bool(row["live"]),
                 row["occurred_at"], tuple(row["buckets"].split()),
             )
+            if row is not None:
+                self.stored_facts[fact_id] = tuple(row[c] for c in digests.COLUMNS["cl_facts"])
         return self.facts[fact_id]
 
     def fixes_for(self, target: str) -> list[FixRow]:
@@ -377,7 +400,9 @@ class _CatchUp:
             found = [FixRow(r["fix_id"], r["target"], r["occurred_at"], r["position"],
                             bool(r["live"])) for r in self.cur.fetchall()]
             for fix in found:
-                self.fixes.setdefault(fix.fix_id, fix)
+                if fix.fix_id not in self.fixes:
+                    self.fixes[fix.fix_id] = fix
+                    self.stored_fixes[fix.fix_id] = _fix_row(fix)
             self.fixes_of[target] = [self.fixes[f.fix_id] for f in found]
         return self.fixes_of[target]
 
@@ -521,21 +546,83 @@ class _CatchUp:
         """The rows of the latest-knowledge tables this catch-up writes (or, after
         :meth:`take`, every row they hold), in :data:`LATEST_COLUMNS` order."""
         return {
-            "cl_facts": [(r.fact_id, r.position, r.content_position, int(r.live),
-                          r.occurred_at, " ".join(r.buckets)) for r in
+            "cl_facts": [_fact_row(r) for r in
                          (self.facts[f] for f in sorted(self.dirty_facts)) if r is not None],
-            "cl_fixes": [(f.fix_id, f.target, f.occurred_at, f.position, int(f.live))
-                         for f in (self.fixes[i] for i in sorted(self.dirty_fixes))],
+            "cl_fixes": [_fix_row(f) for f in (self.fixes[i] for i in sorted(self.dirty_fixes))],
             "cl_bucket_facts": [(*key, row[0], int(row[1]))
                                 for key, row in self.bucket_rows.items() if row is not None],
         }
 
+    def digest_latest(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+        """Move the digests of the latest-knowledge tables by the rows about to be written
+        over the ones they replace.  ``cl_bucket_facts`` holds, for each fact row, one row
+        per bucket it names, so its change follows from the fact rows' (what
+        :meth:`apply` does to it, row by row)."""
+        facts = self.change["cl_facts"]
+        buckets_change = self.change["cl_bucket_facts"]
+        for new in rows["cl_facts"]:
+            old = self.stored_facts.get(new[0])
+            if old is not None:
+                facts.remove("cl_facts", [old])
+                buckets_change.remove("cl_bucket_facts", _bucket_rows(old))
+            facts.add("cl_facts", [new])
+            buckets_change.add("cl_bucket_facts", _bucket_rows(new))
+            self.stored_facts[new[0]] = new
+        fixes = self.change["cl_fixes"]
+        for new in rows["cl_fixes"]:
+            old = self.stored_fixes.get(new[0])
+            if old is not None:
+                fixes.remove("cl_fixes", [old])
+            fixes.add("cl_fixes", [new])
+            self.stored_fixes[new[0]] = new
+
+    def insert_new(self, table: str, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows that a table may hold already (``ON CONFLICT DO NOTHING``): their
+        hashes join the digest when every one was new, else the table is recounted."""
+        if not rows:
+            return
+        self.cur.executemany(statement, rows)
+        if self.cur.rowcount == len(rows):
+            self.change[table].add(table, rows)
+        else:
+            self.recount.add(table)
+
+    def empty(self, table: str) -> None:
+        """Delete every row of a table, and start its digest again from nothing."""
+        self.cur.execute(f"DELETE FROM {table}")
+        self.emptied.add(table)
+        self.change.pop(table, None)
+        self.recount.discard(table)
+
+    def write_digests(self) -> None:
+        """Write the digests as this catch-up leaves the tables (in its transaction)."""
+        cur = self.cur
+        for table in sorted(set(self.change) | self.emptied | self.recount):
+            if table in self.recount:
+                cur.execute(f"SELECT {', '.join(digests.COLUMNS[table])} FROM {table}")
+                now = TableSum.of(table, _values(table, cur.fetchall()))
+            else:
+                held = TableSum()
+                if table not in self.emptied:
+                    cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
+                    row = cur.fetchone()
+                    if row is not None:
+                        held = TableSum(int(row["rows"]), int(row["total"], 16))
+                now = held.plus(self.change[table])
+            cur.execute("INSERT INTO cl_digests (tbl, rows, total) VALUES (?, ?, ?) "
+                        "ON CONFLICT (tbl) DO UPDATE SET rows = excluded.rows, "
+                        "total = excluded.total", (table, now.rows, now.hex))
+        self.change.clear()
+        self.emptied.clear()
+        self.recount.clear()
+
     def write_indexes(self) -> None:
         cur = self.cur
-        cur.executemany("INSERT INTO cl_about (subject, position) VALUES (?, ?) "
+        self.insert_new("cl_about", "INSERT INTO cl_about (subject, position) VALUES (?, ?) "
                         "ON CONFLICT (subject, position) DO NOTHING", sorted(set(self.about)))
         self.about.clear()
         rows = self.latest_rows()
+        self.digest_latest(rows)
         cur.executemany(
             "INSERT INTO cl_facts (fact_id, position, content_position, live, occurred_at, "
             "buckets) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fact_id) DO UPDATE SET "
@@ -583,32 +670,37 @@ class _CatchUp:
         another question can ask about), and the new ones are opened there.  A step that
         stays as it was keeps its row."""
         position = self.position
-        self.cur.execute("SELECT valid_from, pos_from, state FROM cl_steps WHERE subject = ? "
-                         "AND valid_from >= ? AND pos_to = ?", (subject, since, OPEN))
-        old = {(r["valid_from"], _blob(r["state"])): int(r["pos_from"])
+        self.cur.execute("SELECT valid_from, pos_from, qualifies, rules_qualify, state FROM "
+                         "cl_steps WHERE subject = ? AND valid_from >= ? AND pos_to = ?",
+                         (subject, since, OPEN))
+        old = {(r["valid_from"], _blob(r["state"])): (int(r["pos_from"]), int(r["qualifies"]),
+                                                      int(r["rules_qualify"]))
                for r in self.cur.fetchall()}
         new = [(utc_text(s.valid_from), _ENCODER.encode(s), s) for s in steps]
         wanted = {(valid_from, blob) for valid_from, blob, _ in new}
-        gone = [(valid_from, made) for (valid_from, blob), made in old.items()
+        gone = [(subject, valid_from, made, OPEN, qualifies, rules, blob)
+                for (valid_from, blob), (made, qualifies, rules) in old.items()
                 if (valid_from, blob) not in wanted]
+        closed = [(*row[:3], position, *row[4:]) for row in gone if row[2] != position]
+        opened = [(subject, valid_from, position, OPEN, int(getattr(s, "qualifies", False)),
+                   int(getattr(s, "rules_qualify", False)), blob)
+                  for valid_from, blob, s in new if (valid_from, blob) not in old]
         self.cur.executemany(
             "DELETE FROM cl_steps WHERE subject = ? AND valid_from = ? AND pos_from = ?",
-            [(subject, valid_from, made) for valid_from, made in gone if made == position])
+            [row[:3] for row in gone if row[2] == position])
         self.cur.executemany(
             "UPDATE cl_steps SET pos_to = ? WHERE subject = ? AND valid_from = ? "
-            "AND pos_from = ?",
-            [(position, subject, valid_from, made) for valid_from, made in gone
-             if made != position])
+            "AND pos_from = ?", [(position, *row[:3]) for row in closed])
         self.cur.executemany(
             "INSERT INTO cl_steps (subject, valid_from, pos_from, pos_to, qualifies, "
-            "rules_qualify, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(subject, valid_from, position, OPEN, int(getattr(s, "qualifies", False)),
-              int(getattr(s, "rules_qualify", False)), blob)
-             for valid_from, blob, s in new if (valid_from, blob) not in old],
-        )
+            "rules_qualify, state) VALUES (?, ?, ?, ?, ?, ?, ?)", opened)
+        change = self.change["cl_steps"]
+        change.remove("cl_steps", gone)
+        change.add("cl_steps", closed + opened)
         if steps:
-            self.cur.execute("INSERT INTO cl_subjects (subject, kind) VALUES (?, ?) "
-                             "ON CONFLICT (subject) DO NOTHING", (subject, _kind(subject)))
+            self.insert_new("cl_subjects", "INSERT INTO cl_subjects (subject, kind) VALUES "
+                            "(?, ?) ON CONFLICT (subject) DO NOTHING",
+                            [(subject, _kind(subject))])
 
     def flush(self, position: int) -> None:
         """Write what the facts folded since the last flush changed, as known from
@@ -675,18 +767,47 @@ class _CatchUp:
         row = self.cur.fetchone()
         if row is not None and (row["first_at"], row["facts"]) == new:
             return
+        change = self.change["cl_retracted"]
         if row is not None:
             made = int(row["pos_from"])
+            change.remove("cl_retracted", [(subject, made, OPEN, row["first_at"], row["facts"])])
             if made == self.position:
                 self.cur.execute("DELETE FROM cl_retracted WHERE subject = ? AND pos_from = ?",
                                  (subject, made))
             else:
                 self.cur.execute("UPDATE cl_retracted SET pos_to = ? WHERE subject = ? AND "
                                  "pos_from = ?", (self.position, subject, made))
+                change.add("cl_retracted", [(subject, made, self.position, row["first_at"],
+                                             row["facts"])])
         if new is not None:
             self.cur.execute(
                 "INSERT INTO cl_retracted (subject, pos_from, pos_to, first_at, facts) "
                 "VALUES (?, ?, ?, ?, ?)", (subject, self.position, OPEN, *new))
+            change.add("cl_retracted", [(subject, self.position, OPEN, *new)])
+
+
+def _fact_row(row: FactRow) -> tuple[Any, ...]:
+    """A fact's row of ``cl_facts``, in the digest's column order."""
+    return (row.fact_id, row.position, row.content_position, int(row.live), row.occurred_at,
+            " ".join(row.buckets))
+
+
+def _fix_row(fix: FixRow) -> tuple[Any, ...]:
+    """A correction's row of ``cl_fixes``, in the digest's column order."""
+    return (fix.fix_id, fix.target, fix.occurred_at, fix.position, int(fix.live))
+
+
+def _bucket_rows(fact: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows of ``cl_bucket_facts`` that go with a row of ``cl_facts``."""
+    fact_id, _, content_position, live, occurred_at, names = fact
+    return [(bucket, occurred_at, fact_id, content_position, live) for bucket in names.split()]
+
+
+def _values(table: str, rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+    """Rows as the backends give them (mappings), as tuples in the digest's column order."""
+    columns = digests.COLUMNS[table]
+    for row in rows:
+        yield tuple(row[c] for c in columns)
 
 
 def _content(fact: Fact) -> SourcedFact:
@@ -733,6 +854,22 @@ def _runs(positions: list[int], bridge: int = 1) -> Iterator[tuple[int, int]]:
 
 class ProjectionError(LedgerError):
     """The maintained projection does not stand on the ledger's records as they are."""
+
+
+AUDIT_PAGE = 5_000
+"""Rows read at a time when a table's digest is recomputed (memory stays bounded)."""
+
+
+class DigestAudit(msgspec.Struct, frozen=True):
+    """What :meth:`Projection.audit` found: the tracked position and head, the digest of
+    the tables as they are, how many rows they hold, and each table whose rows do not add
+    up to the digest the catch-ups recorded."""
+
+    position: int
+    head: str
+    digest: str
+    rows: int
+    differs: tuple[str, ...]
 
 
 class Projection:
@@ -901,6 +1038,7 @@ class Projection:
                     return
                 work.flush(last[0])
             assert last is not None
+            work.write_digests()
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (*last, VIEW))
 
@@ -917,9 +1055,9 @@ class Projection:
             knowledge, head, _ = fold_knowledge(self.ledger.stream(until=until))
             if not knowledge.position:
                 return
-            for table in LATEST:
-                cur.execute(f"DELETE FROM {table}")
             work = _CatchUp(self.ledger, cur)
+            for table in LATEST:
+                work.empty(table)
             work.position = knowledge.position
             work.take(knowledge)
             work.write_indexes()
@@ -936,8 +1074,10 @@ class Projection:
                 gone = view.retracted.get(subject)
                 work.set_retracted(subject, None if gone is None else (
                     utc_text(gone.first_at), json.dumps(list(gone.facts))))
-            cur.execute("INSERT INTO cl_gaps (after, until) VALUES (?, ?) "
-                        "ON CONFLICT (after, until) DO NOTHING", (start, knowledge.position))
+            work.insert_new("cl_gaps", "INSERT INTO cl_gaps (after, until) VALUES (?, ?) "
+                            "ON CONFLICT (after, until) DO NOTHING",
+                            [(start, knowledge.position)])
+            work.write_digests()
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (knowledge.position, head, VIEW))
 
@@ -998,6 +1138,39 @@ class Projection:
                 key = ", ".join(f"{c}={v!r}" for c, v in zip(columns, first[:size], strict=False))
                 return f"{table} row {key} ({where})"
         return None
+
+    def audit(self) -> DigestAudit | None:
+        """Each table's digest recomputed from its rows, against the one the catch-ups
+        recorded, all read in one snapshot; None when there is no projection of this layout
+        yet (nothing is created: verify only reads)."""
+        try:
+            with self.ledger.side_tables(write=False, snapshot=True) as cur:
+                cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
+                tracking = cur.fetchone()
+                if tracking is None:
+                    return None
+                cur.execute("SELECT tbl, rows, total FROM cl_digests")
+                recorded = {str(r["tbl"]): TableSum(int(r["rows"]), int(r["total"], 16))
+                            for r in cur.fetchall()}
+                held: dict[str, TableSum] = {}
+                for table in DIGESTED:
+                    cur.execute(f"SELECT {', '.join(digests.COLUMNS[table])} FROM {table}")
+                    found = held[table] = TableSum()
+                    while rows := cur.fetchmany(AUDIT_PAGE):
+                        found.add(table, _values(table, rows))
+        except StorageError:
+            return None
+        differs = []
+        for table in DIGESTED:
+            want, got = recorded.get(table, TableSum()), held[table]
+            if want != got:
+                differs.append(
+                    f"the projection's table {table} holds {got.rows} row"
+                    f"{'s' * (got.rows != 1)} adding up to {got.hex[:16]}, but its digest "
+                    f"records {want.rows} adding up to {want.hex[:16]}")
+        return DigestAudit(int(tracking["position"]), str(tracking["head"]),
+                           digests.digest(held), sum(t.rows for t in held.values()),
+                           tuple(differs))
 
     def deals_and_offerings(self) -> set[str]:
         """The deals and offerings the index lists (``cl_subjects``: every one known at the

@@ -88,19 +88,20 @@ def test_a_full_disk_fails_at_once_and_changes_nothing(tmp_path: Path) -> None:
         f"{CLI} append {big} --db {db} 2>&1; echo exit=$?",
         "echo seconds=$(( $(date +%s) - start ))",
         f"{CLI} digest --db {db}",
-        f"{CLI} verify --db {db}",
+        f"{CLI} verify --wide --db {db}",
     ])
     started = time.monotonic()
     done = in_namespace(script)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    pin_before, refusal, code, seconds, pin_after, verified = lines
+    pin_before, refusal, code, seconds, pin_after, verified, held = lines
     assert "database or disk is full; nothing was appended" in refusal
     assert code == "exit=1"
     assert int(seconds.removeprefix("seconds=")) < 60  # not retried for 120 s as a lost race
     assert time.monotonic() - started < 100
     assert pin_after == pin_before
     assert verified.startswith("ok: 8 records, chain and Merkle tree intact")
+    assert held.startswith("ok: the maintained answers, folded to position 8, hold ")
 
 
 def test_a_committed_batch_is_reported_committed_when_indexing_it_fails(

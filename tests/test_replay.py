@@ -79,13 +79,19 @@ def test_replay_catches_a_tampered_projection_and_rebuilds_it(record: tuple[str,
                             " AND valid_from = (SELECT MAX(valid_from) FROM cl_steps WHERE "
                             "subject = 'deal:xai-anthropic-colossus')").rowcount
         assert gone == 1
+        steps = conn.execute("SELECT COUNT(*) FROM cl_steps").fetchone()[0] + 1
+        [(recorded,)] = conn.execute("SELECT total FROM cl_digests WHERE tbl = 'cl_steps'")
     result = run("replay", "--db", db)
     assert result.exit_code == 1
     assert "Projection DIFFERS from the replay for deal:xai-anthropic-colossus" in result.stdout
-    assert result.stderr.strip() == (
+    said = result.stderr.strip()
+    # the history compared with the facts, and the table's digest, say it both
+    assert said.startswith(
         "Error: the maintained projection differs from the replay for "
-        "deal:xai-anthropic-colossus; run `compute-ledger replay --rebuild`"
-    )
+        f"deal:xai-anthropic-colossus, the projection's table cl_steps holds {steps - 1} rows "
+        "adding up to ")
+    assert said.endswith(f", but its digest records {steps} adding up to {recorded[:16]}; run "
+                         "`compute-ledger replay --rebuild`")
     fixed = run("replay", "--db", db, "--rebuild", "--json")
     assert fixed.exit_code == 0
     report = json.loads(fixed.stdout)
