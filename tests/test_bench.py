@@ -108,10 +108,12 @@ def test_the_attack_poisons_nothing_and_counts_what_it_tried() -> None:
 
 
 def test_known_at_benchmark_prints_every_command_and_the_refold_it_replaces() -> None:
-    done = bench("bench.known_at", "--small", "60", "--large", "240", "--batches", "3",
-                 "--rounds", "1")
+    done = bench("bench.known_at", "--small", "60", "--large", "240", "--huge", "300",
+                 "--batches", "3", "--rounds", "1")
     assert done.returncode == 0, done.stderr
     for line in ("small: 60 facts in 3 batches", "large: 240 facts in 3 batches",
+                 "huge: 300 facts in 3 batches", "huge/small", "huge RSS",
+                 "append (the last batch)", "replay",
                  "verdict old K", "business old K", "deal old K", "timeline", "show",
                  "refold old K (before the index)", "timeline / verdict (large)",
                  "export sqlite (fresh)", "export refresh, 1 fact (latest)",
