@@ -115,7 +115,7 @@ from compute_ledger.projections.answers import (
     WhatIfOut,
 )
 from compute_ledger.projections.knowledge import Knowledge
-from compute_ledger.projections.provenance import AMENDMENTS, Provenance, expected_lists
+from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance, expected_lists
 from compute_ledger.projections.runner import Projection, ProjectionError, read_positions
 from compute_ledger.projections.subjects import GROUPS, MARKET
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
@@ -755,10 +755,27 @@ class ComputeLedger:
         if progress is not None:
             progress.stage("reading ")
         histories = self._read(position)
-        amendments = self._scoped([AMENDMENTS], position).amendments()
         head = Timeline(known_at=known, points=[], ledger_position=histories.position,
                         ledger_head=histories.head)
-        return head, timeline_projection.points(histories, amendments, window=window)
+        return head, timeline_projection.points(histories, self._amendments_from(position),
+                                                window=window)
+
+    def _amendments_from(self, position: int) -> timeline_projection.AmendmentsFrom:
+        """A reader of the corrections and retractions known at ``position`` issued from an
+        instant on: those the index lists as issued then (``cl_amendments``), with what
+        they name, read on their own; every one when the index cannot say."""
+
+        def issued(since: datetime | None) -> list[FactRef]:
+            if since is not None and not self.ledger.read_only \
+                    and self.projection.listing(position) is not None:
+                seeds = self.projection.amendments_issued(position, since)
+                scope = self._scoped([], position, seeds=seeds)
+            else:
+                scope = self._scoped([AMENDMENTS], position)
+            return [ref for ref in scope.amendments()
+                    if since is None or ref.occurred_at >= since]
+
+        return issued
 
     def changed_from(self, after: int, position: int) -> datetime | None:
         """The earliest valid time from which the facts recorded in ``(after, position]``
@@ -910,6 +927,12 @@ class ComputeLedger:
         for name, at in sorted(held ^ expected, key=lambda row: (row[1], row[0]))[:1]:
             where = "only in the index" if (name, at) in held else "missing from the index"
             found.append(f"the list {name} at position {at} ({where})")
+        issued = {(at, utc_text(when)) for at, when in knowledge.issued()}
+        indexed = self.projection.amendments_known(position)
+        for at, when in sorted(issued ^ indexed)[:1]:
+            where = "only in the index" if (at, when) in indexed else "missing from the index"
+            found.append(f"the correction or retraction at position {at}, issued {when} "
+                         f"({where})")
         # The tables every catch-up folds from hold the tracked position's knowledge only.
         if position == self.projection.tracked()[0]:
             latest = self.projection.latest_difference(knowledge)

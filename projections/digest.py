@@ -36,6 +36,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cl_retracted": ("subject", "pos_from", "pos_to", "first_at", "facts"),
     "cl_about": ("subject", "position"),
     "cl_gaps": ("after", "until"),
+    "cl_amendments": ("position", "occurred_at"),
 }
 """Every table the digest covers, with its columns in the order a row is hashed."""
 

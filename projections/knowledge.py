@@ -85,6 +85,13 @@ class Knowledge(msgspec.Struct):
         self.base[fact_id] = (position, fact)
         return (fact_id,)
 
+    def issued(self) -> Iterator[tuple[int, datetime]]:
+        """The position and issue time of every correction and retraction."""
+        for fix in self.fix_by_id.values():
+            yield fix.position, fix.at
+        for withdrawal in self.withdrawals.values():
+            yield withdrawal.position, withdrawal.at
+
     def positions(self) -> Iterator[tuple[str, int]]:
         """Every base fact's id and position, in ledger order."""
         for fact_id, (position, _) in self.base.items():

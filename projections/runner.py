@@ -24,6 +24,9 @@ Tables (beside eventsourcing's, never touching the records):
                      became of the facts they show, without folding the ledger
 ``cl_gaps``          (after, until): batch ends strictly between them were passed over by a
                      one-pass catch-up and are not held (answered by a fold)
+``cl_amendments``    (position, occurred_at) of every correction and retraction: when each
+                     was issued, so that a timeline from ``--since`` reads only those
+                     issued since (known at P: the rows with position <= P)
 ``cl_digests``       each table's digest (:mod:`projections.digest`): its number of rows
                      and the sum of their hashes, kept by every catch-up from the rows it
                      writes and replaces, so that ``verify`` can tell a table altered by
@@ -87,7 +90,7 @@ from compute_ledger.projections.subjects import (
 )
 from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
 
-VIEW = "histories/7"
+VIEW = "histories/8"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -117,11 +120,14 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT NOT NULL, pos_from INTEGER NOT NULL,"
     " pos_to INTEGER NOT NULL, first_at TEXT NOT NULL, facts TEXT NOT NULL,"
     " PRIMARY KEY (subject, pos_from))",
+    "CREATE TABLE IF NOT EXISTS cl_amendments (position INTEGER PRIMARY KEY,"
+    " occurred_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS cl_amendments_by_time ON cl_amendments (occurred_at)",
     "CREATE TABLE IF NOT EXISTS cl_digests (tbl TEXT PRIMARY KEY, rows INTEGER NOT NULL,"
     " total TEXT NOT NULL)",
 )
 DIGESTED = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps",
-            "cl_retracted", "cl_about", "cl_gaps")
+            "cl_retracted", "cl_about", "cl_gaps", "cl_amendments")
 """The tables of the projection, each covered by its digest."""
 assert set(DIGESTED) == set(digests.COLUMNS)
 TABLES = (*DIGESTED, "cl_digests")
@@ -367,6 +373,8 @@ class _CatchUp:
         self.position = 0
         """The position whose knowledge is being written: the end of a batch."""
         self.about: list[tuple[str, int]] = []
+        self.issued: list[tuple[int, str]] = []
+        """(position, occurred_at) of the corrections and retractions folded."""
         self.stored_facts: dict[str, tuple[Any, ...]] = {}
         self.stored_fixes: dict[str, tuple[Any, ...]] = {}
         """The rows of ``cl_facts`` and ``cl_fixes`` as the table holds them now (those read
@@ -436,6 +444,7 @@ class _CatchUp:
             self.dirty_fixes.add(row.fix_id)
         if lists:
             self._take_lists(knowledge)
+        self.issued += [(at, utc_text(when)) for at, when in knowledge.issued()]
         for fact_id, position in knowledge.positions():
             known = knowledge.would_be(fact_id)
             assert known is not None
@@ -486,6 +495,8 @@ class _CatchUp:
     def fold(self, position: int, fact: Fact) -> None:
         assert fact.id is not None
         self.listed(position, fact)
+        if isinstance(fact, (Correction, Retraction)):
+            self.issued.append((position, utc_text(fact.occurred_at)))
         if isinstance(fact, Correction):
             self.contents[position] = _content(fact)
             fix = FixRow(fact.id, fact.corrects, utc_text(fact.occurred_at), position, True)
@@ -621,6 +632,9 @@ class _CatchUp:
         self.insert_new("cl_about", "INSERT INTO cl_about (subject, position) VALUES (?, ?) "
                         "ON CONFLICT (subject, position) DO NOTHING", sorted(set(self.about)))
         self.about.clear()
+        self.insert_new("cl_amendments", "INSERT INTO cl_amendments (position, occurred_at) "
+                        "VALUES (?, ?) ON CONFLICT (position) DO NOTHING", sorted(self.issued))
+        self.issued.clear()
         rows = self.latest_rows()
         self.digest_latest(rows)
         cur.executemany(
@@ -1171,6 +1185,22 @@ class Projection:
         return DigestAudit(int(tracking["position"]), str(tracking["head"]),
                            digests.digest(held), sum(t.rows for t in held.values()),
                            tuple(differs))
+
+    def amendments_issued(self, position: int, since: datetime) -> list[int]:
+        """The positions of the corrections and retractions recorded by ``position`` and
+        issued at or after ``since`` (the index must hold ``position``)."""
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT position FROM cl_amendments WHERE position <= ? AND "
+                        "occurred_at >= ? ORDER BY position", (position, utc_text(since)))
+            return [int(r["position"]) for r in cur.fetchall()]
+
+    def amendments_known(self, position: int) -> set[tuple[int, str]]:
+        """``(position, occurred_at)`` of every correction and retraction recorded by
+        ``position``, as the index holds them."""
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT position, occurred_at FROM cl_amendments WHERE position <= ?",
+                        (position,))
+            return {(int(r["position"]), str(r["occurred_at"])) for r in cur.fetchall()}
 
     def deals_and_offerings(self) -> set[str]:
         """The deals and offerings the index lists (``cl_subjects``: every one known at the

@@ -100,6 +100,10 @@ def _amended(view: View, amendments: Iterable[FactRef]) -> dict[datetime, list[C
     return found
 
 
+AmendmentsFrom = Callable[[datetime | None], Iterable[FactRef]]
+"""A reader of the corrections and retractions known: those issued at or after an instant
+(None: every one), in ledger order."""
+
 Window = tuple[datetime | None, datetime | None]
 """``(since, until)``: the points from ``since`` up to and including ``until`` (None: no
 bound on that side)."""
@@ -116,9 +120,13 @@ def timeline(histories: Histories, known_at: datetime,
                     points=list(points(histories, amendments, window)))
 
 
-def points(histories: Histories, amendments: Iterable[FactRef] = (),
+def points(histories: Histories, amendments: Iterable[FactRef] | AmendmentsFrom = (),
            window: Window = (None, None)) -> Iterator[PointOut]:
     """The change points of :func:`timeline`, one at a time as the walk reaches them.
+
+    ``amendments`` are the corrections and retractions known, or a reader of them
+    (:data:`AmendmentsFrom`): then, where the window opens after the first instant of the
+    histories, only those issued from its start are asked for.
 
     Walks the instants once, recomputing at each only the deals and offerings that can have
     changed there (all of them where the party groups change).  Only the points in
@@ -126,17 +134,34 @@ def points(histories: Histories, amendments: Iterable[FactRef] = (),
     or not (the walk starts at the first instant whatever the window: what holds at a point
     depends on everything before it; it stops after ``until``).  A caller that prints them
     as they come needs no progress bar over the walk: its output is one."""
-    return _walk(histories.full(), amendments, window)
+    return _walk(histories.full(), amendments if callable(amendments) else _reader(amendments),
+                 window)
 
 
-def _walk(view: View, amendments: Iterable[FactRef],
+def _reader(amendments: Iterable[FactRef]) -> AmendmentsFrom:
+    """The reader of a list of corrections and retractions."""
+    known = list(amendments)
+
+    def issued(since: datetime | None) -> Iterable[FactRef]:
+        return known if since is None else [r for r in known if r.occurred_at >= since]
+
+    return issued
+
+
+def _walk(view: View, amendments: AmendmentsFrom,
           window: Window = (None, None)) -> Iterator[PointOut]:
     since, until = window
     changing = _when_subjects_change(view)
     group_times = set(view.groups.times)
-    amended = _amended(view, amendments)
-    instants = sorted({*changing, *group_times, *view.market.times, *amended,
-                       AFTER_DEADLINE})
+    walked = {*changing, *group_times, *view.market.times, AFTER_DEADLINE}
+    # Before ``since``, a correction or retraction is only an instant the walk passes, and
+    # it matters only as the first one: the market's status is first named at the first
+    # instant walked, and between two other instants the status cannot change (it changes
+    # with what qualifies, the market's rulings and the deadline, each an instant of its
+    # own).  So when another instant comes before ``since``, only those issued since count.
+    amended = _amended(view, amendments(
+        since if since is not None and min(walked) < since else None))
+    instants = sorted({*walked, *amended})
     walk = _Walk(view)
     starting = _facts_starting([view.market, view.groups, *view.subjects.values()])
     if since is not None:
@@ -326,7 +351,7 @@ def subject_history(histories: Histories, key: str, known_at: datetime,
                 subjects={key: history}, market=History(()), groups=histories.groups_history())
     summary: dict[str, Any] = {}
     found: list[tuple[PointOut, dict[str, Any]]] = []
-    for point in _walk(view, amendments):
+    for point in _walk(view, _reader(amendments)):
         mine = [c for c in point.changes if c.subject == key]
         if not mine:
             continue

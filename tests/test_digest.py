@@ -129,6 +129,7 @@ TAMPERING = [
     ("cl_fixes", "INSERT INTO cl_fixes VALUES ('zz', 'a1', '2026-05-01T00:00:00.000000Z', 9, 1)"),
     ("cl_gaps", "INSERT INTO cl_gaps (after, until) VALUES (1, 2)"),
     ("cl_retracted", "INSERT INTO cl_retracted VALUES ('deal:d9', 1, 2, '2026-05-01', '[]')"),
+    ("cl_amendments", "INSERT INTO cl_amendments VALUES (1, '2026-05-01T00:00:00.000000Z')"),
 ]
 
 
@@ -145,6 +146,11 @@ def test_verify_names_a_derived_table_altered_outside_a_catch_up(
         ledger.verify()
     assert f"the projection's table {table} holds" in str(caught.value)
     assert str(caught.value).count("the projection's table") == 1  # that table alone
+    said = ledger.replay().projection_differs
+    assert any(f"the projection's table {table} holds" in d for d in said), said
+    if table == "cl_amendments":  # the comparison with the facts names the row itself
+        assert "the correction or retraction at position 1, issued 2026-05-01T00:00:00" \
+            ".000000Z (only in the index)" in said
     assert ledger.replay(rebuild=True).ok
     assert ledger.verify().projection is not None
 

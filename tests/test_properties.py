@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
+from builders import announce, correct
 from histories import batches, histories, question_times, reordered
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -89,6 +91,33 @@ def test_the_timeline_since_t_is_the_whole_timelines_points_from_t(
     since = data.draw(st.sampled_from(candidates))
     part = timeline(view, NOW, amendments, window=(since, None)).points
     assert part == [p for p in whole if p.at >= since]
+
+
+def test_a_timeline_from_after_an_amendment_issued_first_names_the_status_once(
+        ledger: ComputeLedger) -> None:
+    """A correction issued before every other instant is the walk's first instant, where
+    the market's status is first named: from a later ``since``, the status must not be
+    named again.  (The walk reads the corrections and retractions issued before ``since``
+    only when no other instant comes before it; the ledger reads only those issued since
+    from the index otherwise.)"""
+    first = announce("2026-05-10T00:00:00Z", "d1", id="a1")
+    fix = correct("2026-05-01T00:00:00Z", first,
+                  announce("2026-05-10T00:00:00Z", "d1", customer="globex"), id="f1")
+    ledger.append([first])
+    ledger.append([fix])
+    whole = ledger.timeline().points
+    assert whole[0].at == datetime(2026, 5, 1, tzinfo=UTC)
+    assert [c.what for c in whole[0].changes][:1] == ["status"]
+    for since in ("2026-05-05", "2026-05-10", "2027-01-02"):
+        start = datetime.fromisoformat(since).replace(tzinfo=ZoneInfo("America/Los_Angeles"))
+        part = ledger.timeline(since=since).points
+        assert part == [p for p in whole if p.at >= start], since
+        entries: list[tuple[int, str, str, F.Fact]] = [
+            (1, "2027-01-01T00:00:00.000000Z", "h", first),
+            (2, "2027-01-01T00:00:00.000000Z", "h", fix)]
+        amendments = Provenance(fold_knowledge(entries)[0]).amendments()
+        pure = timeline(build_view(entries), NOW, amendments, window=(start, None)).points
+        assert pure == part, since
 
 
 # ---------------------------------------------------------------------------------------------
