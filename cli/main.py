@@ -689,8 +689,8 @@ def replay(*, known_at: KnownAt | None, as_of: datetime | None, rebuild: bool,
     echo_lines(render.replay_lines(report))
     if report.projection_differs:
         raise click.ClickException(
-            "the maintained projection differs from the replay for "
-            f"{', '.join(report.projection_differs)}; run `compute-ledger replay --rebuild`"
+            "the maintained projection differs from the replay ("
+            f"{'; '.join(report.projection_differs)}); run `compute-ledger replay --rebuild`"
         )
     for check in report.exports:
         if check.differs:

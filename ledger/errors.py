@@ -79,6 +79,15 @@ class Breach(msgspec.Struct, frozen=True):
 class VerificationError(LedgerError):
     """The hash chain, the positions or the index do not check out."""
 
-    def __init__(self, breach: Breach) -> None:
+    def __init__(self, breach: Breach, message: str | None = None) -> None:
         self.breach = breach
-        super().__init__(f"ledger verification failed at {breach}")
+        super().__init__(message or f"ledger verification failed at {breach}")
+
+
+class DerivedDataError(VerificationError):
+    """The records check out, but derived data kept beside them (the maintained answers,
+    folded to ``breach.position``) does not: no record is blamed."""
+
+    def __init__(self, breach: Breach) -> None:
+        super().__init__(breach, f"the records check out, but the maintained answers (folded "
+                                 f"to position {breach.position}) do not: {breach.reason}")

@@ -34,11 +34,11 @@ from compute_ledger.ledger.clock import Clock
 from compute_ledger.ledger.errors import (
     Breach,
     ConfigurationError,
+    DerivedDataError,
     InputError,
     NotFoundError,
     Problem,
     StorageError,
-    VerificationError,
 )
 from compute_ledger.ledger.facts import (
     Checked,
@@ -474,9 +474,9 @@ class ComputeLedger:
                 self.projection.check_history(audit.position, audit.head,
                                               self.ledger.head().position)
             except ProjectionError as exc:
-                raise VerificationError(Breach(audit.position, str(exc))) from None
+                raise DerivedDataError(Breach(audit.position, str(exc))) from None
         if audit.differs:
-            raise VerificationError(Breach(audit.position, "; ".join(audit.differs) + (
+            raise DerivedDataError(Breach(audit.position, "; ".join(audit.differs) + (
                 ". Derived data was altered by something other than a catch-up: `compute-"
                 "ledger replay` names the first row that differs, and `compute-ledger replay "
                 "--rebuild` rebuilds the projection from the records")))

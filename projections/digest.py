@@ -5,8 +5,9 @@ A table's digest is a *multiset hash* of its rows: the number of rows and the su
 msgpack, in :data:`COLUMNS` order).  A sum does not depend on the order rows were written
 or are read in, and it moves by exactly one row's hash when one row is added or removed, so
 a catch-up keeps it up to date from the rows it writes and the rows it replaces, in the
-same transaction as the tracked position, without reading the rest of the table.  Anyone
-can recompute it from the table alone (:meth:`TableSum.of`); ``verify`` does, and names the
+same transaction as the tracked position, without reading the rest of the table (and never
+recounting it from what it holds, which would take in whatever was altered).  Anyone can
+recompute it from the table alone (:meth:`TableSum.of`); ``verify`` does, and names the
 table whose rows no longer add up to what the projection recorded.
 
 What it proves, and what not: the digest is kept by the same writer as the tables, so it

@@ -128,20 +128,17 @@ SCHEMA = (
 )
 DIGESTED = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps",
             "cl_retracted", "cl_about", "cl_gaps", "cl_amendments")
-"""The tables of the projection, each covered by its digest."""
-assert set(DIGESTED) == set(digests.COLUMNS)
+"""The tables of the projection, each covered by its digest (:data:`digests.COLUMNS`)."""
 TABLES = (*DIGESTED, "cl_digests")
 LATEST = ("cl_facts", "cl_fixes", "cl_bucket_facts")
 """The tables that hold only the latest knowledge (what a catch-up folds from); the others
 keep every batch end's."""
-LATEST_COLUMNS = {
-    "cl_facts": ("fact_id", "position", "content_position", "live", "occurred_at", "buckets"),
-    "cl_fixes": ("fix_id", "target", "occurred_at", "position", "live"),
-    "cl_bucket_facts": ("bucket", "occurred_at", "fact_id", "content_position", "live"),
-}
+LATEST_COLUMNS = {table: digests.COLUMNS[table] for table in LATEST}
 """Their columns, the key first."""
-LATEST_KEYS = {"cl_facts": 1, "cl_fixes": 1, "cl_bucket_facts": 3}
-"""How many of those columns make the key."""
+KEYS = {"cl_facts": 1, "cl_fixes": 1, "cl_bucket_facts": 3, "cl_subjects": 1, "cl_steps": 3,
+        "cl_retracted": 2, "cl_about": 2, "cl_gaps": 2, "cl_amendments": 1}
+"""How many of each table's first columns (:data:`projections.digest.COLUMNS`) make its
+primary key."""
 BATCH_SHARE = 0.05
 """The same for a catch-up of one batch: folding it in one pass passes over no batch end,
 and a batch of late facts touches most histories from far back, so one pass is cheaper as
@@ -382,9 +379,10 @@ class _CatchUp:
         self.change: dict[str, TableSum] = defaultdict(TableSum)
         """How each table's digest moves with what this catch-up writes."""
         self.emptied: set[str] = set()
-        self.recount: set[str] = set()
-        """Tables emptied by this catch-up (their digest restarts from nothing), and tables
-        whose change is not known row by row (their digest is recomputed from the rows)."""
+        """Tables emptied by this catch-up: their digest restarts from nothing."""
+        self.after = 0
+        """The position up to which the tables already hold the lists and the amendments
+        (what a one-pass catch-up from there, which takes in every fact, leaves as it is)."""
 
     # -- the indexes ------------------------------------------------------------------------
 
@@ -588,52 +586,64 @@ class _CatchUp:
             self.stored_fixes[new[0]] = new
 
     def insert_new(self, table: str, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        """Insert rows that a table may hold already (``ON CONFLICT DO NOTHING``): their
-        hashes join the digest when every one was new, else the table is recounted."""
+        """Insert rows no catch-up wrote before (``ON CONFLICT DO NOTHING``), their hashes
+        joining the digest.  One the table holds already was put there by something other
+        than a catch-up: :class:`ProjectionError` (the transaction rolls back), rather than
+        a digest that would count it as written."""
         if not rows:
             return
         self.cur.executemany(statement, rows)
-        if self.cur.rowcount == len(rows):
-            self.change[table].add(table, rows)
-        else:
-            self.recount.add(table)
+        if self.cur.rowcount != len(rows):
+            raise ProjectionError(
+                f"the projection's table {table} already holds {len(rows) - self.cur.rowcount}"
+                f" of the {len(rows)} rows a catch-up adds to it: it was altered by something "
+                "other than a catch-up. `compute-ledger replay` names what differs, and "
+                "`compute-ledger replay --rebuild` rebuilds the projection from the records")
+        self.change[table].add(table, rows)
+
+    def insert_once(self, table: str, statement: str, row: tuple[Any, ...]) -> None:
+        """Insert a row the table may hold already (its key gives every column): counted
+        in the digest when it is new, and already counted, by the catch-up that wrote it,
+        when it is not."""
+        self.cur.execute(statement, row)
+        if self.cur.rowcount == 1:
+            self.change[table].add(table, [row])
 
     def empty(self, table: str) -> None:
         """Delete every row of a table, and start its digest again from nothing."""
         self.cur.execute(f"DELETE FROM {table}")
         self.emptied.add(table)
         self.change.pop(table, None)
-        self.recount.discard(table)
 
     def write_digests(self) -> None:
         """Write the digests as this catch-up leaves the tables (in its transaction)."""
         cur = self.cur
-        for table in sorted(set(self.change) | self.emptied | self.recount):
-            if table in self.recount:
-                cur.execute(f"SELECT {', '.join(digests.COLUMNS[table])} FROM {table}")
-                now = TableSum.of(table, _values(table, cur.fetchall()))
-            else:
-                held = TableSum()
-                if table not in self.emptied:
-                    cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
-                    row = cur.fetchone()
-                    if row is not None:
-                        held = TableSum(int(row["rows"]), int(row["total"], 16))
-                now = held.plus(self.change[table])
+        for table in sorted(set(self.change) | self.emptied):
+            change = self.change.get(table, TableSum())
+            if table not in self.emptied and change == TableSum():
+                continue  # written over with the same rows, or not at all
+            held = TableSum()
+            if table not in self.emptied:
+                cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
+                row = cur.fetchone()
+                if row is not None:
+                    held = TableSum(int(row["rows"]), int(row["total"], 16))
+            now = held.plus(change)
             cur.execute("INSERT INTO cl_digests (tbl, rows, total) VALUES (?, ?, ?) "
                         "ON CONFLICT (tbl) DO UPDATE SET rows = excluded.rows, "
                         "total = excluded.total", (table, now.rows, now.hex))
         self.change.clear()
         self.emptied.clear()
-        self.recount.clear()
 
     def write_indexes(self) -> None:
         cur = self.cur
         self.insert_new("cl_about", "INSERT INTO cl_about (subject, position) VALUES (?, ?) "
-                        "ON CONFLICT (subject, position) DO NOTHING", sorted(set(self.about)))
+                        "ON CONFLICT (subject, position) DO NOTHING",
+                        sorted({row for row in self.about if row[1] > self.after}))
         self.about.clear()
         self.insert_new("cl_amendments", "INSERT INTO cl_amendments (position, occurred_at) "
-                        "VALUES (?, ?) ON CONFLICT (position) DO NOTHING", sorted(self.issued))
+                        "VALUES (?, ?) ON CONFLICT (position) DO NOTHING",
+                        sorted(row for row in self.issued if row[0] > self.after))
         self.issued.clear()
         rows = self.latest_rows()
         self.digest_latest(rows)
@@ -712,9 +722,9 @@ class _CatchUp:
         change.remove("cl_steps", gone)
         change.add("cl_steps", closed + opened)
         if steps:
-            self.insert_new("cl_subjects", "INSERT INTO cl_subjects (subject, kind) VALUES "
-                            "(?, ?) ON CONFLICT (subject) DO NOTHING",
-                            [(subject, _kind(subject))])
+            self.insert_once("cl_subjects", "INSERT INTO cl_subjects (subject, kind) VALUES "
+                             "(?, ?) ON CONFLICT (subject) DO NOTHING",
+                             (subject, _kind(subject)))
 
     def flush(self, position: int) -> None:
         """Write what the facts folded since the last flush changed, as known from
@@ -824,6 +834,38 @@ def _values(table: str, rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
         yield tuple(row[c] for c in columns)
 
 
+def _tables(cur: SideCursor) -> set[str]:
+    """The tables the ledger's database holds (beside the ledger's own: read, not made)."""
+    if cur.backend == "sqlite":
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        cur.execute("SELECT tablename AS name FROM pg_tables WHERE schemaname = "
+                    "current_schema()")
+    return {str(r["name"]) for r in cur.fetchall()}
+
+
+def _table_sum(cur: SideCursor, table: str) -> TableSum:
+    """A table's digest from its rows, read a page at a time in key order (a client-side
+    cursor holds a whole result, so the pages are queries of their own)."""
+    columns = digests.COLUMNS[table]
+    key = ", ".join(columns[:KEYS[table]])
+    marks = ", ".join("?" * KEYS[table])
+    select = f"SELECT {', '.join(columns)} FROM {table}"
+    found = TableSum()
+    last: tuple[Any, ...] | None = None
+    while True:
+        if last is None:
+            cur.execute(f"{select} ORDER BY {key} LIMIT ?", (AUDIT_PAGE,))
+        else:
+            cur.execute(f"{select} WHERE ({key}) > ({marks}) ORDER BY {key} LIMIT ?",
+                        (*last, AUDIT_PAGE))
+        rows = list(_values(table, cur.fetchall()))
+        found.add(table, rows)
+        if len(rows) < AUDIT_PAGE:
+            return found
+        last = rows[-1][:KEYS[table]]
+
+
 def _content(fact: Fact) -> SourcedFact:
     """The content a stored fact contributes: itself, or a correction's replacement (which
     takes the id of the fact it corrects)."""
@@ -909,7 +951,7 @@ class Projection:
             if cur.fetchall():  # tables of another layout: derived data, rebuilt
                 for table in TABLES:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
-                cur.execute("DELETE FROM cl_tracking WHERE view <> ?", (VIEW,))
+                cur.execute("DELETE FROM cl_tracking")  # this layout's row too: nothing held
             for statement in SCHEMA[1:]:
                 cur.execute(statement)
             cur.execute("INSERT INTO cl_tracking (view, position, head) VALUES (?, 0, ?) "
@@ -1072,6 +1114,7 @@ class Projection:
             work = _CatchUp(self.ledger, cur)
             for table in LATEST:
                 work.empty(table)
+            work.after = start  # earlier catch-ups wrote the lists and amendments up to here
             work.position = knowledge.position
             work.take(knowledge)
             work.write_indexes()
@@ -1088,9 +1131,8 @@ class Projection:
                 gone = view.retracted.get(subject)
                 work.set_retracted(subject, None if gone is None else (
                     utc_text(gone.first_at), json.dumps(list(gone.facts))))
-            work.insert_new("cl_gaps", "INSERT INTO cl_gaps (after, until) VALUES (?, ?) "
-                            "ON CONFLICT (after, until) DO NOTHING",
-                            [(start, knowledge.position)])
+            work.insert_once("cl_gaps", "INSERT INTO cl_gaps (after, until) VALUES (?, ?) "
+                             "ON CONFLICT (after, until) DO NOTHING", (start, knowledge.position))
             work.write_digests()
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (knowledge.position, head, VIEW))
@@ -1145,7 +1187,7 @@ class Projection:
                 if held == wanted:
                     continue
                 first = min(held ^ wanted)
-                size = LATEST_KEYS[table]
+                size = KEYS[table]
                 same_key = [r for r in held ^ wanted if r[:size] == first[:size] and r != first]
                 where = "differs from the replay" if same_key else \
                     "only in the index" if first in held else "missing from the index"
@@ -1155,36 +1197,40 @@ class Projection:
 
     def audit(self) -> DigestAudit | None:
         """Each table's digest recomputed from its rows, against the one the catch-ups
-        recorded, all read in one snapshot; None when there is no projection of this layout
-        yet (nothing is created: verify only reads)."""
-        try:
-            with self.ledger.side_tables(write=False, snapshot=True) as cur:
-                cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
-                tracking = cur.fetchone()
-                if tracking is None:
-                    return None
+        recorded, all read in one snapshot, a page at a time; None when there is no
+        projection of this layout (nothing is created: verify only reads).  A table that
+        is missing, or a tracking row missing beside tables that hold rows, is a
+        difference too."""
+        with self.ledger.side_tables(write=False, snapshot=True) as cur:
+            present = _tables(cur)
+            if "cl_tracking" not in present:
+                return None
+            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (VIEW,))
+            tracking = cur.fetchone()
+            recorded: dict[str, TableSum] = {}
+            if "cl_digests" in present:
                 cur.execute("SELECT tbl, rows, total FROM cl_digests")
                 recorded = {str(r["tbl"]): TableSum(int(r["rows"]), int(r["total"], 16))
                             for r in cur.fetchall()}
-                held: dict[str, TableSum] = {}
-                for table in DIGESTED:
-                    cur.execute(f"SELECT {', '.join(digests.COLUMNS[table])} FROM {table}")
-                    found = held[table] = TableSum()
-                    while rows := cur.fetchmany(AUDIT_PAGE):
-                        found.add(table, _values(table, rows))
-        except StorageError:
-            return None
-        differs = []
-        for table in DIGESTED:
-            want, got = recorded.get(table, TableSum()), held[table]
+            if tracking is None and not recorded:
+                return None  # never caught up in this layout
+            differs = [f"the projection's table {table} is missing"
+                       for table in TABLES if table not in present]
+            if tracking is None:
+                differs.insert(0, "the projection's tracking row is missing, but its tables "
+                                  "record rows")
+            held = {table: _table_sum(cur, table) for table in DIGESTED if table in present}
+        for table, got in held.items():
+            want = recorded.get(table, TableSum())
             if want != got:
                 differs.append(
                     f"the projection's table {table} holds {got.rows} row"
                     f"{'s' * (got.rows != 1)} adding up to {got.hex[:16]}, but its digest "
                     f"records {want.rows} adding up to {want.hex[:16]}")
-        return DigestAudit(int(tracking["position"]), str(tracking["head"]),
-                           digests.digest(held), sum(t.rows for t in held.values()),
-                           tuple(differs))
+        position, head = (0, GENESIS) if tracking is None else \
+            (int(tracking["position"]), str(tracking["head"]))
+        return DigestAudit(position, head, digests.digest(held),
+                           sum(t.rows for t in held.values()), tuple(differs))
 
     def amendments_issued(self, position: int, since: datetime) -> list[int]:
         """The positions of the corrections and retractions recorded by ``position`` and

@@ -19,7 +19,11 @@ from compute_ledger.ledger.errors import VerificationError
 from compute_ledger.projections import digest as digests
 from compute_ledger.projections.api import ComputeLedger, bundled_record
 from compute_ledger.projections.digest import TableSum
-from compute_ledger.projections.runner import DIGESTED
+from compute_ledger.projections.runner import DIGESTED, KEYS, ProjectionError
+
+
+def test_every_table_of_the_projection_is_digested_by_its_key() -> None:
+    assert set(DIGESTED) == set(digests.COLUMNS) == set(KEYS)
 
 ROWS = st.lists(st.tuples(st.text(max_size=8), st.integers(-5, 2**40), st.binary(max_size=8)),
                 max_size=12)
@@ -61,20 +65,21 @@ def _adds_up(ledger: ComputeLedger) -> str:
     return audit.digest
 
 
-@pytest.mark.parametrize("at_once", [True, False], ids=["each-batch", "one-transaction"])
-def test_every_write_path_keeps_the_digest(ledger: ComputeLedger, at_once: bool) -> None:
-    """Batch by batch: new facts, a correction that moves a deal, a ruling, a subject known
-    only from retracted facts, then no longer (its row closed), a retracted correction,
-    each kind of row closed and opened; each batch caught up as it comes, or all of them by
-    one catch-up that folds them one after the other in one transaction (so that a row is
-    written again over a row this same transaction wrote)."""
-    if not at_once:
-        ledger.projection.rebuild_share = ledger.projection.batch_share = 1.0
+def _gaps(ledger: ComputeLedger) -> int:
+    with ledger.ledger.side_tables(write=False) as cur:
+        cur.execute("SELECT COUNT(*) AS n FROM cl_gaps")
+        return int(cur.fetchone()["n"])
+
+
+def _history() -> list[list[F.Fact]]:
+    """New facts, a correction that moves a deal, a ruling, a subject known only from
+    retracted facts, then no longer (its row closed), a retracted correction: each kind of
+    row closed and opened."""
     first = announce("2026-05-01T12:00:00Z", "d1", id="a1")
     second = announce("2026-05-02T12:00:00Z", "d2", id="a2")
     moved = correct("2026-05-03T00:00:00Z", first,
                     announce("2026-05-01T12:00:00Z", "d3", customer="globex"), id="f1")
-    batches: list[list[F.Fact]] = [
+    return [
         [first, second],
         [rule("2026-05-02T00:00:00Z", "under_review", "d1", id="r1")],
         [moved],
@@ -83,31 +88,40 @@ def test_every_write_path_keeps_the_digest(ledger: ComputeLedger, at_once: bool)
         [retract("2026-05-06T00:00:00Z", moved, id="x2")],  # the correction withdrawn
         [retract("2026-05-07T00:00:00Z", first, id="x3")],
     ]
+
+
+@pytest.mark.parametrize("how", ["incremental", "one-pass", "one-transaction"])
+def test_every_write_path_keeps_the_digest(ledger: ComputeLedger, how: str) -> None:
+    """Each batch caught up as it comes, folded on its own (each catch-up a transaction of
+    its own, reading the rows the last one wrote) or in one pass from the position before
+    it; or all of them by one catch-up that folds them one after the other in one
+    transaction (so that rows are written again over rows this same transaction wrote)."""
+    one_pass = how == "one-pass"
+    ledger.projection.rebuild_share = ledger.projection.batch_share = 0.0 if one_pass else 1.0
+    batches = _history()
     seen = set()
-    for batch in batches:
+    ledger.append(batches[0])
+    ledger.projection.catch_up()
+    for batch in batches[1:]:
         ledger.append(batch)
-        if at_once:
+        if how != "one-transaction":
+            gaps = _gaps(ledger)
             ledger.projection.catch_up()
+            assert _gaps(ledger) == gaps + one_pass  # a one-pass catch-up records its gap
             seen.add(_adds_up(ledger))
-    if at_once:
-        assert len(seen) == len(batches)  # every batch moved it
+    if how != "one-transaction":
+        assert len(seen) == len(batches) - 1  # every batch moved it
     else:
-        ledger.projection.catch_up(until=2)  # the first batch, then the rest in one go
-        gaps = "SELECT COUNT(*) AS n FROM cl_gaps"
-        with ledger.ledger.side_tables(write=False) as cur:
-            cur.execute(gaps)
-            before = cur.fetchone()["n"]
+        gaps = _gaps(ledger)
         ledger.projection.catch_up()
-        with ledger.ledger.side_tables(write=False) as cur:
-            cur.execute(gaps)
-            assert cur.fetchone()["n"] == before  # folded batch by batch, not in one pass
+        assert _gaps(ledger) == gaps  # folded batch by batch, not in one pass
+    _adds_up(ledger)
     with ledger.ledger.side_tables(write=False) as cur:
         cur.execute("SELECT COUNT(*) AS n FROM cl_retracted WHERE pos_to < 2147483647")
         assert cur.fetchone()["n"] >= 1  # a retracted subject's row was closed, not deleted
-    incremental = _adds_up(ledger)
     ledger.projection.reset()
-    ledger.projection.catch_up()  # one pass, other rows (a gap), the same check
-    assert _adds_up(ledger) != incremental
+    ledger.projection.catch_up()
+    _adds_up(ledger)
 
 
 def test_the_digest_is_the_same_on_both_backends(tmp_path: Path, pg_url: str) -> None:
@@ -146,6 +160,8 @@ def test_verify_names_a_derived_table_altered_outside_a_catch_up(
         ledger.verify()
     assert f"the projection's table {table} holds" in str(caught.value)
     assert str(caught.value).count("the projection's table") == 1  # that table alone
+    assert str(caught.value).startswith("the records check out, but the maintained answers "
+                                        "(folded to position 2) do not: ")
     said = ledger.replay().projection_differs
     assert any(f"the projection's table {table} holds" in d for d in said), said
     if table == "cl_amendments":  # the comparison with the facts names the row itself
@@ -153,6 +169,56 @@ def test_verify_names_a_derived_table_altered_outside_a_catch_up(
             ".000000Z (only in the index)" in said
     assert ledger.replay(rebuild=True).ok
     assert ledger.verify().projection is not None
+
+
+@pytest.mark.parametrize("later", ["incremental", "one-pass"])
+@pytest.mark.parametrize(("table", "tampering"), TAMPERING, ids=[t for t, _ in TAMPERING])
+def test_a_later_catch_up_never_absorbs_what_was_altered(
+        ledger: ComputeLedger, table: str, tampering: str, later: str) -> None:
+    """After the tampering, more facts are appended and caught up: the tables the catch-up
+    rewrites whole (the latest knowledge, after a one-pass fold) are made right again and
+    add up; anything else still does not add up, or the catch-up refuses to write over it."""
+    ledger.projection.rebuild_share = ledger.projection.batch_share = \
+        0.0 if later == "one-pass" else 1.0
+    ledger.append([announce("2026-05-01T12:00:00Z", "d1", id="a1")])
+    ledger.append([rule("2026-05-02T00:00:00Z", "counts", "d1", id="r1")])
+    ledger.projection.catch_up()
+    with ledger.ledger.side_tables(write=True) as cur:
+        cur.execute(tampering)
+    ledger.append([rule("2026-05-03T00:00:00Z", "counts", "d1", id="r2"),
+                   announce("2026-05-04T00:00:00Z", "d9", id="a9")])
+    try:
+        ledger.projection.catch_up()
+    except ProjectionError as exc:
+        assert f"the projection's table {table} already holds" in str(exc)
+    else:
+        rewritten = later == "one-pass" and table in ("cl_facts", "cl_bucket_facts", "cl_fixes")
+        if rewritten:
+            assert ledger.verify().projection is not None
+        else:
+            with pytest.raises(VerificationError, match=f"the projection's table {table} "):
+                ledger.verify()
+    assert ledger.replay(rebuild=True).ok
+    assert ledger.verify().projection is not None
+
+
+@pytest.mark.parametrize("table", ["cl_steps", "cl_digests", "cl_amendments"])
+def test_a_dropped_table_fails_verify(ledger: ComputeLedger, table: str) -> None:
+    ledger.append([announce("2026-05-01T12:00:00Z", "d1", id="a1")])
+    ledger.projection.catch_up()
+    with ledger.ledger.side_tables(write=True) as cur:
+        cur.execute(f"DROP TABLE {table}")
+    with pytest.raises(VerificationError, match=f"the projection's table {table} is missing"):
+        ledger.verify()
+
+
+def test_a_deleted_tracking_row_fails_verify(ledger: ComputeLedger) -> None:
+    ledger.append([announce("2026-05-01T12:00:00Z", "d1", id="a1")])
+    ledger.projection.catch_up()
+    with ledger.ledger.side_tables(write=True) as cur:
+        cur.execute("DELETE FROM cl_tracking")
+    with pytest.raises(VerificationError, match="the projection's tracking row is missing"):
+        ledger.verify()
 
 
 def test_a_projection_folded_from_another_history_fails_verify(ledger: ComputeLedger) -> None:
@@ -183,8 +249,8 @@ def test_the_cli_says_what_it_checked(tmp_path: Path) -> None:
     assert projection["rows"] == total
     failed = run("verify", "--db", db)
     assert failed.exit_code == 1
-    assert "ledger verification failed at position 8: the projection's table cl_subjects" \
-        in failed.output
+    assert "the records check out, but the maintained answers (folded to position 8) do not:"\
+        " the projection's table cl_subjects" in failed.output
     assert "compute-ledger replay --rebuild" in failed.output
 
 
@@ -192,10 +258,12 @@ def test_verify_without_a_projection_creates_none(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite3"
     with ComputeLedger.open(str(db), environ={}) as ledger:
         ledger.append([announce("2026-05-01T12:00:00Z", "d1", id="a1")])
-    before = db.read_bytes()
+    files = sorted(tmp_path.glob("ledger.sqlite3*"))
+    before = [f.read_bytes() for f in files]
     answer = json.loads(run("verify", "--json", "--db", str(db)).stdout)
     assert answer["ok"] and answer["projection"] is None
-    assert db.read_bytes() == before
+    assert sorted(tmp_path.glob("ledger.sqlite3*")) == files
+    assert [f.read_bytes() for f in files] == before
 
 
 def test_the_side_cursor_counts_the_rows_an_insert_added(ledger: ComputeLedger) -> None:

@@ -87,10 +87,9 @@ def test_replay_catches_a_tampered_projection_and_rebuilds_it(record: tuple[str,
     said = result.stderr.strip()
     # the history compared with the facts, and the table's digest, say it both
     assert said.startswith(
-        "Error: the maintained projection differs from the replay for "
-        f"deal:xai-anthropic-colossus, the projection's table cl_steps holds {steps - 1} rows "
-        "adding up to ")
-    assert said.endswith(f", but its digest records {steps} adding up to {recorded[:16]}; run "
+        "Error: the maintained projection differs from the replay (deal:xai-anthropic-colossus;"
+        f" the projection's table cl_steps holds {steps - 1} rows adding up to ")
+    assert said.endswith(f", but its digest records {steps} adding up to {recorded[:16]}); run "
                          "`compute-ledger replay --rebuild`")
     fixed = run("replay", "--db", db, "--rebuild", "--json")
     assert fixed.exit_code == 0
