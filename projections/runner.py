@@ -303,6 +303,44 @@ class StoredView:
         return {r["subject"]: Retracted(from_utc_text(r["first_at"]),
                                         tuple(json.loads(r["facts"]))) for r in rows}
 
+    def since(self, at: datetime) -> View:
+        """:meth:`View.since`, read from the index: only each subject's steps from its last
+        one before ``at`` are read and decoded, and the subjects with an earlier step the
+        clauses let count are read from the index of those steps."""
+        held = self._at_position
+        when = utc_text(at)
+        subjects: dict[str, list[SubjectStep]] = defaultdict(list)
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(
+                "SELECT c.subject AS subject, c.state AS state FROM cl_steps c WHERE "
+                "c.pos_from <= ? AND c.pos_to > ? AND c.subject NOT IN (?, ?) AND "
+                "c.valid_from >= COALESCE((SELECT MAX(t.valid_from) FROM cl_steps t WHERE "
+                "t.subject = c.subject AND t.valid_from < ? AND t.pos_from <= ? AND "
+                "t.pos_to > ?), '') ORDER BY c.subject, c.valid_from",
+                (*held, GROUPS, MARKET, when, *held))
+            for row in cur.fetchall():
+                subjects[row["subject"]].append(_DECODE_SUBJECT.decode(_blob(row["state"])))
+            cur.execute(f"SELECT DISTINCT subject FROM cl_steps WHERE rules_qualify = 1 AND "
+                        f"valid_from < ? AND {VISIBLE}", (when, *held))
+            counted = frozenset(str(r["subject"]) for r in cur.fetchall())
+        if self._groups is None or self._market is None:
+            self._load_small()
+        assert self._groups is not None and self._market is not None
+        return View(
+            position=self._position, head=self._head, recorded_at=None,
+            subjects={k: History(tuple(v)) for k, v in sorted(subjects.items())},
+            market=self._market, groups=self._groups, retracted=self._retracted(),
+            counted_before=counted,
+        )
+
+    def _retracted(self) -> dict[str, Retracted]:
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(f"SELECT subject, first_at, facts FROM cl_retracted WHERE {VISIBLE}",
+                        self._at_position)
+            return {r["subject"]: Retracted(from_utc_text(r["first_at"]),
+                                            tuple(json.loads(r["facts"])))
+                    for r in cur.fetchall()}
+
     def full(self) -> View:
         """Every history, read whole (for the timeline and for comparisons)."""
         subjects: dict[str, list[SubjectStep]] = defaultdict(list)
@@ -319,15 +357,11 @@ class StoredView:
                     market.append(_DECODE_MARKET.decode(blob))
                 else:
                     subjects[subject].append(_DECODE_SUBJECT.decode(blob))
-            cur.execute(f"SELECT subject, first_at, facts FROM cl_retracted WHERE {VISIBLE}",
-                        self._at_position)
-            retracted = {r["subject"]: Retracted(from_utc_text(r["first_at"]),
-                                                 tuple(json.loads(r["facts"])))
-                         for r in cur.fetchall()}
         return View(
             position=self._position, head=self._head, recorded_at=None,
             subjects={k: History(tuple(v)) for k, v in sorted(subjects.items())},
-            market=History(tuple(market)), groups=History(tuple(groups)), retracted=retracted,
+            market=History(tuple(market)), groups=History(tuple(groups)),
+            retracted=self._retracted(),
         )
 
 

@@ -126,7 +126,8 @@ def points(histories: Histories, amendments: Iterable[FactRef] | AmendmentsFrom 
 
     ``amendments`` are the corrections and retractions known, or a reader of them
     (:data:`AmendmentsFrom`): then, where the window opens after the first instant of the
-    histories, only those issued from its start are asked for.
+    histories, only those issued from its start are asked for.  With a window that opens,
+    the histories are read from its start (:meth:`~projections.view.Histories.since`).
 
     Walks the instants once, recomputing at each only the deals and offerings that can have
     changed there (all of them where the party groups change).  Only the points in
@@ -134,8 +135,8 @@ def points(histories: Histories, amendments: Iterable[FactRef] | AmendmentsFrom 
     or not (the walk starts at the first instant whatever the window: what holds at a point
     depends on everything before it; it stops after ``until``).  A caller that prints them
     as they come needs no progress bar over the walk: its output is one."""
-    return _walk(histories.full(), amendments if callable(amendments) else _reader(amendments),
-                 window)
+    view = histories.full() if window[0] is None else histories.since(window[0])
+    return _walk(view, amendments if callable(amendments) else _reader(amendments), window)
 
 
 def _reader(amendments: Iterable[FactRef]) -> AmendmentsFrom:
@@ -222,7 +223,8 @@ class _Walk:
         self.judged: dict[str, tuple[_Basis, Standing, Callable[[ClauseId], Check]]] = {}
         self.current: dict[str, dict[str, Any]] = {}
         self.qualifying: set[str] = set()
-        self.counted_by_rules: set[str] = set()  # the clauses let them count at some time
+        # the clauses let them count at some time (before the view's first steps, too)
+        self.counted_by_rules: set[str] = set(view.counted_before)
         self.run_rate = Decimal(0)
         self.last_status: Status | None = None
 

@@ -16,6 +16,7 @@ them equal.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -92,6 +93,10 @@ class Histories(Protocol):
         """All the histories (for the timeline)."""
         ...
 
+    def since(self, at: datetime) -> View:
+        """The histories a walk from ``at`` reads (:meth:`View.since`)."""
+        ...
+
 
 class View(msgspec.Struct, frozen=True):
     """Everything known at ``position``, as histories along valid time."""
@@ -103,6 +108,9 @@ class View(msgspec.Struct, frozen=True):
     market: History[MarketStep]
     groups: History[GroupsStep]
     retracted: dict[str, Retracted] = msgspec.field(default_factory=dict)
+    counted_before: frozenset[str] = frozenset()
+    """The deals and offerings with a step before ``at`` over which the clauses let them
+    count, in a view made by :meth:`since` (met for good: the walk counts them from then)."""
 
     def subjects_at(self, at: datetime) -> dict[str, SubjectStep]:
         found: dict[str, SubjectStep] = {}
@@ -145,6 +153,24 @@ class View(msgspec.Struct, frozen=True):
 
     def full(self) -> View:
         return self
+
+    def since(self, at: datetime) -> View:
+        """What a walk of the timeline from ``at`` reads: each deal's and offering's
+        history from its last step before ``at`` (the one in force just before it; every
+        step after), and in :attr:`counted_before` those with a step before ``at`` over
+        which the clauses let them count; the market, the groups and the retracted
+        subjects whole.  A step left out is in force only before that step begins, and the
+        walk judges a subject anew where its step changes, so from ``at`` on it gives what
+        the whole view gives (``tests/test_properties.py`` holds it to that)."""
+        subjects: dict[str, History[SubjectStep]] = {}
+        counted = set(self.counted_before)
+        for key, history in self.subjects.items():
+            before = bisect_left(history.times, at)  # the steps that start before ``at``
+            if any(step.rules_qualify for step in history.steps[:before]):
+                counted.add(key)
+            subjects[key] = History(history.steps[max(before - 1, 0):])
+        return msgspec.structs.replace(self, subjects=subjects,
+                                       counted_before=frozenset(counted))
 
     def differences(self, other: View) -> list[str]:
         """What differs between two views of the same knowledge: the subjects (and

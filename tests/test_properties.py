@@ -234,8 +234,11 @@ def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F
             assert ledger.projection.holds(ends[-1])
             for end in ends:
                 if ledger.projection.holds(end):  # else passed over by a one-pass catch-up
-                    indexed = ledger.projection.view(end).full()
+                    stored = ledger.projection.view(end)
+                    indexed = stored.full()
                     assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
+                    for t in question_times()[::4]:  # what a walk from t reads
+                        assert stored.since(t) == indexed.since(t), (attempt, end, t)
                     # replay's own comparison: the histories, the subjects and the lists
                     replayed, knowledge = ledger._folded(end)
                     assert ledger._differences(replayed, knowledge, end) == [], (attempt, end)
