@@ -126,8 +126,9 @@ def points(histories: Histories, amendments: Iterable[FactRef] | AmendmentsFrom 
 
     ``amendments`` are the corrections and retractions known, or a reader of them
     (:data:`AmendmentsFrom`): then, where the window opens after the first instant of the
-    histories, only those issued from its start are asked for.  With a window that opens,
-    the histories are read from its start (:meth:`~projections.view.Histories.since`).
+    histories other than an amendment's, only those issued from its start are asked for.
+    With a window that opens, the histories are read from its start
+    (:meth:`~projections.view.Histories.since`).
 
     Walks the instants once, recomputing at each only the deals and offerings that can have
     changed there (all of them where the party groups change).  Only the points in

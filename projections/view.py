@@ -160,8 +160,10 @@ class View(msgspec.Struct, frozen=True):
         step after), and in :attr:`counted_before` those with a step before ``at`` over
         which the clauses let them count; the market, the groups and the retracted
         subjects whole.  A step left out is in force only before that step begins, and the
-        walk judges a subject anew where its step changes, so from ``at`` on it gives what
-        the whole view gives (``tests/test_properties.py`` holds it to that)."""
+        walk judges a subject anew where its step changes; the instants a left-out step
+        names after ``at`` (its dates, when it is available) are visits where the step in
+        force has not changed, which change nothing.  So from ``at`` on it gives what the
+        whole view gives (``tests/test_properties.py`` holds it to that)."""
         subjects: dict[str, History[SubjectStep]] = {}
         counted = set(self.counted_before)
         for key, history in self.subjects.items():
