@@ -165,9 +165,6 @@ class SideCursor:
     def fetchone(self) -> Any:
         return self._raw.fetchone()
 
-    def fetchmany(self, size: int) -> list[Any]:
-        return list(self._raw.fetchmany(size))
-
 
 class Writing(Protocol):
     """One writer's transaction, holding the ledger's write lock from :meth:`last` to the

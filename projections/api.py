@@ -768,7 +768,7 @@ class ComputeLedger:
         def issued(since: datetime | None) -> list[FactRef]:
             if since is not None and not self.ledger.read_only \
                     and self.projection.listing(position) is not None:
-                seeds = self.projection.amendments_issued(position, since)
+                seeds = list(self.projection.amendments_issued(position, since))
                 scope = self._scoped([], position, seeds=seeds)
             else:
                 scope = self._scoped([AMENDMENTS], position)
@@ -928,7 +928,7 @@ class ComputeLedger:
             where = "only in the index" if (name, at) in held else "missing from the index"
             found.append(f"the list {name} at position {at} ({where})")
         issued = {(at, utc_text(when)) for at, when in knowledge.issued()}
-        indexed = self.projection.amendments_known(position)
+        indexed = set(self.projection.amendments_issued(position).items())
         for at, when in sorted(issued ^ indexed)[:1]:
             where = "only in the index" if (at, when) in indexed else "missing from the index"
             found.append(f"the correction or retraction at position {at}, issued {when} "

@@ -296,12 +296,7 @@ class StoredView:
         return None if step is None else step.state
 
     def retracted_at(self, at: datetime) -> dict[str, Retracted]:
-        with self.ledger.side_tables(write=False) as cur:
-            cur.execute(f"SELECT subject, first_at, facts FROM cl_retracted WHERE "
-                        f"first_at <= ? AND {VISIBLE}", (utc_text(at), *self._at_position))
-            rows = cur.fetchall()
-        return {r["subject"]: Retracted(from_utc_text(r["first_at"]),
-                                        tuple(json.loads(r["facts"]))) for r in rows}
+        return {k: r for k, r in self._retracted().items() if r.first_at <= at}
 
     def since(self, at: datetime) -> View:
         """:meth:`View.since`, read from the index: only each subject's steps from its last
@@ -323,13 +318,12 @@ class StoredView:
             cur.execute(f"SELECT DISTINCT subject FROM cl_steps WHERE rules_qualify = 1 AND "
                         f"valid_from < ? AND {VISIBLE}", (when, *held))
             counted = frozenset(str(r["subject"]) for r in cur.fetchall())
-        if self._groups is None or self._market is None:
-            self._load_small()
-        assert self._groups is not None and self._market is not None
+        groups = self.groups_history()  # the market's steps are read with the groups'
+        assert self._market is not None
         return View(
             position=self._position, head=self._head, recorded_at=None,
             subjects={k: History(tuple(v)) for k, v in sorted(subjects.items())},
-            market=self._market, groups=self._groups, retracted=self._retracted(),
+            market=self._market, groups=groups, retracted=self._retracted(),
             counted_before=counted,
         )
 
@@ -1266,21 +1260,16 @@ class Projection:
         return DigestAudit(position, head, digests.digest(held),
                            sum(t.rows for t in held.values()), tuple(differs))
 
-    def amendments_issued(self, position: int, since: datetime) -> list[int]:
-        """The positions of the corrections and retractions recorded by ``position`` and
-        issued at or after ``since`` (the index must hold ``position``)."""
+    def amendments_issued(self, position: int, since: datetime | None = None
+                          ) -> dict[int, str]:
+        """The corrections and retractions recorded by ``position`` (issued at or after
+        ``since``), as the index holds them: position -> when issued (``utc_text``), in
+        ledger order.  The index must hold ``position``."""
+        low = "" if since is None else utc_text(since)  # "" sorts before every utc_text
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT position FROM cl_amendments WHERE position <= ? AND "
-                        "occurred_at >= ? ORDER BY position", (position, utc_text(since)))
-            return [int(r["position"]) for r in cur.fetchall()]
-
-    def amendments_known(self, position: int) -> set[tuple[int, str]]:
-        """``(position, occurred_at)`` of every correction and retraction recorded by
-        ``position``, as the index holds them."""
-        with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT position, occurred_at FROM cl_amendments WHERE position <= ?",
-                        (position,))
-            return {(int(r["position"]), str(r["occurred_at"])) for r in cur.fetchall()}
+            cur.execute("SELECT position, occurred_at FROM cl_amendments WHERE position <= ? "
+                        "AND occurred_at >= ? ORDER BY position", (position, low))
+            return {int(r["position"]): str(r["occurred_at"]) for r in cur.fetchall()}
 
     def deals_and_offerings(self) -> set[str]:
         """The deals and offerings the index lists (``cl_subjects``: every one known at the

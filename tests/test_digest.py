@@ -276,5 +276,5 @@ def test_the_side_cursor_counts_the_rows_an_insert_added(ledger: ComputeLedger) 
                         [(2,), (3,), (4,)])
         assert cur.rowcount == 2
         cur.execute("SELECT k FROM scratch ORDER BY k")
-        assert [r["k"] for r in cur.fetchmany(3)] == [1, 2, 3]
+        assert [r["k"] for r in cur.fetchall()] == [1, 2, 3, 4]
         cur.execute("DROP TABLE scratch")
