@@ -117,10 +117,12 @@ from compute_ledger.projections.answers import (
 from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance, expected_lists
 from compute_ledger.projections.runner import Projection, ProjectionError, read_positions
-from compute_ledger.projections.subjects import GROUPS, MARKET
+from compute_ledger.projections.subjects import GROUPS, MARKET, step_instants
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
 
 PUBLIC_RECORD = "public-record.jsonl"
+AMENDMENT_PAGE = 2000
+"""How many corrections and retractions a timeline reads at a time."""
 A = TypeVar("A", Verdict, Business, Timeline, DealReport)
 T = TypeVar("T")
 """An answer that can be hypothetical."""
@@ -762,20 +764,34 @@ class ComputeLedger:
 
     def _amendments_from(self, position: int) -> timeline_projection.AmendmentsFrom:
         """A reader of the corrections and retractions known at ``position`` issued from an
-        instant on: those the index lists as issued then (``cl_amendments``), with what
-        they name, read on their own; every one when the index cannot say."""
+        instant on, in the order they were issued: those the index lists as issued then
+        (``cl_amendments``), :data:`AMENDMENT_PAGE` at a time, each page read with what it
+        names on its own, as the walk reaches it; every one, folded, when the index cannot
+        say."""
 
-        def issued(since: datetime | None) -> list[FactRef]:
-            if since is not None and not self.ledger.read_only \
-                    and self.projection.listing(position) is not None:
-                seeds = list(self.projection.amendments_issued(position, since))
-                scope = self._scoped([], position, seeds=seeds)
-            else:
-                scope = self._scoped([AMENDMENTS], position)
-            return [ref for ref in scope.amendments()
-                    if since is None or ref.occurred_at >= since]
+        def issued(since: datetime | None) -> Iterable[FactRef]:
+            if self.ledger.read_only or self.projection.listing(position) is None:
+                return sorted((ref for ref in self._scoped([AMENDMENTS], position).amendments()
+                               if since is None or ref.occurred_at >= since),
+                              key=lambda ref: (ref.occurred_at, ref.position))
+            return self._issued_pages(position, since)
 
         return issued
+
+    def _issued_pages(self, position: int, since: datetime | None) -> Iterator[FactRef]:
+        after: tuple[str, int] | None = None
+        while True:
+            page = self.projection.amendments_issued(position, since, after=after,
+                                                     limit=AMENDMENT_PAGE)
+            if not page:
+                return
+            scope = self._scoped([], position, seeds=list(page))
+            yield from sorted((ref for ref in scope.amendments() if ref.position in page),
+                              key=lambda ref: (ref.occurred_at, ref.position))
+            if len(page) < AMENDMENT_PAGE:
+                return
+            at, when = list(page.items())[-1]
+            after = (when, at)
 
     def changed_from(self, after: int, position: int) -> datetime | None:
         """The earliest valid time from which the facts recorded in ``(after, position]``
@@ -803,7 +819,7 @@ class ComputeLedger:
         amended = self._scoped([], position, seeds=amending).amendments() if amending else []
         return min([*(fact.occurred_at for fact in new.values()), *starts,
                     *(ref.occurred_at for ref in amended),
-                    *(at for step in steps for at in timeline_projection.step_instants(step))])
+                    *(at for step in steps for at in step_instants(step))])
 
     @staticmethod
     def _window(since: Instant | None, until: Instant | None) -> timeline_projection.Window:

@@ -33,7 +33,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cl_bucket_facts": ("bucket", "occurred_at", "fact_id", "content_position", "live"),
     "cl_subjects": ("subject", "kind"),
     "cl_steps": ("subject", "valid_from", "pos_from", "pos_to", "qualifies", "rules_qualify",
-                 "state"),
+                 "earliest", "state"),
     "cl_retracted": ("subject", "pos_from", "pos_to", "first_at", "facts"),
     "cl_about": ("subject", "position"),
     "cl_gaps": ("after", "until"),

@@ -15,7 +15,9 @@ Tables (beside eventsourcing's, never touching the records):
                      and since when (columns, read without decoding the steps), each row a
                      rectangle: in force over valid time from ``valid_from`` to the next
                      step, and over knowledge from ledger position ``pos_from`` until
-                     ``pos_to`` (:data:`OPEN` while in force)
+                     ``pos_to`` (:data:`OPEN` while in force); ``earliest``, the earliest
+                     instant the step names (:func:`projections.subjects.earliest`), is
+                     indexed: where the timeline's walk starts
 ``cl_retracted``     deals and offerings known only from retracted facts, with the same
                      ``pos_from``/``pos_to``
 ``cl_about``         (list, position): the facts each subject's list holds, from the position
@@ -52,6 +54,7 @@ answered by a fold.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,15 +85,16 @@ from compute_ledger.projections.subjects import (
     SubjectStep,
     buckets,
     buckets_of_subject,
+    earliest,
     groups_at,
     groups_steps,
     market_steps,
     subject_steps,
     subjects_of_bucket,
 )
-from compute_ledger.projections.view import Retracted, View, fold_knowledge, view_of
+from compute_ledger.projections.view import Retracted, Sweep, View, fold_knowledge, view_of
 
-VIEW = "histories/8"
+VIEW = "histories/9"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -109,8 +113,9 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_subjects (subject TEXT PRIMARY KEY, kind TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cl_steps (subject TEXT NOT NULL, valid_from TEXT NOT NULL,"
     " pos_from INTEGER NOT NULL, pos_to INTEGER NOT NULL, qualifies INTEGER NOT NULL,"
-    " rules_qualify INTEGER NOT NULL, state BLOB NOT NULL,"
+    " rules_qualify INTEGER NOT NULL, earliest TEXT NOT NULL, state BLOB NOT NULL,"
     " PRIMARY KEY (subject, valid_from, pos_from))",
+    "CREATE INDEX IF NOT EXISTS cl_steps_earliest ON cl_steps (earliest, pos_from, pos_to)",
     "CREATE INDEX IF NOT EXISTS cl_steps_qualifying ON cl_steps (subject, valid_from)"
     " WHERE rules_qualify = 1",
     "CREATE TABLE IF NOT EXISTS cl_about (subject TEXT NOT NULL, position INTEGER NOT NULL,"
@@ -161,6 +166,11 @@ _DECODE_SUBJECT = msgspec.msgpack.Decoder(SubjectStep)
 _DECODE_MARKET = msgspec.msgpack.Decoder(MarketStep)
 _DECODE_GROUPS = msgspec.msgpack.Decoder(GroupsStep)
 FAR_PAST = "0000"  # sorts before every utc_text
+SWEEP_ROWS = 4096
+"""How many rows of steps a walk along valid time (:meth:`StoredView.sweep`) reads ahead,
+over all subjects: a page of each is this shared among them, and at least
+:data:`SWEEP_PAGE` rows."""
+SWEEP_PAGE = 8
 RUN_BRIDGE = 64
 """Reading the facts a recomputation needs, gaps up to this many positions are read through
 rather than starting a new read: one sequential read beats many short ones."""
@@ -172,6 +182,15 @@ def _kind(subject: str) -> str:
 
 def _blob(value: Any) -> bytes:
     return bytes(value)
+
+
+def _pushed_back(key: str, head: tuple[str, bytes] | None, rest: Iterator[tuple[str, bytes]]
+                 ) -> Iterator[tuple[str, str, bytes]]:
+    """``(valid_from, key, state)`` of one subject's rows: ``head``, then ``rest``."""
+    if head is not None:
+        yield head[0], key, head[1]
+    for valid_from, blob in rest:
+        yield valid_from, key, blob
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,34 +317,73 @@ class StoredView:
     def retracted_at(self, at: datetime) -> dict[str, Retracted]:
         return {k: r for k, r in self._retracted().items() if r.first_at <= at}
 
-    def since(self, at: datetime) -> View:
-        """:meth:`View.since`, read from the index: only each subject's steps from its last
-        one before ``at`` are read and decoded, and the subjects with an earlier step the
-        clauses let count are read from the index of those steps."""
+    def sweep(self, since: datetime | None = None) -> Sweep:
+        """:meth:`View.sweep`, read from the index a page at a time: each subject's steps
+        from its last one before ``since`` (from its first without one) are read in pages of
+        at most :data:`SWEEP_ROWS` rows over all subjects and decoded one at a time as the
+        walk reaches them, so a walk holds a page of each subject, never every history.
+        Rows visible at a position stay so whatever is appended meanwhile, so the pages,
+        each read on its own, read one view."""
         held = self._at_position
-        when = utc_text(at)
-        subjects: dict[str, list[SubjectStep]] = defaultdict(list)
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute(
-                "SELECT c.subject AS subject, c.state AS state FROM cl_steps c WHERE "
-                "c.pos_from <= ? AND c.pos_to > ? AND c.subject NOT IN (?, ?) AND "
-                "c.valid_from >= COALESCE((SELECT MAX(t.valid_from) FROM cl_steps t WHERE "
-                "t.subject = c.subject AND t.valid_from < ? AND t.pos_from <= ? AND "
-                "t.pos_to > ?), '') ORDER BY c.subject, c.valid_from",
-                (*held, GROUPS, MARKET, when, *held))
-            for row in cur.fetchall():
-                subjects[row["subject"]].append(_DECODE_SUBJECT.decode(_blob(row["state"])))
-            cur.execute(f"SELECT DISTINCT subject FROM cl_steps WHERE rules_qualify = 1 AND "
-                        f"valid_from < ? AND {VISIBLE}", (when, *held))
-            counted = frozenset(str(r["subject"]) for r in cur.fetchall())
+            cur.execute("SELECT subject FROM cl_subjects WHERE kind IN ('deal', 'offering') "
+                        "ORDER BY subject")
+            keys = [str(r["subject"]) for r in cur.fetchall()]
+            cur.execute(f"SELECT earliest FROM cl_steps WHERE {VISIBLE} ORDER BY earliest "
+                        "LIMIT 1", held)
+            row = cur.fetchone()
+            first = None if row is None else from_utc_text(row["earliest"])
+            counted: frozenset[str] = frozenset()
+            if since is not None:
+                cur.execute(f"SELECT DISTINCT subject FROM cl_steps WHERE rules_qualify = 1 AND "
+                            f"valid_from < ? AND {VISIBLE}", (utc_text(since), *held))
+                counted = frozenset(str(r["subject"]) for r in cur.fetchall())
+        page = max(SWEEP_ROWS // max(len(keys), 1), SWEEP_PAGE)
+        readers = {key: self._steps_of(key, since, page) for key in keys}
+        heads = {key: next(reader, None) for key, reader in readers.items()}
+        subjects = {key: reader for key, reader in readers.items() if heads[key] is not None}
         groups = self.groups_history()  # the market's steps are read with the groups'
         assert self._market is not None
-        return View(
-            position=self._position, head=self._head, recorded_at=None,
-            subjects={k: History(tuple(v)) for k, v in sorted(subjects.items())},
-            market=self._market, groups=groups, retracted=self._retracted(),
-            counted_before=counted,
-        )
+        return Sweep(frozenset(subjects), self._merged(heads, subjects), first, self._market,
+                     groups, self._retracted(), counted)
+
+    @staticmethod
+    def _merged(heads: dict[str, tuple[str, bytes] | None],
+                readers: dict[str, Iterator[tuple[str, bytes]]]
+                ) -> Iterator[tuple[str, SubjectStep]]:
+        """The subjects' rows merged in the order of ``(valid_from, subject)``, decoded."""
+        merged = heapq.merge(*(_pushed_back(key, heads[key], reader)
+                               for key, reader in readers.items()))
+        for _, key, blob in merged:
+            yield key, _DECODE_SUBJECT.decode(blob)
+
+    def _steps_of(self, key: str, since: datetime | None, page: int
+                  ) -> Iterator[tuple[str, bytes]]:
+        """One subject's rows ``(valid_from, state)`` in force at the position, in valid-time
+        order, from its last one before ``since``, a page at a time."""
+        held = self._at_position
+        after: str | None = None
+        while True:
+            with self.ledger.side_tables(write=False) as cur:
+                if after is not None:
+                    cur.execute(f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
+                                f"valid_from > ? AND {VISIBLE} ORDER BY valid_from LIMIT ?",
+                                (key, after, *held, page))
+                elif since is None:
+                    cur.execute(f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
+                                f"{VISIBLE} ORDER BY valid_from LIMIT ?", (key, *held, page))
+                else:
+                    cur.execute(
+                        f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
+                        f"{VISIBLE} AND valid_from >= COALESCE((SELECT MAX(t.valid_from) FROM "
+                        f"cl_steps t WHERE t.subject = ? AND t.valid_from < ? AND "
+                        f"t.pos_from <= ? AND t.pos_to > ?), '') ORDER BY valid_from LIMIT ?",
+                        (key, *held, key, utc_text(since), *held, page))
+                rows = [(str(r["valid_from"]), _blob(r["state"])) for r in cur.fetchall()]
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def _retracted(self) -> dict[str, Retracted]:
         with self.ledger.side_tables(write=False) as cur:
@@ -722,20 +780,20 @@ class _CatchUp:
         another question can ask about), and the new ones are opened there.  A step that
         stays as it was keeps its row."""
         position = self.position
-        self.cur.execute("SELECT valid_from, pos_from, qualifies, rules_qualify, state FROM "
-                         "cl_steps WHERE subject = ? AND valid_from >= ? AND pos_to = ?",
-                         (subject, since, OPEN))
+        self.cur.execute("SELECT valid_from, pos_from, qualifies, rules_qualify, earliest, "
+                         "state FROM cl_steps WHERE subject = ? AND valid_from >= ? AND "
+                         "pos_to = ?", (subject, since, OPEN))
         old = {(r["valid_from"], _blob(r["state"])): (int(r["pos_from"]), int(r["qualifies"]),
-                                                      int(r["rules_qualify"]))
+                                                      int(r["rules_qualify"]), r["earliest"])
                for r in self.cur.fetchall()}
         new = [(utc_text(s.valid_from), _ENCODER.encode(s), s) for s in steps]
         wanted = {(valid_from, blob) for valid_from, blob, _ in new}
-        gone = [(subject, valid_from, made, OPEN, qualifies, rules, blob)
-                for (valid_from, blob), (made, qualifies, rules) in old.items()
+        gone = [(subject, valid_from, made, OPEN, qualifies, rules, first, blob)
+                for (valid_from, blob), (made, qualifies, rules, first) in old.items()
                 if (valid_from, blob) not in wanted]
         closed = [(*row[:3], position, *row[4:]) for row in gone if row[2] != position]
         opened = [(subject, valid_from, position, OPEN, int(getattr(s, "qualifies", False)),
-                   int(getattr(s, "rules_qualify", False)), blob)
+                   int(getattr(s, "rules_qualify", False)), utc_text(earliest(s)), blob)
                   for valid_from, blob, s in new if (valid_from, blob) not in old]
         self.cur.executemany(
             "DELETE FROM cl_steps WHERE subject = ? AND valid_from = ? AND pos_from = ?",
@@ -745,7 +803,7 @@ class _CatchUp:
             "AND pos_from = ?", [(position, *row[:3]) for row in closed])
         self.cur.executemany(
             "INSERT INTO cl_steps (subject, valid_from, pos_from, pos_to, qualifies, "
-            "rules_qualify, state) VALUES (?, ?, ?, ?, ?, ?, ?)", opened)
+            "rules_qualify, earliest, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", opened)
         change = self.change["cl_steps"]
         change.remove("cl_steps", gone)
         change.add("cl_steps", closed + opened)
@@ -1260,15 +1318,22 @@ class Projection:
         return DigestAudit(position, head, digests.digest(held),
                            sum(t.rows for t in held.values()), tuple(differs))
 
-    def amendments_issued(self, position: int, since: datetime | None = None
+    def amendments_issued(self, position: int, since: datetime | None = None, *,
+                          after: tuple[str, int] | None = None, limit: int | None = None
                           ) -> dict[int, str]:
         """The corrections and retractions recorded by ``position`` (issued at or after
-        ``since``), as the index holds them: position -> when issued (``utc_text``), in
-        ledger order.  The index must hold ``position``."""
+        ``since``; after ``after``, an ``(occurred_at, position)``; at most ``limit``), as
+        the index holds them: position -> when issued (``utc_text``), in the order they were
+        issued (then ledger order).  The index must hold ``position``."""
         low = "" if since is None else utc_text(since)  # "" sorts before every utc_text
+        last = ("", 0) if after is None else after
         with self.ledger.side_tables(write=False) as cur:
             cur.execute("SELECT position, occurred_at FROM cl_amendments WHERE position <= ? "
-                        "AND occurred_at >= ? ORDER BY position", (position, low))
+                        "AND occurred_at >= ? AND (occurred_at > ? OR (occurred_at = ? AND "
+                        "position > ?)) ORDER BY occurred_at, position"
+                        + ("" if limit is None else " LIMIT ?"),
+                        (position, low, last[0], last[0], last[1],
+                         *(() if limit is None else (limit,))))
             return {int(r["position"]): str(r["occurred_at"]) for r in cur.fetchall()}
 
     def deals_and_offerings(self) -> set[str]:

@@ -32,7 +32,7 @@ from compute_ledger.contracts.clauses import Context, available_since
 from compute_ledger.contracts.market import DEADLINE, qualifies, rules_qualify
 from compute_ledger.contracts.parties import INITIAL, CorporateChange, Groups, apply
 from compute_ledger.contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
-from compute_ledger.contracts.terms import NO_TERMS, Terms, merge, set_term
+from compute_ledger.contracts.terms import NO_TERMS, Terms, merge, set_term, value
 from compute_ledger.ledger.facts import (
     Announcement,
     CorporateEvent,
@@ -139,6 +139,29 @@ class GroupsStep(msgspec.Struct, frozen=True, gc=False):
     valid_from: datetime
     state: Groups
     facts: tuple[str, ...] = ()
+
+
+def step_instants(step: SubjectStep) -> Iterator[datetime]:
+    """The instants at which a step of a deal's or an offering's history may change its
+    summary: where it starts, on the deal's start and end dates, and from when its compute
+    is available (which the clauses and a deal's status read, and which may come before the
+    step starts, at the start of the day it was announced as available, or after it, an
+    offering's ``available_from``)."""
+    yield step.valid_from
+    for name in ("starts_on", "ends_on"):
+        day = value(step.state.terms, name)
+        if day is not None:
+            yield start_of_day(day)
+    available = available_since(step.state)
+    if available is not None:
+        yield available[0]
+
+
+def earliest(step: SubjectStep | MarketStep | GroupsStep) -> datetime:
+    """The earliest instant a step names: where it starts, or for a deal's or an offering's
+    step the earliest of its :func:`step_instants` (the timeline's first point is the
+    earliest instant any step names)."""
+    return min(step_instants(step)) if isinstance(step, SubjectStep) else step.valid_from
 
 
 T = TypeVar("T", SubjectStep, MarketStep, GroupsStep)

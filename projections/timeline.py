@@ -10,12 +10,12 @@ changed are kept, each listing what changed and the facts that occurred then.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from compute_ledger.contracts.clauses import Check, Context, available_since
 from compute_ledger.contracts.market import (
@@ -30,7 +30,7 @@ from compute_ledger.contracts.market import (
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.terms import value
 from compute_ledger.ledger.facts import ClauseId
-from compute_ledger.ledger.instants import ONE_MICROSECOND, start_of_day
+from compute_ledger.ledger.instants import ONE_MICROSECOND
 from compute_ledger.projections.answers import (
     ChangeOut,
     DifferenceOut,
@@ -42,38 +42,18 @@ from compute_ledger.projections.answers import (
 from compute_ledger.projections.business import deal_status, status_of_offering
 from compute_ledger.projections.diff import text
 from compute_ledger.projections.provenance import FactRef, Provenance
-from compute_ledger.projections.subjects import GROUPS, MARKET, History, SubjectStep
-from compute_ledger.projections.view import Histories, View
+from compute_ledger.projections.subjects import (
+    GROUPS,
+    MARKET,
+    History,
+    SubjectStep,
+    groups_at,
+    step_instants,
+)
+from compute_ledger.projections.view import Histories, Sweep, View
 
 AFTER_DEADLINE = DEADLINE + ONE_MICROSECOND
 """The first instant after the deadline: always a point of the timeline."""
-
-
-def _when_subjects_change(view: View) -> dict[datetime, set[str]]:
-    """For each instant, the deals and offerings whose summary may change then (see
-    :func:`step_instants`)."""
-    found: dict[datetime, set[str]] = defaultdict(set)
-    for key, history in view.subjects.items():
-        for step in history:
-            for at in step_instants(step):
-                found[at].add(key)
-    return found
-
-
-def step_instants(step: SubjectStep) -> Iterator[datetime]:
-    """The instants at which a step of a deal's or an offering's history may change its
-    summary: where it starts, on the deal's start and end dates, and from when its compute
-    is available (which the clauses and a deal's status read, and which may come after the
-    step starts: the start of the day it was announced as available, an offering's
-    ``available_from``)."""
-    yield step.valid_from
-    for name in ("starts_on", "ends_on"):
-        day = value(step.state.terms, name)
-        if day is not None:
-            yield start_of_day(day)
-    available = available_since(step.state)
-    if available is not None:
-        yield available[0]
 
 
 def _facts_starting(histories: Iterable[History[Any]]) -> dict[datetime, set[str]]:
@@ -85,24 +65,33 @@ def _facts_starting(histories: Iterable[History[Any]]) -> dict[datetime, set[str
     return found
 
 
-def _amended(view: View, amendments: Iterable[FactRef]) -> dict[datetime, list[ChangeOut]]:
-    """The corrections and retractions, as changes at the valid time each was issued, on
-    every subject of the view the fact they name is about."""
-    found: dict[datetime, list[ChangeOut]] = defaultdict(list)
+def _amended(sweep: Sweep, amendments: Iterable[FactRef]
+             ) -> Iterator[tuple[datetime, list[ChangeOut]]]:
+    """The corrections and retractions (in the order they were issued), as changes at the
+    valid time each was issued, on every subject of the sweep the fact they name is about:
+    each instant with its changes, in time order."""
+    at: datetime | None = None
+    found: list[ChangeOut] = []
     for ref in amendments:
+        if ref.occurred_at != at:
+            if found:
+                yield cast(datetime, at), found
+            at, found = ref.occurred_at, []
         for subject in ref.subjects:
             # A deal known only from retracted facts has no history, but its retraction
             # is still a point: the follower sees that it was withdrawn, and when.
-            if subject in view.subjects or subject in view.retracted \
+            if subject in sweep.subjects or subject in sweep.retracted \
                     or subject in (MARKET, GROUPS):
-                found[ref.occurred_at].append(ChangeOut(
-                    subject=subject, what=ref.type, before=ref.target, after=ref.id))
-    return found
+                found.append(ChangeOut(subject=subject, what=ref.type, before=ref.target,
+                                       after=ref.id))
+    if found:
+        yield cast(datetime, at), found
 
 
 AmendmentsFrom = Callable[[datetime | None], Iterable[FactRef]]
 """A reader of the corrections and retractions known: those issued at or after an instant
-(None: every one), in ledger order."""
+(None: every one), in the order they were issued (``occurred_at``, then ledger order), which
+the walk reads as it goes."""
 
 Window = tuple[datetime | None, datetime | None]
 """``(since, until)``: the points from ``since`` up to and including ``until`` (None: no
@@ -127,22 +116,23 @@ def points(histories: Histories, amendments: Iterable[FactRef] | AmendmentsFrom 
     ``amendments`` are the corrections and retractions known, or a reader of them
     (:data:`AmendmentsFrom`): then, where the window opens after the first instant of the
     histories other than an amendment's, only those issued from its start are asked for.
-    With a window that opens, the histories are read from its start
-    (:meth:`~projections.view.Histories.since`).
 
-    Walks the instants once, recomputing at each only the deals and offerings that can have
+    The walk goes along valid time once, reading the steps one at a time in the order they
+    start (:meth:`~projections.view.Histories.sweep`) and holding only each subject's step
+    in force, and recomputes at each instant only the deals and offerings that can have
     changed there (all of them where the party groups change).  Only the points in
     ``window`` are given, each naming what changed since the point before it, in the window
-    or not (the walk starts at the first instant whatever the window: what holds at a point
-    depends on everything before it; it stops after ``until``).  A caller that prints them
-    as they come needs no progress bar over the walk: its output is one."""
-    view = histories.full() if window[0] is None else histories.since(window[0])
-    return _walk(view, amendments if callable(amendments) else _reader(amendments), window)
+    or not: what holds at a point depends on everything before it, so a walk from
+    ``since`` starts from each subject's step in force just before it (those before change
+    nothing after it), and stops after ``until``.  A caller that prints them as they come
+    needs no progress bar over the walk: its output is one."""
+    return _walk(histories.sweep(window[0]),
+                 amendments if callable(amendments) else _reader(amendments), window)
 
 
 def _reader(amendments: Iterable[FactRef]) -> AmendmentsFrom:
     """The reader of a list of corrections and retractions."""
-    known = list(amendments)
+    known = sorted(amendments, key=lambda ref: (ref.occurred_at, ref.position))
 
     def issued(since: datetime | None) -> Iterable[FactRef]:
         return known if since is None else [r for r in known if r.occurred_at >= since]
@@ -150,53 +140,97 @@ def _reader(amendments: Iterable[FactRef]) -> AmendmentsFrom:
     return issued
 
 
-def _walk(view: View, amendments: AmendmentsFrom,
+class _Agenda:
+    """The instants still to walk that are known so far, each with the deals and offerings
+    to visit there: those whose step in force names it (one of its dates, or when its
+    compute becomes available).  The starts of steps come from the sweep itself."""
+
+    def __init__(self, instants: Iterable[datetime]) -> None:
+        self._heap = sorted(set(instants))
+        self._known = set(self._heap)
+        self._visits: dict[datetime, set[str]] = defaultdict(set)
+
+    def add(self, at: datetime, key: str) -> None:
+        if at not in self._known:
+            heapq.heappush(self._heap, at)
+            self._known.add(at)
+        self._visits[at].add(key)
+
+    def next(self) -> datetime | None:
+        return self._heap[0] if self._heap else None
+
+    def take(self, at: datetime) -> set[str]:
+        """Pass ``at``: the subjects to visit there."""
+        if self._heap and self._heap[0] == at:
+            heapq.heappop(self._heap)
+            self._known.discard(at)
+        return self._visits.pop(at, set())
+
+
+def _walk(sweep: Sweep, amendments: AmendmentsFrom,
           window: Window = (None, None)) -> Iterator[PointOut]:
     since, until = window
-    changing = _when_subjects_change(view)
-    group_times = set(view.groups.times)
-    walked = {*changing, *group_times, *view.market.times, AFTER_DEADLINE}
+    group_times = set(sweep.groups.times)
+    fixed = {*group_times, *sweep.market.times, AFTER_DEADLINE}
+    if sweep.first is not None:
+        # The first instant walked names the market's status first, even where no step
+        # starts (the start of the day a deal was announced as available, say).
+        fixed.add(sweep.first)
     # Before ``since``, a correction or retraction is only an instant the walk passes, and
     # it matters only as the first one: the market's status is first named at the first
     # instant walked, and between two other instants the status cannot change (it changes
     # with what qualifies, the market's rulings and the deadline, each an instant of its
     # own).  So when another instant comes before ``since``, only those issued since count.
-    amended = _amended(view, amendments(
-        since if since is not None and min(walked) < since else None))
-    instants = sorted({*walked, *amended})
-    walk = _Walk(view)
-    starting = _facts_starting([view.market, view.groups, *view.subjects.values()])
-    if since is not None:
-        # What holds just before ``since`` is what the walk would have reached there: each
-        # subject's summary at its last instant before it, with one judgement each, and
-        # the points from ``since`` on are computed as the whole walk computes them.
-        earlier = instants[:bisect_left(instants, since)]
-        instants = instants[len(earlier):]
-        if earlier:
-            walk.skip_to(since, earlier[-1], changing, sorted(group_times))
-    for at in instants:
-        if until is not None and at > until:
+    amended = _amended(sweep, amendments(
+        since if since is not None and min(fixed) < since else None))
+    agenda = _Agenda(fixed)
+    starting = _facts_starting([sweep.market, sweep.groups])
+    walk = _Walk(sweep)
+    steps = iter(sweep.steps)
+    upcoming = next(steps, None)
+    amendment = next(amended, None)
+    while True:
+        at = min((when for when in (agenda.next(),
+                                    None if upcoming is None else upcoming[1].valid_from,
+                                    None if amendment is None else amendment[0])
+                  if when is not None), default=None)
+        if at is None or (until is not None and at > until):
             break
-        groups = view.groups_at(judged_groups_time(at))
-        keys = view.subjects if at in group_times else changing.get(at, ())
+        keys = agenda.take(at)
+        issued: list[ChangeOut] = []
+        if amendment is not None and amendment[0] == at:
+            issued = amendment[1]
+            amendment = next(amended, None)
+        facts = set(starting.get(at, ()))
+        while upcoming is not None and upcoming[1].valid_from == at:
+            key, step = upcoming
+            walk.in_force[key] = step
+            keys.add(key)
+            facts.update(step.facts)
+            for later in step_instants(step):
+                if later > at:
+                    agenda.add(later, key)
+            upcoming = next(steps, None)
+        groups = groups_at(sweep.groups, judged_groups_time(at))
+        if at in group_times:
+            keys = set(walk.in_force)
         before = {key: walk.current.get(key, {}) for key in keys}
         for key in keys:
             walk.visit(key, at, groups)
         now = walk.status(at)
         changes = _diff(before, {key: walk.current.get(key, {}) for key in keys})
-        changes += amended.get(at, ())
+        changes += issued
         if now != walk.last_status:
             changes.insert(0, ChangeOut(subject="market", what="status",
                                         before=walk.last_status, after=now))
         if at == AFTER_DEADLINE:
             changes.insert(0, ChangeOut(subject="market", what="deadline", before=None,
                                         after="passed"))
-        if changes:  # every instant left is in the window: those before it were skipped
+        if changes and (since is None or at >= since):
             yield PointOut(
                 at=utc(at), status=now, criteria_met=bool(walk.qualifying),
                 monthly_run_rate_usd=walk.run_rate, changes=changes,
-                facts=sorted({*starting.get(at, ()),
-                              *(c.after for c in amended.get(at, ()) if c.after)}),
+                facts=sorted({*facts, *(c.after for c in issued if c.after)}),
             )
         walk.last_status = now
 
@@ -216,24 +250,24 @@ def _same(one: _Basis, other: _Basis) -> bool:
 
 
 class _Walk:
-    """What the timeline's walk carries from one instant to the next: each subject's summary
-    as last computed, which subjects qualify, the run-rate and the market's status."""
+    """What the timeline's walk carries from one instant to the next: each subject's step
+    in force and summary as last computed, which subjects qualify, the run-rate and the
+    market's status."""
 
-    def __init__(self, view: View) -> None:
-        self.view = view
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        self.in_force: dict[str, SubjectStep] = {}
         self.judged: dict[str, tuple[_Basis, Standing, Callable[[ClauseId], Check]]] = {}
         self.current: dict[str, dict[str, Any]] = {}
         self.qualifying: set[str] = set()
-        # the clauses let them count at some time (before the view's first steps, too)
-        self.counted_by_rules: set[str] = set(view.counted_before)
+        # the clauses let them count at some time (before the sweep's first steps, too)
+        self.counted_by_rules: set[str] = set(sweep.counted_before)
         self.run_rate = Decimal(0)
         self.last_status: Status | None = None
 
     def visit(self, key: str, at: datetime, groups: Groups) -> None:
         """Recompute one deal's or offering's summary at ``at``, judged with ``groups``."""
-        step = self.view.subjects[key].at(at)
-        if step is None:
-            return
+        step = self.in_force[key]
         basis = _basis(step, groups, at)
         seen = self.judged.get(key)
         if seen is None or not _same(seen[0], basis):
@@ -261,44 +295,9 @@ class _Walk:
         self.current[key] = summary
 
     def status(self, at: datetime) -> Status:
-        market = self.view.market_at(at)
-        return status(bool(self.qualifying), None if market is None else market.resolution, at)
-
-    def skip_to(self, since: datetime, last: datetime, changing: dict[datetime, set[str]],
-                group_times: list[datetime]) -> None:
-        """Stand where the walk stands after ``last``, the last instant before ``since``,
-        without walking there.  Each subject's instants before ``since`` (where a step of
-        its starts, on one of its dates, where the groups change) are gone through without
-        judging: the walk judges a subject where what its judgement rests on changes (its
-        step, its groups, whether its compute is available yet) and keeps that judgement
-        until it changes again, so one judgement each, where the last such change was, and
-        the summary at its last instant, give what the walk gives."""
-        visits: dict[str, list[datetime]] = defaultdict(list)
-        for at, keys in changing.items():
-            if at < since:
-                for key in keys:
-                    visits[key].append(at)
-        grouped = group_times[:bisect_left(group_times, since)]
-        for key, history in self.view.subjects.items():
-            instants = sorted({*visits.get(key, ()), *grouped})
-            basis: _Basis | None = None
-            judged_at = None
-            for at in instants:
-                step = history.at(at)
-                if step is None:
-                    continue
-                if step.rules_qualify:
-                    self.counted_by_rules.add(key)
-                now = _basis(step, self.view.groups_at(judged_groups_time(at)), at)
-                if basis is None or not _same(basis, now):
-                    basis, judged_at = now, at
-            if basis is None or judged_at is None:
-                continue
-            step, groups, _ = basis
-            self.judged[key] = (basis,
-                                *judge(step.state, Context(judged_at, groups, DEADLINE)))
-            self.visit(key, instants[-1], groups)
-        self.last_status = self.status(last)
+        market = self.sweep.market.at(at)
+        return status(bool(self.qualifying), None if market is None else market.state.resolution,
+                      at)
 
 
 SUMMARY = ("standing", "status", "ruling", "usd_per_month", "qualifies")
@@ -354,7 +353,7 @@ def subject_history(histories: Histories, key: str, known_at: datetime,
                 subjects={key: history}, market=History(()), groups=histories.groups_history())
     summary: dict[str, Any] = {}
     found: list[tuple[PointOut, dict[str, Any]]] = []
-    for point in _walk(view, _reader(amendments)):
+    for point in _walk(view.sweep(), _reader(amendments)):
         mine = [c for c in point.changes if c.subject == key]
         if not mine:
             continue

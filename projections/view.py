@@ -16,11 +16,12 @@ them equal.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -39,6 +40,7 @@ from compute_ledger.projections.subjects import (
     SubjectStep,
     buckets,
     buckets_of_subject,
+    earliest,
     groups_at,
     groups_steps,
     market_steps,
@@ -51,6 +53,36 @@ class Retracted(msgspec.Struct, frozen=True, gc=False):
 
     first_at: datetime
     facts: tuple[str, ...]
+
+
+class Sweep(NamedTuple):
+    """What a walk along valid time reads (:meth:`Histories.sweep`): the deals' and
+    offerings' steps one at a time in the order they start, so that the walk holds only the
+    step in force of each subject, never every history."""
+
+    subjects: frozenset[str]
+    """Every deal and offering with a history."""
+    steps: Iterator[tuple[str, SubjectStep]]
+    """``(subject, step)`` in the order of ``(valid_from, subject)``: from a walk's start,
+    each subject's step in force just before it, then every later one."""
+    first: datetime | None
+    """The earliest instant any step of any history names (:func:`~projections.subjects.
+    earliest`; None: no steps), whatever the start."""
+    market: History[MarketStep]
+    groups: History[GroupsStep]
+    retracted: dict[str, Retracted]
+    counted_before: frozenset[str]
+    """The deals and offerings with a step before the start over which the clauses let
+    them count (met for good: the walk counts them from then)."""
+
+
+def merged(histories: dict[str, History[SubjectStep]]) -> Iterator[tuple[str, SubjectStep]]:
+    """Every step of ``histories`` as ``(subject, step)`` in the order of ``(valid_from,
+    subject)``."""
+    for _, key, step in heapq.merge(*([(s.valid_from, key, s) for s in h.steps]
+                                      for key, h in histories.items()),
+                                    key=lambda item: (item[0], item[1])):
+        yield key, step
 
 
 class Histories(Protocol):
@@ -93,8 +125,9 @@ class Histories(Protocol):
         """All the histories (for the timeline)."""
         ...
 
-    def since(self, at: datetime) -> View:
-        """The histories a walk from ``at`` reads (:meth:`View.since`)."""
+    def sweep(self, since: datetime | None = None) -> Sweep:
+        """The steps a walk from ``since`` reads (None: from the first), one at a time
+        (:meth:`View.since` says which)."""
         ...
 
 
@@ -173,6 +206,15 @@ class View(msgspec.Struct, frozen=True):
             subjects[key] = History(history.steps[max(before - 1, 0):])
         return msgspec.structs.replace(self, subjects=subjects,
                                        counted_before=frozenset(counted))
+
+    def sweep(self, since: datetime | None = None) -> Sweep:
+        view = self if since is None else self.since(since)
+        instants = [*(earliest(step) for history in self.subjects.values()
+                      for step in history.steps),
+                    *self.market.times, *self.groups.times]
+        return Sweep(frozenset(view.subjects), merged(view.subjects),
+                     min(instants, default=None), view.market, view.groups,
+                     view.retracted, view.counted_before)
 
     def differences(self, other: View) -> list[str]:
         """What differs between two views of the same knowledge: the subjects (and

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -32,13 +33,14 @@ from compute_ledger.ledger import facts as F
 from compute_ledger.ledger.clock import ManualClock
 from compute_ledger.ledger.errors import VerificationError
 from compute_ledger.ledger.instants import ONE_MICROSECOND
+from compute_ledger.projections import api, runner
 from compute_ledger.projections.answers import Business, Timeline, Verdict
 from compute_ledger.projections.api import ComputeLedger
 from compute_ledger.projections.business import business
 from compute_ledger.projections.provenance import AMENDMENTS, Provenance
 from compute_ledger.projections.timeline import qualifying_along, timeline
 from compute_ledger.projections.verdict import verdict
-from compute_ledger.projections.view import View, build_view, fold_knowledge
+from compute_ledger.projections.view import Sweep, View, build_view, fold_knowledge
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 CENTRAL = settings(max_examples=300, deadline=None,
@@ -237,16 +239,29 @@ def _index_equals_the_replay_at_every_batch_end(where: Path | str, facts: list[F
                     stored = ledger.projection.view(end)
                     indexed = stored.full()
                     assert ledger.replayed(end).differences(indexed) == [], (attempt, end)
-                    for t in question_times()[::4]:  # what a walk from t reads
-                        assert stored.since(t) == indexed.since(t), (attempt, end, t)
+                    # what a walk from t reads, a page of one row at a time or not
+                    with patch.multiple(runner, SWEEP_ROWS=seed % 2 * 4096, SWEEP_PAGE=1):
+                        for t in [None, *question_times()[::4]]:
+                            assert _swept(stored.sweep(t)) == _swept(indexed.sweep(t)), \
+                                (attempt, end, t)
                     # replay's own comparison: the histories, the subjects and the lists
                     replayed, knowledge = ledger._folded(end)
                     assert ledger._differences(replayed, knowledge, end) == [], (attempt, end)
+                    # the walk over the index, its corrections and retractions read a page
+                    # of one at a time or not, is the walk over the fold
+                    known = ledger.known_instant(end)
+                    with patch.object(api, "AMENDMENT_PAGE", 1 + seed % 2 * 2000):
+                        assert ledger.timeline(known).points == timeline(
+                            replayed, known, Provenance(knowledge).amendments()).points
                 _lists_give_what_the_fold_gives(ledger, end)
                 known = ledger.known_instant(end) if end else ledger.known_instant(0)
                 for t in question_times()[::3]:
                     assert ledger.verdict(t, known) == verdict(ledger.replayed(end), t, known)
             ledger.projection.reset()
+
+
+def _swept(sweep: Sweep) -> tuple[object, ...]:
+    return (sweep.subjects, *sweep[2:], list(sweep.steps))
 
 
 def _digests_add_up(ledger: ComputeLedger) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -185,6 +185,23 @@ def test_the_public_record_timeline() -> None:
     assert [(c.subject, c.after) for c in ended.changes if c.what == "status"] == [
         ("deal:xai-anthropic-colossus", "ended")
     ]
+
+
+def test_the_timeline_opens_at_the_earliest_instant_any_fact_names(tmp_path: Any) -> None:
+    """The market's status is first named at the first instant walked, which can come before
+    every fact: here a deal reported in July as started on 1 March.  The maintained index,
+    which the walk reads a page at a time, must find it as the in-memory fold does."""
+    early = announce("2026-07-01T12:00:00Z", "d2", starts_on=date(2026, 3, 1))
+    facts = [announce("2026-06-01T12:00:00Z", starts_on=date(2026, 5, 1)), early]
+    with ComputeLedger.open(str(tmp_path / "ledger.sqlite3"), environ={}) as ledger:
+        ledger.append(facts)
+        stored = ledger.timeline().points
+    for points in (timeline_of(*facts).points, stored):
+        first = points[0]
+        assert (first.at, first.status, first.facts) == (at("2026-03-01T00:00:00-08:00"),
+                                                         "OPEN", [])
+        assert [(c.subject, c.what) for c in first.changes] == [("market", "status")]
+        assert points[1].at == at("2026-06-01T12:00:00Z")  # d1 is not known on 1 May
 
 
 # -- order independence ------------------------------------------------------------------------
