@@ -771,9 +771,8 @@ class ComputeLedger:
 
         def issued(since: datetime | None) -> Iterable[FactRef]:
             if self.ledger.read_only or self.projection.listing(position) is None:
-                return sorted((ref for ref in self._scoped([AMENDMENTS], position).amendments()
-                               if since is None or ref.occurred_at >= since),
-                              key=lambda ref: (ref.occurred_at, ref.position))
+                folded = self._scoped([AMENDMENTS], position).amendments()
+                return timeline_projection.reader(folded)(since)
             return self._issued_pages(position, since)
 
         return issued

@@ -54,11 +54,11 @@ answered by a fold.
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any, cast
 
 import msgspec
@@ -92,7 +92,14 @@ from compute_ledger.projections.subjects import (
     subject_steps,
     subjects_of_bucket,
 )
-from compute_ledger.projections.view import Retracted, Sweep, View, fold_knowledge, view_of
+from compute_ledger.projections.view import (
+    Retracted,
+    Sweep,
+    View,
+    fold_knowledge,
+    merged,
+    view_of,
+)
 
 VIEW = "histories/9"
 """The tracking key.  Change it when the stored format changes: the tables of any other
@@ -182,15 +189,6 @@ def _kind(subject: str) -> str:
 
 def _blob(value: Any) -> bytes:
     return bytes(value)
-
-
-def _pushed_back(key: str, head: tuple[str, bytes] | None, rest: Iterator[tuple[str, bytes]]
-                 ) -> Iterator[tuple[str, str, bytes]]:
-    """``(valid_from, key, state)`` of one subject's rows: ``head``, then ``rest``."""
-    if head is not None:
-        yield head[0], key, head[1]
-    for valid_from, blob in rest:
-        yield valid_from, key, blob
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,46 +337,34 @@ class StoredView:
                             f"valid_from < ? AND {VISIBLE}", (utc_text(since), *held))
                 counted = frozenset(str(r["subject"]) for r in cur.fetchall())
         page = max(SWEEP_ROWS // max(len(keys), 1), SWEEP_PAGE)
-        readers = {key: self._steps_of(key, since, page) for key in keys}
-        heads = {key: next(reader, None) for key, reader in readers.items()}
-        subjects = {key: reader for key, reader in readers.items() if heads[key] is not None}
+        rows: dict[str, Iterable[tuple[str, bytes]]] = {}
+        for key in keys:  # the first row of each, to know which subjects have a history
+            reader = self._steps_of(key, since, page)
+            head = next(reader, None)
+            if head is not None:
+                rows[key] = chain((head,), reader)
         groups = self.groups_history()  # the market's steps are read with the groups'
         assert self._market is not None
-        return Sweep(frozenset(subjects), self._merged(heads, subjects), first, self._market,
-                     groups, self._retracted(), counted)
-
-    @staticmethod
-    def _merged(heads: dict[str, tuple[str, bytes] | None],
-                readers: dict[str, Iterator[tuple[str, bytes]]]
-                ) -> Iterator[tuple[str, SubjectStep]]:
-        """The subjects' rows merged in the order of ``(valid_from, subject)``, decoded."""
-        merged = heapq.merge(*(_pushed_back(key, heads[key], reader)
-                               for key, reader in readers.items()))
-        for _, key, blob in merged:
-            yield key, _DECODE_SUBJECT.decode(blob)
+        steps = ((key, _DECODE_SUBJECT.decode(blob)) for key, blob in merged(rows))
+        return Sweep(frozenset(rows), steps, first, self._market, groups, self._retracted(),
+                     counted)
 
     def _steps_of(self, key: str, since: datetime | None, page: int
                   ) -> Iterator[tuple[str, bytes]]:
         """One subject's rows ``(valid_from, state)`` in force at the position, in valid-time
         order, from its last one before ``since``, a page at a time."""
         held = self._at_position
+        # The first page starts at the last row before ``since`` (FAR_PAST: none is).
+        start = ("valid_from >= COALESCE((SELECT MAX(t.valid_from) FROM cl_steps t WHERE "
+                 "t.subject = ? AND t.valid_from < ? AND t.pos_from <= ? AND t.pos_to > ?), '')",
+                 (key, FAR_PAST if since is None else utc_text(since), *held))
         after: str | None = None
         while True:
+            where, params = start if after is None else ("valid_from > ?", (after,))
             with self.ledger.side_tables(write=False) as cur:
-                if after is not None:
-                    cur.execute(f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
-                                f"valid_from > ? AND {VISIBLE} ORDER BY valid_from LIMIT ?",
-                                (key, after, *held, page))
-                elif since is None:
-                    cur.execute(f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
-                                f"{VISIBLE} ORDER BY valid_from LIMIT ?", (key, *held, page))
-                else:
-                    cur.execute(
-                        f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
-                        f"{VISIBLE} AND valid_from >= COALESCE((SELECT MAX(t.valid_from) FROM "
-                        f"cl_steps t WHERE t.subject = ? AND t.valid_from < ? AND "
-                        f"t.pos_from <= ? AND t.pos_to > ?), '') ORDER BY valid_from LIMIT ?",
-                        (key, *held, key, utc_text(since), *held, page))
+                cur.execute(f"SELECT valid_from, state FROM cl_steps WHERE subject = ? AND "
+                            f"{VISIBLE} AND {where} ORDER BY valid_from LIMIT ?",
+                            (key, *held, *params, page))
                 rows = [(str(r["valid_from"]), _blob(r["state"])) for r in cur.fetchall()]
             yield from rows
             if len(rows) < page:

@@ -127,11 +127,11 @@ def points(histories: Histories, amendments: Iterable[FactRef] | AmendmentsFrom 
     nothing after it), and stops after ``until``.  A caller that prints them as they come
     needs no progress bar over the walk: its output is one."""
     return _walk(histories.sweep(window[0]),
-                 amendments if callable(amendments) else _reader(amendments), window)
+                 amendments if callable(amendments) else reader(amendments), window)
 
 
-def _reader(amendments: Iterable[FactRef]) -> AmendmentsFrom:
-    """The reader of a list of corrections and retractions."""
+def reader(amendments: Iterable[FactRef]) -> AmendmentsFrom:
+    """The reader of a list of corrections and retractions (in any order)."""
     known = sorted(amendments, key=lambda ref: (ref.occurred_at, ref.position))
 
     def issued(since: datetime | None) -> Iterable[FactRef]:
@@ -146,14 +146,13 @@ class _Agenda:
     compute becomes available).  The starts of steps come from the sweep itself."""
 
     def __init__(self, instants: Iterable[datetime]) -> None:
-        self._heap = sorted(set(instants))
-        self._known = set(self._heap)
-        self._visits: dict[datetime, set[str]] = defaultdict(set)
+        self._visits: dict[datetime, set[str]] = {at: set() for at in instants}
+        self._heap = sorted(self._visits)
 
     def add(self, at: datetime, key: str) -> None:
-        if at not in self._known:
+        if at not in self._visits:
             heapq.heappush(self._heap, at)
-            self._known.add(at)
+            self._visits[at] = set()
         self._visits[at].add(key)
 
     def next(self) -> datetime | None:
@@ -163,7 +162,6 @@ class _Agenda:
         """Pass ``at``: the subjects to visit there."""
         if self._heap and self._heap[0] == at:
             heapq.heappop(self._heap)
-            self._known.discard(at)
         return self._visits.pop(at, set())
 
 
@@ -353,7 +351,7 @@ def subject_history(histories: Histories, key: str, known_at: datetime,
                 subjects={key: history}, market=History(()), groups=histories.groups_history())
     summary: dict[str, Any] = {}
     found: list[tuple[PointOut, dict[str, Any]]] = []
-    for point in _walk(view.sweep(), _reader(amendments)):
+    for point in _walk(view.sweep(), reader(amendments)):
         mine = [c for c in point.changes if c.subject == key]
         if not mine:
             continue

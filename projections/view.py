@@ -19,9 +19,10 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from operator import itemgetter
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -46,6 +47,8 @@ from compute_ledger.projections.subjects import (
     market_steps,
     subject_steps,
 )
+
+V = TypeVar("V")
 
 
 class Retracted(msgspec.Struct, frozen=True, gc=False):
@@ -76,13 +79,17 @@ class Sweep(NamedTuple):
     them count (met for good: the walk counts them from then)."""
 
 
-def merged(histories: dict[str, History[SubjectStep]]) -> Iterator[tuple[str, SubjectStep]]:
-    """Every step of ``histories`` as ``(subject, step)`` in the order of ``(valid_from,
-    subject)``."""
-    for _, key, step in heapq.merge(*([(s.valid_from, key, s) for s in h.steps]
-                                      for key, h in histories.items()),
-                                    key=lambda item: (item[0], item[1])):
-        yield key, step
+def merged(streams: Mapping[str, Iterable[tuple[Any, V]]]) -> Iterator[tuple[str, V]]:
+    """Each subject's ``(start, item)``, in the order of start, merged into ``(subject,
+    item)`` in the order of ``(start, subject)``."""
+    for _, key, item in heapq.merge(*(_tagged(key, stream) for key, stream in streams.items()),
+                                    key=itemgetter(0, 1)):
+        yield key, item
+
+
+def _tagged(key: str, stream: Iterable[tuple[Any, V]]) -> Iterator[tuple[Any, str, V]]:
+    for start, item in stream:
+        yield start, key, item
 
 
 class Histories(Protocol):
@@ -122,7 +129,8 @@ class Histories(Protocol):
     def retracted_at(self, at: datetime) -> dict[str, Retracted]: ...
 
     def full(self) -> View:
-        """All the histories (for the timeline)."""
+        """All the histories, read whole (for reports and comparisons; the timeline reads
+        :meth:`sweep`)."""
         ...
 
     def sweep(self, since: datetime | None = None) -> Sweep:
@@ -212,7 +220,9 @@ class View(msgspec.Struct, frozen=True):
         instants = [*(earliest(step) for history in self.subjects.values()
                       for step in history.steps),
                     *self.market.times, *self.groups.times]
-        return Sweep(frozenset(view.subjects), merged(view.subjects),
+        steps = merged({key: ((step.valid_from, step) for step in history.steps)
+                        for key, history in view.subjects.items()})
+        return Sweep(frozenset(view.subjects), steps,
                      min(instants, default=None), view.market, view.groups,
                      view.retracted, view.counted_before)
 
