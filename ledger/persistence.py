@@ -40,6 +40,10 @@ LEDGER_ID = UUID("5e1f0c2a-7d3b-4c8e-9a6f-2b7d41c0e9a3")
 RECORD_TOPIC = "compute-ledger/record@1"
 """The stored topic of a record: explicit and versioned, so no rename can orphan history."""
 
+POSITIONS_AT_ONCE = 500
+"""Positions asked for in one :meth:`LedgerRecorder.select_states_at` (a statement's
+parameters stay well under SQLite's limit)."""
+
 SCHEMA_LOCK = 0x636C6564676572  # "cledger": serialises table creation on PostgreSQL
 
 
@@ -269,6 +273,12 @@ class LedgerRecorder(ApplicationRecorder, ABC):
     @abstractmethod
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(position, stored state) after a position, in order: the fast path for replays."""
+
+    @abstractmethod
+    def select_states_at(self, positions: Sequence[int]) -> list[tuple[int, bytes]]:
+        """(position, stored state) of the records at these positions (at most
+        :data:`POSITIONS_AT_ONCE`), in any order: one indexed lookup each, for facts
+        scattered over the ledger."""
 
     @abstractmethod
     def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -167,6 +167,15 @@ class LedgerPostgresRecorder(es_postgres.PostgresApplicationRecorder, LedgerReco
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         return [(int(r["originator_version"]), bytes(r["state"]))
                 for r in self._page("state", after, limit)]
+
+    def select_states_at(self, positions: Sequence[int]) -> list[tuple[int, bytes]]:
+        with self._reading() as curs:
+            curs.execute(
+                SQL("SELECT originator_version, state FROM {0} WHERE originator_id = %s "
+                    "AND originator_version = ANY(%s)").format(self._events),
+                (LEDGER_ID, list(positions)),
+            )
+            return [(int(r["originator_version"]), bytes(r["state"])) for r in curs.fetchall()]
 
     def index_position(self) -> int:
         with self._reading() as curs:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -170,6 +170,18 @@ class LedgerSQLiteRecorder(es_sqlite.SQLiteApplicationRecorder, LedgerRecorder):
 
     def select_records(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         return self._page(f"topic, {RECORD_BYTES}", after, limit)
+
+    def select_states_at(self, positions: Sequence[int]) -> list[tuple[int, bytes]]:
+        with self._reading() as c:
+            c.row_factory = None
+            c.execute(
+                f"SELECT originator_version, {RECORD_BYTES} FROM {self.events_table_name} "
+                f"WHERE originator_id = ? AND originator_version IN "
+                f"({', '.join('?' * len(positions))})",
+                (LEDGER_ID.hex, *positions),
+            )
+            rows: list[tuple[int, bytes]] = c.fetchall()
+            return rows
 
     def index_position(self) -> int:
         with self._reading() as c:

@@ -35,7 +35,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Container, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import ClassVar, cast
@@ -82,6 +82,7 @@ from compute_ledger.ledger.merkle import (
 from compute_ledger.ledger.notes import Checkpoint
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
+    POSITIONS_AT_ONCE,
     RECORD_DECODER,
     RECORD_TOPIC,
     SCHEMA_LOCK,
@@ -125,6 +126,16 @@ class _FactRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 _FACT_RECORD_DECODER = decoder(_FactRecord)
+
+
+def _fact_record(position: int, state: bytes) -> _FactRecord:
+    """The record stored at ``position``, decoded with its fact typed."""
+    try:
+        record: _FactRecord = _FACT_RECORD_DECODER.decode(state)
+    except (msgspec.MsgspecError, ValueError):
+        raise StorageError(f"the record at position {position} cannot be decoded; "
+                           "run `compute-ledger verify`") from None
+    return record
 
 
 class LedgerApplication(Application[UUID]):
@@ -411,11 +422,9 @@ class Ledger:
 
     def stream(
         self, after: int = 0, until: int | None = None, page: int = PAGE,
-        only: Container[int] | None = None,
     ) -> Iterator[tuple[int, str, str, Fact]]:
         """``(position, recorded_at, hash, fact)`` in ledger order, one parse per record: what
-        a replay folds.  (It trusts the records; :meth:`verify` is what checks them.)  With
-        ``only``, the records at other positions are read past without being decoded."""
+        a replay folds.  (It trusts the records; :meth:`verify` is what checks them.)"""
         cursor = after
         while True:
             limit = page if until is None else min(page, until - cursor)
@@ -424,19 +433,24 @@ class Ledger:
             with self._storage("read"):
                 rows = self.recorder.select_states(cursor, limit)
             for position, state in rows:
-                if only is not None and position not in only:
-                    continue
-                try:
-                    record = _FACT_RECORD_DECODER.decode(state)
-                except (msgspec.MsgspecError, ValueError):
-                    raise StorageError(
-                        f"the record at position {position} cannot be decoded; "
-                        "run `compute-ledger verify`"
-                    ) from None
+                record = _fact_record(position, state)
                 yield record.position, record.recorded_at, record.hash, record.fact
             if len(rows) < limit:
                 return
             cursor = rows[-1][0]
+
+    def facts_at(self, positions: Iterable[int]) -> dict[int, Fact]:
+        """The stored facts at these positions (those the ledger holds), each looked up on
+        its own: for facts scattered over the ledger, where :meth:`stream` would read every
+        record between them."""
+        wanted = sorted(set(positions))
+        found: dict[int, Fact] = {}
+        for start in range(0, len(wanted), POSITIONS_AT_ONCE):
+            with self._storage("read"):
+                rows = self.recorder.select_states_at(wanted[start:start + POSITIONS_AT_ONCE])
+            for position, state in rows:
+                found[position] = _fact_record(position, state).fact
+        return found
 
     def entry_at(self, position: int) -> Entry:
         """The stored fact at ``position``."""

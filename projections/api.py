@@ -116,7 +116,7 @@ from compute_ledger.projections.answers import (
 )
 from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance, expected_lists
-from compute_ledger.projections.runner import Projection, ProjectionError, read_positions
+from compute_ledger.projections.runner import Projection, ProjectionError
 from compute_ledger.projections.subjects import GROUPS, MARKET, step_instants
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
 
@@ -685,7 +685,7 @@ class ComputeLedger:
         wanted = {*listed(lists), *seeds}
         while wanted - loaded.keys():
             new = sorted(wanted - loaded.keys())
-            loaded.update(read_positions(self.ledger, new))
+            loaded.update(self.ledger.facts_at(new))
             facts = [loaded[at] for at in new]
             wanted |= set(listed(f"fact:{f.id}" for f in facts))
             named = {name for f in facts if (name := target(f)) is not None}
@@ -810,7 +810,7 @@ class ComputeLedger:
         except StorageError:
             return None  # the index cannot be written now (a full disk): from the first
         steps, starts = self.projection.changed(after, position)
-        new = read_positions(self.ledger, range(after + 1, position + 1))
+        new = self.ledger.facts_at(range(after + 1, position + 1))
         # A correction or retraction names, as its change point, the subjects of the fact it
         # amends, which every correction of that fact adds to: the earlier amendments of
         # the facts the new ones amend are points that can change too.
@@ -840,7 +840,7 @@ class ComputeLedger:
         provenance = self._scoped([MARKET, GROUPS, AMENDMENTS, *histories.full().subjects],
                                   position)
         amendments = provenance.amendments()
-        stored = read_positions(self.ledger, [ref.position for ref in amendments])
+        stored = self.ledger.facts_at([ref.position for ref in amendments])
         return report_projection.report(
             histories, provenance,
             report_projection.Answers(

@@ -178,9 +178,6 @@ SWEEP_ROWS = 4096
 over all subjects: a page of each is this shared among them, and at least
 :data:`SWEEP_PAGE` rows."""
 SWEEP_PAGE = 8
-RUN_BRIDGE = 64
-"""Reading the facts a recomputation needs, gaps up to this many positions are read through
-rather than starting a new read: one sequential read beats many short ones."""
 
 
 def _kind(subject: str) -> str:
@@ -500,7 +497,7 @@ class _CatchUp:
 
     def load_contents(self, positions: Iterable[int]) -> None:
         wanted = set(positions) - set(self.contents)
-        for position, fact in read_positions(self.ledger, wanted).items():
+        for position, fact in self.ledger.facts_at(wanted).items():
             self.contents[position] = _content(fact)
 
     def take(self, knowledge: Knowledge, *, lists: bool = True) -> None:
@@ -945,34 +942,6 @@ def _content(fact: Fact) -> SourcedFact:
         return msgspec.structs.replace(fact.fact, id=fact.corrects)
     assert not isinstance(fact, Retraction)
     return fact
-
-
-def read_positions(ledger: Ledger, positions: Iterable[int]) -> dict[int, Fact]:
-    """The stored facts at these positions, read in runs (gaps up to :data:`RUN_BRIDGE`
-    positions read through, and not decoded)."""
-    wanted = set(positions)
-    found: dict[int, Fact] = {}
-    for start, end in _runs(sorted(wanted), bridge=RUN_BRIDGE):
-        for position, _, _, fact in ledger.stream(after=start - 1, until=end, only=wanted):
-            found[position] = fact
-    return found
-
-
-def _runs(positions: list[int], bridge: int = 1) -> Iterator[tuple[int, int]]:
-    """Runs ``(first, last)`` covering sorted positions, a new run only where the next
-    position is more than ``bridge`` past the last (1: consecutive runs only)."""
-    start = previous = None
-    for position in positions:
-        if start is None:
-            start = previous = position
-        elif previous is not None and position <= previous + bridge:
-            previous = position
-        else:
-            assert previous is not None
-            yield start, previous
-            start = previous = position
-    if start is not None and previous is not None:
-        yield start, previous
 
 
 # ---------------------------------------------------------------------------------------------
