@@ -49,7 +49,8 @@ position by reading the rows in force there (``pos_from <= P < pos_to``), withou
 anything.  A step that stays as it was keeps its row.  A catch-up of more than
 :data:`REBUILD_SHARE` of the ledger folds it in one pass and writes it as known from its last
 position; the batch ends it passed over are a gap (``cl_gaps``, :meth:`Projection.holds`),
-answered by a fold.
+answered by a fold.  Either way the fold is the same, and writes what it has folded every
+:data:`SPILL` facts: a catch-up's memory does not grow with the facts it takes in.
 """
 
 from __future__ import annotations
@@ -96,9 +97,7 @@ from compute_ledger.projections.view import (
     Retracted,
     Sweep,
     View,
-    fold_knowledge,
     merged,
-    view_of,
 )
 
 VIEW = "histories/9"
@@ -157,8 +156,8 @@ and a batch of late facts touches most histories from far back, so one pass is c
 soon as the batch is a small share of the ledger."""
 REBUILD_SHARE = 0.2
 """A catch-up that would fold more than this share of the ledger folds it in one pass
-instead (an incremental fold pays per fact for finding what each one touches, and refolds
-each touched subject once per batch; one pass pays once per fact for everything).  The
+instead (the same fold, but each subject it touches is refolded once at the end rather
+than once per batch it is touched in).  The
 batch ends it passes over are then not held by the index (``cl_gaps``): a question about
 one of them is answered by a fold of the facts."""
 
@@ -173,6 +172,11 @@ _DECODE_SUBJECT = msgspec.msgpack.Decoder(SubjectStep)
 _DECODE_MARKET = msgspec.msgpack.Decoder(MarketStep)
 _DECODE_GROUPS = msgspec.msgpack.Decoder(GroupsStep)
 FAR_PAST = "0000"  # sorts before every utc_text
+SPILL = 20_000
+"""Facts a catch-up folds before it writes their rows to the latest-knowledge tables and
+the lists and forgets them (:meth:`_CatchUp.spill`): what bounds its memory, however many
+facts one batch, or one pass, holds."""
+
 SWEEP_ROWS = 4096
 """How many rows of steps a walk along valid time (:meth:`StoredView.sweep`) reads ahead,
 over all subjects: a page of each is this shared among them, and at least
@@ -447,11 +451,6 @@ class _CatchUp:
         or written by this catch-up): what a row written again replaces."""
         self.change: dict[str, TableSum] = defaultdict(TableSum)
         """How each table's digest moves with what this catch-up writes."""
-        self.emptied: set[str] = set()
-        """Tables emptied by this catch-up: their digest restarts from nothing."""
-        self.after = 0
-        """The position up to which the tables already hold the lists and the amendments
-        (what a one-pass catch-up from there, which takes in every fact, leaves as it is)."""
 
     # -- the indexes ------------------------------------------------------------------------
 
@@ -496,22 +495,19 @@ class _CatchUp:
         return self.contents[position]
 
     def load_contents(self, positions: Iterable[int]) -> None:
-        wanted = set(positions) - set(self.contents)
+        wanted = [position for position in positions if position not in self.contents]
         for position, fact in self.ledger.facts_at(wanted).items():
             self.contents[position] = _content(fact)
 
-    def take(self, knowledge: Knowledge, *, lists: bool = True) -> None:
-        """Take in everything ``knowledge`` holds, as a catch-up from nothing would: the rows
-        of every fact and correction (to write with :meth:`write_indexes`), and with
-        ``lists`` their entries in the lists."""
+    def take(self, knowledge: Knowledge) -> None:
+        """Take in the row of every fact and correction ``knowledge`` holds, as a catch-up
+        from nothing would write it: what ``replay`` compares the latest-knowledge tables
+        with (:meth:`Projection.latest_difference`)."""
         for fix in knowledge.fix_by_id.values():
             row = FixRow(fix.fact_id, fix.target, utc_text(fix.at), fix.position,
                          fix.fact_id not in knowledge.retracted)
             self.fixes[row.fix_id] = row
             self.dirty_fixes.add(row.fix_id)
-        if lists:
-            self._take_lists(knowledge)
-        self.issued += [(at, utc_text(when)) for at, when in knowledge.issued()]
         for fact_id, position in knowledge.positions():
             known = knowledge.would_be(fact_id)
             assert known is not None
@@ -520,21 +516,6 @@ class _CatchUp:
             self.apply(None, FactRow(fact_id, position, content_position,
                                      fact_id not in knowledge.retracted,
                                      utc_text(known.fact.occurred_at), buckets(known.fact)))
-        self.affected.clear()  # the histories come whole from the same knowledge
-
-    def _take_lists(self, knowledge: Knowledge) -> None:
-        for position, original in knowledge.base.values():
-            self.about += [(name, position) for name in listed_under(original)]
-        for fix in knowledge.fix_by_id.values():
-            original = knowledge.base[fix.target][1]
-            self.about += [(name, fix.position)
-                           for name in listed_under(original, fix.replacement, fix.target)]
-        for withdrawal in knowledge.withdrawals.values():
-            voided = knowledge.fix_by_id.get(withdrawal.target)
-            named = voided.target if voided is not None else withdrawal.target
-            self.about += [(name, withdrawal.position) for name in listed_under(
-                knowledge.base[named][1], None if voided is None else voided.replacement,
-                withdrawal.target)]
 
     # -- folding new entries ------------------------------------------------------------------
 
@@ -678,41 +659,33 @@ class _CatchUp:
         if self.cur.rowcount == 1:
             self.change[table].add(table, [row])
 
-    def empty(self, table: str) -> None:
-        """Delete every row of a table, and start its digest again from nothing."""
-        self.cur.execute(f"DELETE FROM {table}")
-        self.emptied.add(table)
-        self.change.pop(table, None)
-
     def write_digests(self) -> None:
         """Write the digests as this catch-up leaves the tables (in its transaction)."""
         cur = self.cur
-        for table in sorted(set(self.change) | self.emptied):
-            change = self.change.get(table, TableSum())
-            if table not in self.emptied and change == TableSum():
+        for table in sorted(self.change):
+            change = self.change[table]
+            if change == TableSum():
                 continue  # written over with the same rows, or not at all
             held = TableSum()
-            if table not in self.emptied:
-                cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
-                row = cur.fetchone()
-                if row is not None:
-                    held = TableSum(int(row["rows"]), int(row["total"], 16))
+            cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
+            row = cur.fetchone()
+            if row is not None:
+                held = TableSum(int(row["rows"]), int(row["total"], 16))
             now = held.plus(change)
             cur.execute("INSERT INTO cl_digests (tbl, rows, total) VALUES (?, ?, ?) "
                         "ON CONFLICT (tbl) DO UPDATE SET rows = excluded.rows, "
                         "total = excluded.total", (table, now.rows, now.hex))
         self.change.clear()
-        self.emptied.clear()
 
     def write_indexes(self) -> None:
         cur = self.cur
         self.insert_new("cl_about", "INSERT INTO cl_about (subject, position) VALUES (?, ?) "
                         "ON CONFLICT (subject, position) DO NOTHING",
-                        sorted({row for row in self.about if row[1] > self.after}))
+                        sorted(set(self.about)))
         self.about.clear()
         self.insert_new("cl_amendments", "INSERT INTO cl_amendments (position, occurred_at) "
                         "VALUES (?, ?) ON CONFLICT (position) DO NOTHING",
-                        sorted(row for row in self.issued if row[0] > self.after))
+                        sorted(self.issued))
         self.issued.clear()
         rows = self.latest_rows()
         self.digest_latest(rows)
@@ -795,6 +768,16 @@ class _CatchUp:
                              "(?, ?) ON CONFLICT (subject) DO NOTHING",
                              (subject, _kind(subject)))
 
+    def spill(self) -> None:
+        """Write the rows folded so far to the latest-knowledge tables and the lists, and
+        forget every fact and content read or folded: what is left is which subjects the
+        facts touch, and from when, which the flush recomputes from the tables."""
+        self.write_indexes()
+        for held in (self.dirty_facts, self.dirty_fixes, self.bucket_rows, self.facts,
+                     self.fixes, self.fixes_of, self.contents, self.stored_facts,
+                     self.stored_fixes):
+            held.clear()
+
     def flush(self, position: int) -> None:
         """Write what the facts folded since the last flush changed, as known from
         ``position`` (the end of their batch)."""
@@ -827,6 +810,8 @@ class _CatchUp:
         return History(tuple(_DECODE_GROUPS.decode(b) for b in self.steps(GROUPS, FAR_PAST)))
 
     def recompute_subject(self, subject: str, since: str, groups: History[GroupsStep]) -> None:
+        if len(self.contents) > SPILL:
+            self.contents.clear()  # a cache: a catch-up of every subject holds one at a time
         self.cur.execute("SELECT state FROM cl_steps WHERE subject = ? AND valid_from < ? "
                          "AND pos_to = ? ORDER BY valid_from DESC LIMIT 1",
                          (subject, since, OPEN))
@@ -1115,68 +1100,54 @@ class Projection:
         as known from its own last position (the only positions a question maps to), up to
         the first batch end at or after ``until`` (never past ``target``, a batch end), in
         one transaction."""
+        self._fold(until, target, one_pass=False)
+
+    def _rebuild(self, until: int) -> None:
+        """Fold every fact after the tracked position up to ``until`` in one pass, written
+        as known from ``until``, in one transaction, and record the batch ends passed over
+        as a gap: what :meth:`_step` would write at ``until``, without the writes of every
+        batch end before it."""
+        self._fold(until, until, one_pass=True)
+
+    def _fold(self, until: int, target: int, *, one_pass: bool) -> None:
+        """:meth:`_step`, or with ``one_pass`` :meth:`_rebuild`.  Either way the facts go
+        through the same incremental fold (the rows a fact changes, then each subject it
+        touches refolded from the tables), writing what they change every :data:`SPILL`
+        facts, so that memory stays bounded however many facts one pass or one batch
+        holds: it is what the histories are rebuilt by from the first fact too."""
         with self.ledger.side_tables(write=True) as cur:
-            position = self._locked_position(cur)
-            if position >= target:
+            start = self._locked_position(cur)
+            if start >= target:
                 return  # someone else caught up meanwhile
             work = _CatchUp(self.ledger, cur)
             last: tuple[int, str] | None = None
             batch: str | None = None
-            for at, recorded, digest, fact in self.ledger.stream(after=position, until=target):
-                if batch is not None and recorded != batch:
+            folded = 0
+            for at, recorded, digest, fact in self.ledger.stream(after=start, until=target):
+                if not one_pass and batch is not None and recorded != batch:
                     assert last is not None
                     work.flush(last[0])
+                    folded = 0
                     if last[0] >= until:
                         break
                 work.fold(at, fact)
                 last, batch = (at, digest), recorded
+                folded += 1
+                if folded == SPILL:
+                    work.spill()
+                    folded = 0
             else:
                 if last is None:
                     return
                 work.flush(last[0])
+                if one_pass:
+                    work.insert_once("cl_gaps", "INSERT INTO cl_gaps (after, until) VALUES "
+                                     "(?, ?) ON CONFLICT (after, until) DO NOTHING",
+                                     (start, last[0]))
             assert last is not None
             work.write_digests()
             cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
                         (*last, VIEW))
-
-    def _rebuild(self, until: int) -> None:
-        """Fold every fact up to ``until`` in one pass, through the same folds as
-        :func:`projections.view.build_view`, and write what it gives as known from
-        ``until``, in one transaction: the latest-knowledge tables anew, the steps and
-        retracted subjects closed and opened as a catch-up would (rows of earlier batch ends
-        kept), and the batch ends passed over recorded as a gap."""
-        with self.ledger.side_tables(write=True) as cur:
-            start = self._locked_position(cur)
-            if start >= until:
-                return  # someone else caught up meanwhile
-            knowledge, head, _ = fold_knowledge(self.ledger.stream(until=until))
-            if not knowledge.position:
-                return
-            work = _CatchUp(self.ledger, cur)
-            for table in LATEST:
-                work.empty(table)
-            work.after = start  # earlier catch-ups wrote the lists and amendments up to here
-            work.position = knowledge.position
-            work.take(knowledge)
-            work.write_indexes()
-            view = view_of(knowledge, head, None)
-            cur.execute("SELECT DISTINCT subject FROM cl_steps WHERE pos_to = ?", (OPEN,))
-            known = {r["subject"] for r in cur.fetchall()}
-            work.replace_steps(GROUPS, FAR_PAST, view.groups.steps)
-            work.replace_steps(MARKET, FAR_PAST, view.market.steps)
-            for subject in sorted((known | set(view.subjects)) - {GROUPS, MARKET}):
-                history = view.subjects.get(subject)
-                work.replace_steps(subject, FAR_PAST, history.steps if history else ())
-            cur.execute("SELECT subject FROM cl_retracted WHERE pos_to = ?", (OPEN,))
-            for subject in sorted({r["subject"] for r in cur.fetchall()} | set(view.retracted)):
-                gone = view.retracted.get(subject)
-                work.set_retracted(subject, None if gone is None else (
-                    utc_text(gone.first_at), json.dumps(list(gone.facts))))
-            work.insert_once("cl_gaps", "INSERT INTO cl_gaps (after, until) VALUES (?, ?) "
-                             "ON CONFLICT (after, until) DO NOTHING", (start, knowledge.position))
-            work.write_digests()
-            cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
-                        (knowledge.position, head, VIEW))
 
     def reset(self) -> None:
         """Forget everything folded (the next catch-up rebuilds from the first fact)."""
@@ -1218,7 +1189,7 @@ class Projection:
         position, folded afresh) gives them: named by its table and key, with the side it is
         on; None when they agree."""
         work = _CatchUp(self.ledger, cast(SideCursor, None))  # take() reads nothing stored
-        work.take(knowledge, lists=False)
+        work.take(knowledge)
         expected = work.latest_rows()
         with self.ledger.side_tables(write=False) as cur:
             for table, columns in LATEST_COLUMNS.items():
