@@ -655,11 +655,12 @@ def verify(pin: str | None, vkey: str | None, db: str | None, as_json: bool) -> 
 @json_option
 def replay(*, known_at: KnownAt | None, as_of: datetime | None, rebuild: bool,
            exports: tuple[Path, ...], db: str | None, as_json: bool) -> None:
-    """The auditor's replay: verify the chain, rebuild every projection from the raw facts,
-    compare them with the maintained ones, and reproduce a past answer.
+    """The auditor's replay: verify the chain, rebuild the index from the raw facts (in a
+    scratch file, in bounded memory), compare it with the maintained one table by table,
+    and reproduce a past answer.
 
     With --known-at K (an instant, a date, or @N for "when position N was recorded") it
-    folds only what had been recorded by K and prints the verdict the ledger gave then, as
+    rebuilds from what had been recorded by K only and prints the verdict the ledger gave then, as
     of K unless --as-of says otherwise, with the position and head hash it stood on.  Exit
     1 if the chain is broken or the maintained projection disagrees with the replay.
 

@@ -9,8 +9,11 @@ saves a tenth to a fifth of the time.  Reference counting still frees everything
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -23,3 +26,12 @@ def paused_gc() -> Iterator[None]:
     finally:
         if collecting:
             gc.enable()
+
+
+def counted(stream: Iterable[T], progress: Callable[[int], None], every: int = 1000
+            ) -> Iterator[T]:
+    """``stream`` as it is, ``progress`` told of every ``every`` items passed on."""
+    for number, item in enumerate(stream, start=1):
+        yield item
+        if number % every == 0:
+            progress(every)

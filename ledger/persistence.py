@@ -41,8 +41,9 @@ RECORD_TOPIC = "compute-ledger/record@1"
 """The stored topic of a record: explicit and versioned, so no rename can orphan history."""
 
 POSITIONS_AT_ONCE = 500
-"""Positions asked for in one :meth:`LedgerRecorder.select_states_at` (a statement's
-parameters stay well under SQLite's limit)."""
+"""Positions (or other keys) asked for in one ``IN (...)``, as by
+:meth:`LedgerRecorder.select_states_at` (a statement's parameters stay well under SQLite's
+limit)."""
 
 SCHEMA_LOCK = 0x636C6564676572  # "cledger": serialises table creation on PostgreSQL
 

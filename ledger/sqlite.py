@@ -379,3 +379,34 @@ def require_ledger(path: Path, display: str, table: str, *, create: bool = False
     raise NotFoundError(f"{display} is not a ledger: it is a SQLite database without the "
                         f"ledger's {table} table (it has {others or 'no table'}; nothing was "
                         f"changed in it; {made})")
+
+
+class ScratchTables:
+    """Tables beside a ledger kept in a SQLite file of their own (a throwaway one: it is
+    neither journalled nor synced), opened with the ledger's side-table interface: where
+    ``replay`` rebuilds the projections from the records, whatever backend holds those,
+    without writing anything in the ledger's database."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode = MEMORY")
+        self._conn.execute("PRAGMA synchronous = OFF")
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[SideCursor]:
+        """One transaction (committed if ``write``, else rolled back)."""
+        cursor = self._conn.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield SideCursor(cursor, "sqlite")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        else:
+            cursor.execute("COMMIT" if write else "ROLLBACK")
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._conn.close()

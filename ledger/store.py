@@ -30,15 +30,18 @@ No code path here updates or deletes a stored record.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import ClassVar, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, cast
 from urllib.parse import quote
 from uuid import UUID
 
@@ -103,6 +106,9 @@ from compute_ledger.ledger.verification import (
     index_breach,
     tail_breach,
 )
+
+if TYPE_CHECKING:
+    from compute_ledger.ledger.sqlite import ScratchTables
 
 __all__ = [
     "LEDGER_ID", "RECORD_TOPIC", "SCHEMA_LOCK", "AppendResult", "Entry", "Head", "Ledger",
@@ -325,6 +331,8 @@ class Ledger:
         self._app, self.read_only = _open(config, create)
         self.recorder = cast(LedgerRecorder, self._app.recorder)
         self.mapper = self._app.mapper
+        self._scratch: ScratchTables | None = None
+        """Where :meth:`side_tables` go instead of the ledger's database (:meth:`scratch`)."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -740,9 +748,30 @@ class Ledger:
         Nothing here can touch the ledger's records: the projections only read those
         through :meth:`entries`.
         """
+        if self._scratch is not None:
+            with self._scratch.transaction(write=write) as cursor:
+                yield cursor
+            return
         with self._storage("write" if write else "read"), \
                 self.recorder.side_transaction(write=write, snapshot=snapshot) as cursor:
             yield cursor
+
+    @contextmanager
+    def scratch(self) -> Iterator[Ledger]:
+        """This ledger's records, with the tables beside them in a scratch SQLite file of
+        their own (in the temporary directory, deleted on exit): where ``replay`` rebuilds
+        the projections from the records to compare them with the maintained ones,
+        writing nothing in the ledger's database, on either backend."""
+        from compute_ledger.ledger.sqlite import ScratchTables
+
+        with tempfile.TemporaryDirectory(prefix="compute-ledger-replay-") as folder:
+            tables = ScratchTables(Path(folder) / "rebuilt.sqlite3")
+            try:
+                twin = copy.copy(self)
+                twin._scratch = tables
+                yield twin
+            finally:
+                tables.close()
 
     # -- verifying --------------------------------------------------------------------------
 

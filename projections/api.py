@@ -29,7 +29,7 @@ from compute_ledger.contracts.parties import (
 )
 from compute_ledger.ledger import config as store_config
 from compute_ledger.ledger.admission import Prepared, target
-from compute_ledger.ledger.bulk import paused_gc
+from compute_ledger.ledger.bulk import counted, paused_gc
 from compute_ledger.ledger.clock import Clock
 from compute_ledger.ledger.errors import (
     Breach,
@@ -90,6 +90,7 @@ from compute_ledger.projections import business as business_projection
 from compute_ledger.projections import deal as deal_projection
 from compute_ledger.projections import diff as diffing
 from compute_ledger.projections import proofs
+from compute_ledger.projections import rebuilt as rebuilt_projection
 from compute_ledger.projections import report as report_projection
 from compute_ledger.projections import timeline as timeline_projection
 from compute_ledger.projections import verdict as verdict_projection
@@ -115,7 +116,7 @@ from compute_ledger.projections.answers import (
     WhatIfOut,
 )
 from compute_ledger.projections.knowledge import Knowledge
-from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance, expected_lists
+from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance
 from compute_ledger.projections.runner import Projection, ProjectionError
 from compute_ledger.projections.subjects import GROUPS, MARKET, step_instants
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
@@ -203,15 +204,6 @@ class Stages(Protocol):
     def stage(self, label: str) -> None: ...
 
     def update(self, done: int) -> None: ...
-
-
-def counted(stream: Iterable[T], progress: Callable[[int], None], every: int = 1000
-            ) -> Iterator[T]:
-    """``stream`` as it is, ``progress`` told of every ``every`` items passed on."""
-    for number, item in enumerate(stream, start=1):
-        yield item
-        if number % every == 0:
-            progress(every)
 
 
 def _text(value: object, name: str) -> None:
@@ -799,8 +791,10 @@ class ComputeLedger:
         says which steps of which histories they changed: the earliest instant the walk
         reads from any of those (where it starts, its dates, from when it is available),
         or where any of the new facts occurred (a correction or retraction is a point
-        where it was issued), or where an earlier correction or retraction of a fact a new
-        one amends was issued.  A new instant earlier than every point can move the first
+        where it was issued), or where an earlier correction or retraction was issued of a
+        fact a new one amends, or about a deal or offering known at one of the two
+        positions and not at the other (the timeline names amendments only about those it
+        knows).  A new instant earlier than every point can move the first
         one (the market's status is first named at the first instant walked)."""
         if not 0 <= after < position:
             raise ValueError(f"positions {after} and {position} are not in order")
@@ -809,13 +803,15 @@ class ComputeLedger:
                 return None
         except StorageError:
             return None  # the index cannot be written now (a full disk): from the first
-        steps, starts = self.projection.changed(after, position)
+        steps, starts, appeared = self.projection.changed(after, position)
         new = self.ledger.facts_at(range(after + 1, position + 1))
         # A correction or retraction names, as its change point, the subjects of the fact it
         # amends, which every correction of that fact adds to: the earlier amendments of
-        # the facts the new ones amend are points that can change too.
+        # the facts the new ones amend are points that can change too, and so are those
+        # about a deal or offering that the timeline names only from now, or no longer.
         amending = [at for at, fact in new.items() if isinstance(fact, (Correction, Retraction))]
-        amended = self._scoped([], position, seeds=amending).amendments() if amending else []
+        amended = self._scoped(appeared, position, seeds=amending).amendments() \
+            if amending or appeared else []
         return min([*(fact.occurred_at for fact in new.values()), *starts,
                     *(ref.occurred_at for ref in amended),
                     *(at for step in steps for at in step_instants(step))])
@@ -926,35 +922,11 @@ class ComputeLedger:
 
     # -- the auditor's replay -----------------------------------------------------------------
 
-    def _differences(self, replayed: View, knowledge: Knowledge, position: int) -> list[str]:
-        """What the index holds at ``position`` that the replay does not give: the subjects
-        whose histories differ, then the first entry of its lists (``cl_about``) that is
-        not what the facts list, or missing."""
-        found = replayed.differences(self.projection.view(position).full())
-        known = {key for key, history in replayed.subjects.items()
-                 if history.steps and key.startswith(("deal:", "offering:"))}
-        # cl_subjects lists every deal and offering ever known at the tracked position (one
-        # a correction moved away from, or first known later, is looked up and not found).
-        listed = self.projection.deals_and_offerings()
-        found += [f"{key} (missing from the index's subjects)"
-                  for key in sorted(known - listed) if key not in found]
-        held, expected = self.projection.lists(position), expected_lists(knowledge)
-        for name, at in sorted(held ^ expected, key=lambda row: (row[1], row[0]))[:1]:
-            where = "only in the index" if (name, at) in held else "missing from the index"
-            found.append(f"the list {name} at position {at} ({where})")
-        issued = {(at, utc_text(when)) for at, when in knowledge.issued()}
-        indexed = set(self.projection.amendments_issued(position).items())
-        for at, when in sorted(issued ^ indexed)[:1]:
-            where = "only in the index" if (at, when) in indexed else "missing from the index"
-            found.append(f"the correction or retraction at position {at}, issued {when} "
-                         f"({where})")
-        # The tables every catch-up folds from hold the tracked position's knowledge only.
-        if position == self.projection.tracked()[0]:
-            latest = self.projection.latest_difference(knowledge)
-            if latest is not None:
-                found.append(latest)
-        # Whatever the comparisons above do not read (a column, a closed row, a gap) is
-        # still covered by each table's digest.
+    def _differences(self, rebuilt: Projection, position: int) -> list[str]:
+        """What the index holds at ``position`` that the one rebuilt from the raw facts does
+        not (:func:`projections.rebuilt.differences`), then every table whose rows do not
+        add up to its digest (what the comparison does not read: a closed row, a gap)."""
+        found = rebuilt_projection.differences(self.projection, rebuilt, position)
         audit = self.projection.audit()
         if audit is not None:
             found += audit.differs
@@ -968,9 +940,10 @@ class ComputeLedger:
         rebuild: bool = False,
         progress: Stages | None = None,
     ) -> ReplayReport:
-        """Verify the chain, fold every projection afresh from the raw facts recorded by
-        ``known_at``, compare them with the maintained projection, and give the verdict
-        the ledger would have given then (as of ``as_of``, default ``known_at``).
+        """Verify the chain, rebuild the index from the raw facts recorded by ``known_at``
+        (in a scratch file, through the bounded fold every catch-up uses), compare it with
+        the maintained index a page at a time, and give the verdict the ledger would have
+        given then (as of ``as_of``, default ``known_at``), read from the rebuild.
 
         Raises :class:`~ledger.errors.VerificationError` if the chain does not check out.
         With ``rebuild``, a maintained projection that differs is rebuilt from the facts.
@@ -984,41 +957,44 @@ class ComputeLedger:
         position = self.ledger.position_known_at(known)
         if progress is not None:
             progress.stage("folding  ")
-        with paused_gc():
-            replayed, knowledge = self._folded(
-                position, progress=None if progress is None else progress.update)
-        if progress is not None:
-            progress.stage("comparing")
-        compared, differing, rebuilt = False, [], False
-        # The index holds every batch end it has folded, so the replay is compared with it
-        # at exactly the replayed position, whatever a writer appends meanwhile.
-        if not self.ledger.read_only:
-            try:
-                tracked = self.projection.catch_up(until=position)[0]
-            except ProjectionError:
-                if not rebuild:
-                    raise  # folded from another history: say so, never rebuild silently
-                self.projection.reset()
-                tracked, rebuilt = self.projection.catch_up(until=position)[0], True
-            if tracked >= position and self.projection.holds(position):
-                compared = True
-                differing = self._differences(replayed, knowledge, position)
-                if differing and rebuild:
+        with self.ledger.scratch() as scratch:
+            rebuilt = Projection(scratch)
+            rebuilt.catch_up(until=position,
+                             progress=None if progress is None else progress.update)
+            if progress is not None:
+                progress.stage("comparing")
+            compared, differing, rebuilt_now = False, [], False
+            # The index holds every batch end it has folded, so the rebuild is compared
+            # with it at exactly the replayed position, whatever a writer appends meanwhile.
+            if not self.ledger.read_only:
+                try:
+                    tracked = self.projection.catch_up(until=position)[0]
+                except ProjectionError:
+                    if not rebuild:
+                        raise  # folded from another history: say so, never rebuild silently
                     self.projection.reset()
-                    self.projection.catch_up(until=tracked)
-                    differing = self._differences(replayed, knowledge, position)
-                    rebuilt = True
-        moment = known if as_of is None else aware(as_of, "as_of")
+                    tracked, rebuilt_now = self.projection.catch_up(until=position)[0], True
+                if tracked >= position and self.projection.holds(position):
+                    compared = True
+                    differing = self._differences(rebuilt, position)
+                    if differing and rebuild:
+                        self.projection.reset()
+                        self.projection.catch_up(until=tracked)
+                        differing = self._differences(rebuilt, position)
+                        rebuilt_now = True
+            moment = known if as_of is None else aware(as_of, "as_of")
+            answer = verdict_projection.verdict(rebuilt.view(position), moment, known)
+            subjects, steps = rebuilt.sizes(position)
         return ReplayReport(
             ok=not differing,
             verified=verified.checked,
             head=HeadOut(position=verified.head.position, hash=verified.head.hash),
             position=position,
             known_at=known,
-            subjects=len(replayed.subjects),
-            steps=sum(len(h) for h in replayed.subjects.values()),
+            subjects=subjects,
+            steps=steps,
             projection_compared=compared,
             projection_differs=differing,
-            projection_rebuilt=rebuilt,
-            answer=verdict_projection.verdict(replayed, moment, known),
+            projection_rebuilt=rebuilt_now,
+            answer=answer,
         )

@@ -40,6 +40,7 @@ from typing import Any
 import msgspec
 from sqlite_utils import Database
 
+from compute_ledger.ledger.bulk import counted
 from compute_ledger.ledger.errors import ConfigurationError, StorageError
 from compute_ledger.ledger.facts import encode_json
 from compute_ledger.ledger.files import replace_file
@@ -50,7 +51,7 @@ from compute_ledger.projections.answers import (
     TermOut,
     Verdict,
 )
-from compute_ledger.projections.api import ComputeLedger, Stages, counted
+from compute_ledger.projections.api import ComputeLedger, Stages
 from compute_ledger.projections.business import capacity_facility
 
 EXPORT_FORMAT = "compute-ledger/export/2"

@@ -70,25 +70,6 @@ def listed_under(original: SourcedFact, replacement: SourcedFact | None = None,
     return listed
 
 
-def expected_lists(knowledge: Knowledge) -> set[tuple[str, int]]:
-    """Every ``(list, position)`` entry the index's lists should hold for the facts of
-    ``knowledge``, by :func:`listed_under`: what ``replay`` compares ``cl_about`` with."""
-    base = knowledge.base
-    rows = {(name, position) for position, fact in base.values()
-            for name in listed_under(fact)}
-    for fix in knowledge.fix_by_id.values():
-        rows.update((name, fix.position) for name in
-                    listed_under(base[fix.target][1], fix.replacement, fix.target))
-    for withdrawal in knowledge.withdrawals.values():
-        voided = knowledge.fix_by_id.get(withdrawal.target)
-        if voided is not None:
-            lists = listed_under(base[voided.target][1], voided.replacement, withdrawal.target)
-        else:
-            lists = listed_under(base[withdrawal.target][1], None, withdrawal.target)
-        rows.update((name, withdrawal.position) for name in lists)
-    return rows
-
-
 class Provenance:
     """Every fact known at a position, and the facts about each subject."""
 

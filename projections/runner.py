@@ -60,20 +60,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import chain
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
 from compute_ledger.contracts.parties import Groups
-from compute_ledger.ledger.bulk import paused_gc
+from compute_ledger.ledger.bulk import counted, paused_gc
 from compute_ledger.ledger.chain import GENESIS
 from compute_ledger.ledger.errors import LedgerError, StorageError
 from compute_ledger.ledger.facts import Correction, Fact, Retraction, SourcedFact
 from compute_ledger.ledger.instants import from_utc_text, utc_text
+from compute_ledger.ledger.persistence import POSITIONS_AT_ONCE
 from compute_ledger.ledger.store import SCHEMA_LOCK, Ledger, SideCursor
 from compute_ledger.projections import digest as digests
 from compute_ledger.projections.digest import TableSum
-from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import listed_under
 from compute_ledger.projections.subjects import (
     EMPTY_GROUPS,
@@ -499,24 +499,6 @@ class _CatchUp:
         for position, fact in self.ledger.facts_at(wanted).items():
             self.contents[position] = _content(fact)
 
-    def take(self, knowledge: Knowledge) -> None:
-        """Take in the row of every fact and correction ``knowledge`` holds, as a catch-up
-        from nothing would write it: what ``replay`` compares the latest-knowledge tables
-        with (:meth:`Projection.latest_difference`)."""
-        for fix in knowledge.fix_by_id.values():
-            row = FixRow(fix.fact_id, fix.target, utc_text(fix.at), fix.position,
-                         fix.fact_id not in knowledge.retracted)
-            self.fixes[row.fix_id] = row
-            self.dirty_fixes.add(row.fix_id)
-        for fact_id, position in knowledge.positions():
-            known = knowledge.would_be(fact_id)
-            assert known is not None
-            content_position = position if known.corrected_by is None \
-                else knowledge.fix_by_id[known.corrected_by].position
-            self.apply(None, FactRow(fact_id, position, content_position,
-                                     fact_id not in knowledge.retracted,
-                                     utc_text(known.fact.occurred_at), buckets(known.fact)))
-
     # -- folding new entries ------------------------------------------------------------------
 
     def listed(self, position: int, fact: Fact) -> None:
@@ -881,13 +863,6 @@ def _bucket_rows(fact: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     return [(bucket, occurred_at, fact_id, content_position, live) for bucket in names.split()]
 
 
-def _values(table: str, rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
-    """Rows as the backends give them (mappings), as tuples in the digest's column order."""
-    columns = digests.COLUMNS[table]
-    for row in rows:
-        yield tuple(row[c] for c in columns)
-
-
 def _tables(cur: SideCursor) -> set[str]:
     """The tables the ledger's database holds (beside the ledger's own: read, not made)."""
     if cur.backend == "sqlite":
@@ -898,26 +873,37 @@ def _tables(cur: SideCursor) -> set[str]:
     return {str(r["name"]) for r in cur.fetchall()}
 
 
-def _table_sum(cur: SideCursor, table: str) -> TableSum:
-    """A table's digest from its rows, read a page at a time in key order (a client-side
-    cursor holds a whole result, so the pages are queries of their own)."""
-    columns = digests.COLUMNS[table]
-    key = ", ".join(columns[:KEYS[table]])
-    marks = ", ".join("?" * KEYS[table])
-    select = f"SELECT {', '.join(columns)} FROM {table}"
-    found = TableSum()
+def pages(cur: SideCursor, table: str, columns: Sequence[str], key: Sequence[str], *,
+          where: str = "", params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``table`` that ``where`` selects, ``columns`` as tuples, in the order of
+    ``key`` (columns among ``columns`` that no two of those rows share), read
+    :data:`AUDIT_PAGE` at a time: a client-side cursor holds a whole result, so each page
+    is a query of its own, resuming after the last key read."""
+    order = ", ".join(key)
+    at = [list(columns).index(column) for column in key]
+    select = f"SELECT {', '.join(columns)} FROM {table} WHERE " + (
+        f"({where}) AND " if where else "")
+    after = f"({order}) > ({', '.join('?' * len(key))})"
     last: tuple[Any, ...] | None = None
     while True:
         if last is None:
-            cur.execute(f"{select} ORDER BY {key} LIMIT ?", (AUDIT_PAGE,))
+            cur.execute(f"{select}1 = 1 ORDER BY {order} LIMIT ?", (*params, AUDIT_PAGE))
         else:
-            cur.execute(f"{select} WHERE ({key}) > ({marks}) ORDER BY {key} LIMIT ?",
-                        (*last, AUDIT_PAGE))
-        rows = list(_values(table, cur.fetchall()))
-        found.add(table, rows)
+            cur.execute(f"{select}{after} ORDER BY {order} LIMIT ?",
+                        (*params, *last, AUDIT_PAGE))
+        rows = [tuple(row[c] for c in columns) for row in cur.fetchall()]
+        yield from rows
         if len(rows) < AUDIT_PAGE:
-            return found
-        last = rows[-1][:KEYS[table]]
+            return
+        last = tuple(rows[-1][i] for i in at)
+
+
+def _table_sum(cur: SideCursor, table: str) -> TableSum:
+    """A table's digest from its rows, read a page at a time in key order."""
+    columns = digests.COLUMNS[table]
+    found = TableSum()
+    found.add(table, pages(cur, table, columns, columns[:KEYS[table]]))
+    return found
 
 
 def _content(fact: Fact) -> SourcedFact:
@@ -1003,8 +989,10 @@ class Projection:
             return None
         return None if row is None else (int(row["position"]), str(row["head"]))
 
-    def catch_up(self, until: int | None = None) -> tuple[int, str]:
-        """Fold every fact recorded since the tracked position (up to ``until``).
+    def catch_up(self, until: int | None = None, *,
+                 progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+        """Fold every fact recorded since the tracked position (up to ``until``);
+        ``progress`` is told of every thousand facts read.
 
         If the record at the tracked position no longer has the tracked hash (the ledger was
         replaced or rewritten under the projection), raises :class:`ProjectionError`: the
@@ -1023,9 +1011,10 @@ class Projection:
                 if position >= target:
                     return position, tracked_head
                 if position == 0 or target - position > self._share(position, target) * target:
-                    self._rebuild(target)
+                    self._fold(target, target, one_pass=True, progress=progress)
                 else:
-                    self._step(position + self.chunk, target)
+                    self._fold(position + self.chunk, target, one_pass=False,
+                               progress=progress)
 
     def check_history(self, position: int, tracked_head: str, head: int) -> None:
         """Raise :class:`ProjectionError` unless the ledger's record at ``position`` has the
@@ -1062,13 +1051,17 @@ class Projection:
                         (position, position))
             return cur.fetchone() is None
 
-    def changed(self, after: int, until: int) -> tuple[list[SubjectStep], list[datetime]]:
+    def changed(self, after: int, until: int
+                ) -> tuple[list[SubjectStep], list[datetime], list[str]]:
         """What differs between the histories held at ``after`` and at ``until``: the deals'
-        and offerings' steps entered or superseded between the two, and the starts of the
+        and offerings' steps entered or superseded between the two, the starts of the
         other rows entered or superseded (the groups', the market's, a retracted subject's
-        first fact).  Neither position need be held (:meth:`holds`): a one-pass catch-up
-        gives its rows its end position, so a position it passed over only adds rows.
-        ``until`` must be at most the tracked position."""
+        first fact), and the deals and offerings known (with a history, or from retracted
+        facts) at one of the two and not at the other: the corrections and retractions
+        about those are change points at one and not at the other.  Neither position need
+        be held (:meth:`holds`): a one-pass catch-up gives its rows its end position, so a
+        position it passed over only adds rows.  ``until`` must be at most the tracked
+        position."""
         if until > self.tracked()[0]:
             raise ValueError(f"position {until} is after the tracked one")
         changed = "((pos_from > ? AND pos_from <= ?) OR (pos_to > ? AND pos_to <= ?))"
@@ -1077,15 +1070,26 @@ class Projection:
             cur.execute(f"SELECT subject, valid_from, state FROM cl_steps WHERE {changed}",
                         span)
             rows = cur.fetchall()
-            cur.execute(f"SELECT first_at FROM cl_retracted WHERE {changed}", span)
-            starts = [from_utc_text(r["first_at"]) for r in cur.fetchall()]
+            cur.execute(f"SELECT subject, first_at FROM cl_retracted WHERE {changed}", span)
+            retracted = cur.fetchall()
+            touched = sorted({str(r["subject"]) for r in [*rows, *retracted]} - {GROUPS, MARKET})
+            known: dict[int, set[str]] = {after: set(), until: set()}
+            for start in range(0, len(touched), POSITIONS_AT_ONCE):
+                some = touched[start:start + POSITIONS_AT_ONCE]
+                marks = ", ".join("?" * len(some))
+                for position, held in known.items():
+                    for table in ("cl_steps", "cl_retracted"):
+                        cur.execute(f"SELECT DISTINCT subject FROM {table} WHERE {VISIBLE} "
+                                    f"AND subject IN ({marks})", (position, position, *some))
+                        held.update(str(r["subject"]) for r in cur.fetchall())
+        starts = [from_utc_text(r["first_at"]) for r in retracted]
         steps = []
         for row in rows:
             if row["subject"] in (GROUPS, MARKET):
                 starts.append(from_utc_text(row["valid_from"]))
             else:
                 steps.append(_DECODE_SUBJECT.decode(_blob(row["state"])))
-        return steps, starts
+        return steps, starts, sorted(known[after] ^ known[until])
 
     @staticmethod
     def _locked_position(cur: SideCursor) -> int:
@@ -1095,26 +1099,18 @@ class Projection:
         cur.execute("SELECT position FROM cl_tracking WHERE view = ?", (VIEW,))
         return int(cur.fetchone()["position"])
 
-    def _step(self, until: int, target: int) -> None:
-        """Fold the batches after the tracked position, one after the other, each written
-        as known from its own last position (the only positions a question maps to), up to
-        the first batch end at or after ``until`` (never past ``target``, a batch end), in
-        one transaction."""
-        self._fold(until, target, one_pass=False)
-
-    def _rebuild(self, until: int) -> None:
-        """Fold every fact after the tracked position up to ``until`` in one pass, written
-        as known from ``until``, in one transaction, and record the batch ends passed over
-        as a gap: what :meth:`_step` would write at ``until``, without the writes of every
-        batch end before it."""
-        self._fold(until, until, one_pass=True)
-
-    def _fold(self, until: int, target: int, *, one_pass: bool) -> None:
-        """:meth:`_step`, or with ``one_pass`` :meth:`_rebuild`.  Either way the facts go
-        through the same incremental fold (the rows a fact changes, then each subject it
-        touches refolded from the tables), writing what they change every :data:`SPILL`
-        facts, so that memory stays bounded however many facts one pass or one batch
-        holds: it is what the histories are rebuilt by from the first fact too."""
+    def _fold(self, until: int, target: int, *, one_pass: bool,
+              progress: Callable[[int], None] | None = None) -> None:
+        """Fold the batches after the tracked position, in one transaction: one after the
+        other, each written as known from its own last position (the only positions a
+        question maps to), up to the first batch end at or after ``until`` (never past
+        ``target``, a batch end); or with ``one_pass``, every fact up to ``target`` at
+        once, written as known from ``target``, the batch ends passed over recorded as a
+        gap.  Either way the facts go through the same incremental fold (the rows a fact
+        changes, then each subject it touches refolded from the tables), writing what
+        they change every :data:`SPILL` facts, so that memory stays bounded however many
+        facts one pass or one batch holds: it is what the histories are rebuilt by from
+        the first fact too.  ``progress`` is told of every thousand facts read."""
         with self.ledger.side_tables(write=True) as cur:
             start = self._locked_position(cur)
             if start >= target:
@@ -1123,7 +1119,9 @@ class Projection:
             last: tuple[int, str] | None = None
             batch: str | None = None
             folded = 0
-            for at, recorded, digest, fact in self.ledger.stream(after=start, until=target):
+            entries = self.ledger.stream(after=start, until=target)
+            for at, recorded, digest, fact in entries if progress is None else \
+                    counted(entries, progress):
                 if not one_pass and batch is not None and recorded != batch:
                     assert last is not None
                     work.flush(last[0])
@@ -1173,8 +1171,8 @@ class Projection:
             wanted = sorted(set(names))
             found: set[int] = set()
             with self.ledger.side_tables(write=False) as cur:
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start:start + 500]
+                for start in range(0, len(wanted), POSITIONS_AT_ONCE):
+                    chunk = wanted[start:start + POSITIONS_AT_ONCE]
                     cur.execute(f"SELECT position FROM cl_about WHERE position <= ? AND "
                                 f"subject IN ({', '.join('?' * len(chunk))})",
                                 (position, *chunk))
@@ -1182,30 +1180,6 @@ class Projection:
             return sorted(found)
 
         return listed
-
-    def latest_difference(self, knowledge: Knowledge) -> str | None:
-        """The first row of the latest-knowledge tables (:data:`LATEST`, what every
-        catch-up folds from) that is not what ``knowledge`` (the facts up to the tracked
-        position, folded afresh) gives them: named by its table and key, with the side it is
-        on; None when they agree."""
-        work = _CatchUp(self.ledger, cast(SideCursor, None))  # take() reads nothing stored
-        work.take(knowledge)
-        expected = work.latest_rows()
-        with self.ledger.side_tables(write=False) as cur:
-            for table, columns in LATEST_COLUMNS.items():
-                cur.execute(f"SELECT {', '.join(columns)} FROM {table}")
-                held = {tuple(row[c] for c in columns) for row in cur.fetchall()}
-                wanted = set(expected[table])
-                if held == wanted:
-                    continue
-                first = min(held ^ wanted)
-                size = KEYS[table]
-                same_key = [r for r in held ^ wanted if r[:size] == first[:size] and r != first]
-                where = "differs from the replay" if same_key else \
-                    "only in the index" if first in held else "missing from the index"
-                key = ", ".join(f"{c}={v!r}" for c, v in zip(columns, first[:size], strict=False))
-                return f"{table} row {key} ({where})"
-        return None
 
     def audit(self) -> DigestAudit | None:
         """Each table's digest recomputed from its rows, against the one the catch-ups
@@ -1262,19 +1236,15 @@ class Projection:
                          *(() if limit is None else (limit,))))
             return {int(r["position"]): str(r["occurred_at"]) for r in cur.fetchall()}
 
-    def deals_and_offerings(self) -> set[str]:
-        """The deals and offerings the index lists (``cl_subjects``: every one known at the
-        tracked position; the readers of any position ask it which to look up)."""
+    def sizes(self, position: int) -> tuple[int, int]:
+        """How many deals and offerings have a history at ``position``, and how many steps
+        those histories hold."""
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT subject FROM cl_subjects WHERE kind IN ('deal', 'offering')")
-            return {str(r["subject"]) for r in cur.fetchall()}
-
-    def lists(self, position: int) -> set[tuple[str, int]]:
-        """Every entry of the index's lists (``cl_about``) recorded by ``position``."""
-        with self.ledger.side_tables(write=False) as cur:
-            cur.execute("SELECT subject, position FROM cl_about WHERE position <= ?",
-                        (position,))
-            return {(str(r["subject"]), int(r["position"])) for r in cur.fetchall()}
+            cur.execute(f"SELECT COUNT(DISTINCT subject) AS subjects, COUNT(*) AS steps FROM "
+                        f"cl_steps WHERE {VISIBLE} AND subject NOT IN (?, ?)",
+                        (position, position, MARKET, GROUPS))
+            row = cur.fetchone()
+        return int(row["subjects"]), int(row["steps"])
 
     def view(self, position: int | None = None) -> StoredView:
         """The histories as known at ``position`` (default: the tracked one), read from the

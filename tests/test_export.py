@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import announce, retract, rule
 from cli_runner import run
 from datasette.app import Datasette  # type: ignore[import-untyped]
 from sqlite_utils import Database
@@ -21,7 +22,7 @@ import compute_ledger.projections.export as export_module
 from compute_ledger.ledger.clock import ManualClock
 from compute_ledger.ledger.errors import ConfigurationError
 from compute_ledger.ledger.facts import parse_facts
-from compute_ledger.ledger.instants import parse_instant
+from compute_ledger.ledger.instants import parse_instant, utc_text
 from compute_ledger.projections.api import ComputeLedger, bundled_record
 from compute_ledger.projections.export import TABLES, ExportReport, export_sqlite, metadata_path
 
@@ -192,6 +193,26 @@ def test_derived_tables_are_the_api_answers(loaded: ComputeLedger, out: Path) ->
 # ---------------------------------------------------------------------------------------------
 # Refreshing
 # ---------------------------------------------------------------------------------------------
+
+
+def test_a_refresh_shows_the_earlier_retractions_about_a_deal_first_known_now(
+        file_ledger: ComputeLedger, out: Path) -> None:
+    """A ruling on d1, withdrawn: the timeline names no deal d1, so no point for the
+    withdrawal.  Once d1 is announced, the withdrawal, months before the announcement, is
+    a point about d1: the refresh must rewrite the timeline from there, not from the
+    announcement (found by the property test of refreshes)."""
+    from compute_ledger.projections.export import check_export
+
+    ruling = rule("2025-12-01", "counts", "d1", id="h00")
+    file_ledger.append([ruling])
+    file_ledger.append([retract("2025-12-01", ruling, id="h02")])
+    export_sqlite(file_ledger, out)
+    withdrawn = {"at": utc_text(ruling.occurred_at)}
+    assert withdrawn not in rows(out, "SELECT at FROM timeline")
+    file_ledger.append([announce("2026-03-01T12:00:00Z", "d1", id="h01")])
+    export_sqlite(file_ledger, out)
+    assert withdrawn in rows(out, "SELECT at FROM timeline")
+    assert check_export(file_ledger, out).differs == []
 
 
 def test_a_refresh_adds_only_the_new_facts_and_replaces_the_rest(loaded: ComputeLedger,
