@@ -377,10 +377,12 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
             except NotFoundError:
                 pass  # no ledger yet, and a refused batch makes none
             raise InputError(problems)
+        del data  # the facts hold what it said: a large batch is not kept twice
         with opened(db, create=True) as ledger:
             progress.stage("appending")
             result = ledger.append(facts, progress=progress.update)
             warnings = ledger.party_warnings(facts)
+            del facts  # committed: the catch-up reads them from the ledger, a chunk at a time
             # The batch has committed: whatever happens next, it is in the ledger, and the
             # command says so.  Indexing it is derived work that any later append redoes.
             progress.stage("indexing ")

@@ -858,27 +858,40 @@ def ids_on_lines(data: bytes, lines: set[int]) -> dict[str, int]:
     return found
 
 
-def _chunks(data: bytes | str) -> list[tuple[int, bytes]]:
+_BLANKS = b" \t\n\r\x0b\x0c"
+"""What ``bytes.strip`` strips."""
+
+
+def _chunks(data: bytes | str) -> Iterator[tuple[int, bytes]]:
     """The values of a batch with the line each starts on: one (maybe pretty-printed) JSON
-    value, or JSON Lines."""
+    value, or JSON Lines, one line at a time (a large batch is never copied whole)."""
     if isinstance(data, str):
         data = data.encode()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    stripped = data.strip()
+    first, end = 0, len(data)  # the value between the blanks around it, found in place
+    while first < end and data[first] in _BLANKS:
+        first += 1
+    while end > first and data[end - 1] in _BLANKS:
+        end -= 1
     try:
-        _RAW_DECODER.decode(stripped)
+        _RAW_DECODER.decode(memoryview(data)[first:end])
     except (msgspec.DecodeError, ValueError, RecursionError):
-        return list(_lines(data))  # not one JSON value: JSON Lines
-    first = len(data) - len(data.lstrip())
-    return [(data[:first].count(b"\n") + 1, stripped)]  # one (maybe pretty) object
+        yield from _lines(data)  # not one JSON value: JSON Lines
+        return
+    yield data[:first].count(b"\n") + 1, data[first:end]  # one (maybe pretty) object
 
 
 def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        stripped = line.strip()
+    start, number = 0, 1
+    while start <= len(data):
+        stop = data.find(b"\n", start)
+        if stop < 0:
+            stop = len(data)
+        stripped = data[start:stop].strip()
         if stripped:
             yield number, stripped
+        start, number = stop + 1, number + 1
 
 
 _FINER = re.compile(rb"\d\d:\d\d:\d\d\.\d{7}")
