@@ -25,7 +25,8 @@ afresh, then the verdict (``ComputeLedger.replayed``), measured in the same run.
 
 Bars (issue 12): ``verdict``, ``business`` and ``deal`` at an old known-at at most 3x their
 cost on the small ledger (on the huge one when it is built, as the issue says: 1,000,000
-against 1,000 facts); with ``--huge``, no command's peak RSS above 300 MB on the huge ledger.
+against 1,000 facts); with ``--huge``, no command's peak RSS above 300 MB on the huge ledger
+(the baseline's fold is no command of the tool, and is not barred).
 ``--check`` exits 1 when one is missed.
 
 Usage::
@@ -63,6 +64,9 @@ REFRESH_BAR = 3.0
 RSS_BAR = 300 * 2**20
 """No command's peak RSS above this on the huge ledger."""
 BARRED = ("verdict old K", "business old K", "deal old K")
+BASELINE = "refold old K (before the index)"
+"""What an old known-at cost before the index: the figure the others are read against, not
+a command of the tool, so no bar applies to it (it folds the ledger in memory)."""
 SEED = 7
 REPLAYED = """\
 import sys
@@ -148,7 +152,7 @@ def measure(path: Path, ends: list[int], deal: str, fact: str, rounds: int
         "replay": ["replay"],
     }
     found = {name: best([*cli, *args, *db], rounds) for name, args in commands.items()}
-    found["refold old K (before the index)"] = best(
+    found[BASELINE] = best(
         [sys.executable, "-c", REPLAYED, str(path), old[1:], AS_OF], rounds)
     found.update(exports(path, cli, rounds))
     return found
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             flags.append("ok" if ok else f"MISSED (bar {RATIO_BAR:.0f}x)")
             if not ok:
                 missed.append(what)
-        if args.huge and rss > RSS_BAR:
+        if args.huge and rss > RSS_BAR and what != BASELINE:
             flags.append(f"RSS MISSED (bar {RSS_BAR // 2**20} MB)")
             missed.append(f"{what} RSS")
         print(f"{what:<34} {small * 1000:>7.0f}ms "
