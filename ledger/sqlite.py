@@ -19,7 +19,7 @@ from urllib.parse import quote
 from eventsourcing import persistence as es
 from eventsourcing import sqlite as es_sqlite
 
-from compute_ledger.ledger.errors import NO_LEDGER_HINT, NotFoundError
+from compute_ledger.ledger.errors import NO_LEDGER_HINT, NotFoundError, StorageError
 from compute_ledger.ledger.persistence import (
     LEDGER_ID,
     RECORD_TOPIC,
@@ -388,25 +388,57 @@ class ScratchTables:
     without writing anything in the ledger's database."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode = MEMORY")
-        self._conn.execute("PRAGMA synchronous = OFF")
+        self.path = path
+        with self._errors():
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode = MEMORY")
+            self._conn.execute("PRAGMA synchronous = OFF")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot write the scratch file {self.path} ({exc}): it takes about as much "
+                "room as the projections' tables in the ledger; set TMPDIR to a directory "
+                "with room for it") from None
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[SideCursor]:
-        """One transaction (committed if ``write``, else rolled back)."""
+        """One transaction (committed if ``write``, else rolled back); a failure of the
+        file is a :class:`~compute_ledger.ledger.errors.StorageError` naming it."""
         cursor = self._conn.cursor()
-        cursor.execute("BEGIN")
+        with self._errors():
+            cursor.execute("BEGIN")
         try:
-            yield SideCursor(cursor, "sqlite")
+            yield _ScratchCursor(cursor, self._errors)
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
         else:
-            cursor.execute("COMMIT" if write else "ROLLBACK")
+            with self._errors():
+                cursor.execute("COMMIT" if write else "ROLLBACK")
         finally:
             cursor.close()
 
     def close(self) -> None:
         self._conn.close()
+
+
+class _ScratchCursor(SideCursor):
+    """A :class:`SideCursor` on a scratch file, whose failures name the file."""
+
+    def __init__(self, raw: sqlite3.Cursor,
+                 errors: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+        super().__init__(raw, "sqlite")
+        self._errors = errors
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        with self._errors():
+            super().execute(statement, params)
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._errors():
+            super().executemany(statement, rows)

@@ -29,7 +29,7 @@ from typing import Any
 
 from compute_ledger.ledger.persistence import SideCursor
 from compute_ledger.projections import digest as digests
-from compute_ledger.projections.runner import KEYS, LATEST, VISIBLE, Projection, pages
+from compute_ledger.projections.runner import KEYS, LATEST, VIEW, VISIBLE, Projection, pages
 from compute_ledger.projections.subjects import GROUPS, MARKET
 
 Row = tuple[Any, ...]
@@ -101,7 +101,7 @@ def differences(held: Projection, rebuilt: Projection, position: int) -> list[st
             found.append(f"the correction or retraction at position {row[0]}, issued "
                          f"{row[1]} ({where})")
         # The tables every catch-up folds from hold the tracked position's knowledge only.
-        mine.execute("SELECT position FROM cl_tracking")
+        mine.execute("SELECT position FROM cl_tracking WHERE view = ?", (VIEW,))
         if int(mine.fetchone()["position"]) == position:
             found += latest_difference(mine, theirs)
     return found

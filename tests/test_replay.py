@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from builders import announce, at, rule
+from builders import announce, at, retract, rule
 from cli_runner import run
 
 from compute_ledger.ledger.clock import ManualClock
@@ -210,3 +210,51 @@ def test_replay_names_an_altered_derived_table(tmp_path: Path, tampering: str,
     fixed = run("replay", "--rebuild", "--db", db)
     assert fixed.exit_code == 0, fixed.output
     assert run("replay", "--db", db).exit_code == 0
+
+
+def test_a_full_scratch_file_is_a_clear_error_and_changes_nothing(
+        record: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """replay rebuilds the index in a scratch file of its own: when that file cannot grow
+    (a full disk, here a file capped at one page), the command says which file and what to
+    do, and the ledger is as it was."""
+    from compute_ledger.ledger import sqlite as sqlite_backend
+
+    db, _ = record
+    before = run("verify", "--db", db).stdout
+    opened = sqlite_backend.ScratchTables.__init__
+
+    def capped(self: sqlite_backend.ScratchTables, path: Path) -> None:
+        opened(self, path)
+        self._conn.execute("PRAGMA max_page_count = 1")
+
+    monkeypatch.setattr(sqlite_backend.ScratchTables, "__init__", capped)
+    result = run("replay", "--db", db)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot write the scratch file ")
+    assert "rebuilt.sqlite3 (database or disk is full)" in result.stderr
+    assert "set TMPDIR to a directory with room for it" in result.stderr
+    monkeypatch.undo()
+    assert run("verify", "--db", db).stdout == before
+    assert run("replay", "--db", db).exit_code == 0
+
+
+@pytest.mark.parametrize(("tampering", "named"), [
+    ("UPDATE cl_retracted SET facts = '[]'", "deal:d1"),
+    ("DELETE FROM cl_amendments", "the correction or retraction at position 2, issued "
+     "2026-05-02T12:00:00.000000Z (missing from the index)"),
+    ("UPDATE cl_steps SET qualifies = 1 - qualifies WHERE subject = 'deal:d2'", "deal:d2"),
+])
+def test_replay_compares_what_the_rebuild_holds_at_the_position(
+        ledger: ComputeLedger, tampering: str, named: str) -> None:
+    """The rebuild and the index are compared row by row: a retracted subject's facts, the
+    corrections and retractions issued, a column of a step."""
+    first = announce("2026-05-01T12:00:00Z", "d1", id="a1")
+    ledger.append([first])
+    ledger.append([retract("2026-05-02T12:00:00Z", first, id="x1")])
+    ledger.append([announce("2026-05-03T12:00:00Z", "d2", customer="globex", id="a2")])
+    assert ledger.replay().projection_differs == []
+    with ledger.ledger.side_tables(write=True) as cur:
+        cur.execute(tampering)
+    said = ledger.replay().projection_differs
+    assert said[0] == named, said
+    assert ledger.replay(rebuild=True).ok
