@@ -70,8 +70,9 @@ class SubjectState(msgspec.Struct, frozen=True, gc=False):
     confirmation: str | None = None
     """The first customer confirmation."""
     ruling: RulingRef | None = None
-    """The creator's counts / does_not_count / under_review ruling in force."""
-    clarifications: tuple[RulingRef, ...] = ()
+    """The creator's counts / does_not_count / under_review ruling in force.  (Its
+    clarifications decide nothing, so they are no part of the state: see
+    :func:`projections.subjects.clarifications`.)"""
 
     @property
     def key(self) -> str:

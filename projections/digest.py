@@ -35,6 +35,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cl_steps": ("subject", "valid_from", "pos_from", "pos_to", "qualifies", "rules_qualify",
                  "earliest", "state"),
     "cl_retracted": ("subject", "pos_from", "pos_to", "first_at", "facts"),
+    "cl_clarifications": ("subject", "occurred_at", "fact_id", "pos_from", "pos_to", "ref"),
     "cl_about": ("subject", "position"),
     "cl_gaps": ("after", "until"),
     "cl_amendments": ("position", "occurred_at"),

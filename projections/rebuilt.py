@@ -7,8 +7,8 @@ rebuild nor the comparison holds more than a page of either in memory, however l
 ledger.  Both sides are read as known at the replayed position (``pos_from <= P < pos_to``,
 or recorded by ``P``):
 
-* the histories (``cl_steps``) and the retracted subjects (``cl_retracted``): every subject
-  whose rows differ, by name;
+* the histories (``cl_steps``), the retracted subjects (``cl_retracted``) and the creator's
+  clarifications (``cl_clarifications``): every subject whose rows differ, by name;
 * the subjects the index lists (``cl_subjects``): any the rebuild knows and the index does
   not;
 * the lists (``cl_about``) and the corrections and retractions (``cl_amendments``): the
@@ -38,6 +38,7 @@ STEP_COLUMNS = ("subject", "valid_from", "qualifies", "rules_qualify", "earliest
 """What a step row says (its ``pos_from`` and ``pos_to`` are when it was known, which a
 rebuild in one pass does not share with catch-ups batch by batch)."""
 RETRACTED_COLUMNS = ("subject", "first_at", "facts")
+CLARIFICATION_COLUMNS = ("subject", "occurred_at", "fact_id", "ref")
 
 
 def apart(held: Iterator[Row], rebuilt: Iterator[Row], size: int
@@ -81,7 +82,9 @@ def differences(held: Projection, rebuilt: Projection, position: int) -> list[st
         # Steps in force at the position have one row per (subject, valid_from).
         for table, columns, key in (
                 ("cl_steps", STEP_COLUMNS, ("subject", "valid_from")),
-                ("cl_retracted", RETRACTED_COLUMNS, ("subject",))):
+                ("cl_retracted", RETRACTED_COLUMNS, ("subject",)),
+                ("cl_clarifications", CLARIFICATION_COLUMNS,
+                 ("subject", "occurred_at", "fact_id"))):
             for row, _ in _both(mine, theirs, table, columns, key, where=VISIBLE,
                                     params=visible):
                 if row[0] not in found:

@@ -20,6 +20,9 @@ Tables (beside eventsourcing's, never touching the records):
                      indexed: where the timeline's walk starts
 ``cl_retracted``     deals and offerings known only from retracted facts, with the same
                      ``pos_from``/``pos_to``
+``cl_clarifications`` the creator's clarifications of each deal and offering, one row
+                     each (:func:`projections.subjects.clarifications`: they decide
+                     nothing, so no step holds them), with the same ``pos_from``/``pos_to``
 ``cl_about``         (list, position): the facts each subject's list holds, from the position
                      each was recorded at (see :func:`projections.provenance.listed_under`):
                      what ``deal``, ``show``, ``diff`` and the timeline read to say what
@@ -65,6 +68,7 @@ from typing import Any
 import msgspec
 
 from compute_ledger.contracts.parties import Groups
+from compute_ledger.contracts.state import RulingRef
 from compute_ledger.ledger.bulk import counted, paused_gc
 from compute_ledger.ledger.chain import GENESIS
 from compute_ledger.ledger.errors import LedgerError, StorageError
@@ -86,6 +90,7 @@ from compute_ledger.projections.subjects import (
     SubjectStep,
     buckets,
     buckets_of_subject,
+    clarifications,
     earliest,
     groups_at,
     groups_steps,
@@ -100,7 +105,7 @@ from compute_ledger.projections.view import (
     merged,
 )
 
-VIEW = "histories/9"
+VIEW = "histories/10"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 
@@ -131,6 +136,9 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_retracted (subject TEXT NOT NULL, pos_from INTEGER NOT NULL,"
     " pos_to INTEGER NOT NULL, first_at TEXT NOT NULL, facts TEXT NOT NULL,"
     " PRIMARY KEY (subject, pos_from))",
+    "CREATE TABLE IF NOT EXISTS cl_clarifications (subject TEXT NOT NULL, occurred_at TEXT"
+    " NOT NULL, fact_id TEXT NOT NULL, pos_from INTEGER NOT NULL, pos_to INTEGER NOT NULL,"
+    " ref BLOB NOT NULL, PRIMARY KEY (subject, occurred_at, fact_id, pos_from))",
     "CREATE TABLE IF NOT EXISTS cl_amendments (position INTEGER PRIMARY KEY,"
     " occurred_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS cl_amendments_by_time ON cl_amendments (occurred_at)",
@@ -138,7 +146,7 @@ SCHEMA = (
     " total TEXT NOT NULL)",
 )
 DIGESTED = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps",
-            "cl_retracted", "cl_about", "cl_gaps", "cl_amendments")
+            "cl_retracted", "cl_clarifications", "cl_about", "cl_gaps", "cl_amendments")
 """The tables of the projection, each covered by its digest (:data:`digests.COLUMNS`)."""
 TABLES = (*DIGESTED, "cl_digests")
 LATEST = ("cl_facts", "cl_fixes", "cl_bucket_facts")
@@ -147,7 +155,8 @@ keep every batch end's."""
 LATEST_COLUMNS = {table: digests.COLUMNS[table] for table in LATEST}
 """Their columns, the key first."""
 KEYS = {"cl_facts": 1, "cl_fixes": 1, "cl_bucket_facts": 3, "cl_subjects": 1, "cl_steps": 3,
-        "cl_retracted": 2, "cl_about": 2, "cl_gaps": 2, "cl_amendments": 1}
+        "cl_retracted": 2, "cl_clarifications": 4, "cl_about": 2, "cl_gaps": 2,
+        "cl_amendments": 1}
 """How many of each table's first columns (:data:`projections.digest.COLUMNS`) make its
 primary key."""
 BATCH_SHARE = 0.05
@@ -171,6 +180,7 @@ _ENCODER = msgspec.msgpack.Encoder()
 _DECODE_SUBJECT = msgspec.msgpack.Decoder(SubjectStep)
 _DECODE_MARKET = msgspec.msgpack.Decoder(MarketStep)
 _DECODE_GROUPS = msgspec.msgpack.Decoder(GroupsStep)
+_DECODE_RULING = msgspec.msgpack.Decoder(RulingRef)
 FAR_PAST = "0000"  # sorts before every utc_text
 SPILL = 20_000
 """Facts a catch-up folds before it writes their rows to the latest-knowledge tables and
@@ -190,6 +200,11 @@ def _kind(subject: str) -> str:
 
 def _blob(value: Any) -> bytes:
     return bytes(value)
+
+
+def _plain(value: Any) -> Any:
+    """A column's value as written (a binary one as ``bytes``, whatever the driver gives)."""
+    return bytes(value) if isinstance(value, (memoryview, bytearray)) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +331,15 @@ class StoredView:
     def retracted_at(self, at: datetime) -> dict[str, Retracted]:
         return {k: r for k, r in self._retracted().items() if r.first_at <= at}
 
+    def clarifications_at(self, keys: Iterable[str], at: datetime) -> list[RulingRef]:
+        wanted = set(keys)
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute(f"SELECT subject, ref FROM cl_clarifications WHERE {VISIBLE} AND "
+                        "occurred_at <= ? ORDER BY occurred_at, fact_id",
+                        (*self._at_position, utc_text(at)))
+            return [_DECODE_RULING.decode(_blob(r["ref"])) for r in cur.fetchall()
+                    if r["subject"] in wanted]
+
     def sweep(self, since: datetime | None = None) -> Sweep:
         """:meth:`View.sweep`, read from the index a page at a time: each subject's steps
         from its last one before ``since`` (from its first without one) are read in pages of
@@ -396,11 +420,17 @@ class StoredView:
                     market.append(_DECODE_MARKET.decode(blob))
                 else:
                     subjects[subject].append(_DECODE_SUBJECT.decode(blob))
+            cur.execute(f"SELECT subject, ref FROM cl_clarifications WHERE {VISIBLE} "
+                        "ORDER BY subject, occurred_at, fact_id", self._at_position)
+            notes: dict[str, list[RulingRef]] = defaultdict(list)
+            for row in cur.fetchall():
+                notes[row["subject"]].append(_DECODE_RULING.decode(_blob(row["ref"])))
         return View(
             position=self._position, head=self._head, recorded_at=None,
             subjects={k: History(tuple(v)) for k, v in sorted(subjects.items())},
             market=History(tuple(market)), groups=History(tuple(groups)),
             retracted=self._retracted(),
+            clarifications={k: tuple(v) for k, v in notes.items()},
         )
 
 
@@ -712,43 +742,56 @@ class _CatchUp:
         return [_blob(r["state"]) for r in self.cur.fetchall()]
 
     def replace_steps(self, subject: str, since: str, steps: Sequence[Any]) -> None:
-        """The subject's steps from ``since`` on are now ``steps``, as known from
-        :attr:`position`: the rows in force that are not among them are closed there (a
-        row made at this very position is deleted: it was never in force at any position
-        another question can ask about), and the new ones are opened there.  A step that
-        stays as it was keeps its row."""
-        position = self.position
-        self.cur.execute("SELECT valid_from, pos_from, qualifies, rules_qualify, earliest, "
-                         "state FROM cl_steps WHERE subject = ? AND valid_from >= ? AND "
-                         "pos_to = ?", (subject, since, OPEN))
-        old = {(r["valid_from"], _blob(r["state"])): (int(r["pos_from"]), int(r["qualifies"]),
-                                                      int(r["rules_qualify"]), r["earliest"])
-               for r in self.cur.fetchall()}
-        new = [(utc_text(s.valid_from), _ENCODER.encode(s), s) for s in steps]
-        wanted = {(valid_from, blob) for valid_from, blob, _ in new}
-        gone = [(subject, valid_from, made, OPEN, qualifies, rules, first, blob)
-                for (valid_from, blob), (made, qualifies, rules, first) in old.items()
-                if (valid_from, blob) not in wanted]
-        closed = [(*row[:3], position, *row[4:]) for row in gone if row[2] != position]
-        opened = [(subject, valid_from, position, OPEN, int(getattr(s, "qualifies", False)),
-                   int(getattr(s, "rules_qualify", False)), utc_text(earliest(s)), blob)
-                  for valid_from, blob, s in new if (valid_from, blob) not in old]
-        self.cur.executemany(
-            "DELETE FROM cl_steps WHERE subject = ? AND valid_from = ? AND pos_from = ?",
-            [row[:3] for row in gone if row[2] == position])
-        self.cur.executemany(
-            "UPDATE cl_steps SET pos_to = ? WHERE subject = ? AND valid_from = ? "
-            "AND pos_from = ?", [(position, *row[:3]) for row in closed])
-        self.cur.executemany(
-            "INSERT INTO cl_steps (subject, valid_from, pos_from, pos_to, qualifies, "
-            "rules_qualify, earliest, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", opened)
-        change = self.change["cl_steps"]
-        change.remove("cl_steps", gone)
-        change.add("cl_steps", closed + opened)
+        """The subject's steps from ``since`` on are now ``steps`` (:meth:`supersede`)."""
+        self.supersede("cl_steps", "valid_from", subject, since, [
+            (utc_text(s.valid_from), int(getattr(s, "qualifies", False)),
+             int(getattr(s, "rules_qualify", False)), utc_text(earliest(s)), _ENCODER.encode(s))
+            for s in steps])
         if steps:
             self.insert_once("cl_subjects", "INSERT INTO cl_subjects (subject, kind) VALUES "
                              "(?, ?) ON CONFLICT (subject) DO NOTHING",
                              (subject, _kind(subject)))
+
+    def supersede(self, table: str, start: str, subject: str, since: str,
+                  rows: Sequence[tuple[Any, ...]]) -> None:
+        """The subject's rows of ``table`` whose ``start`` column is at or after ``since``
+        are now ``rows`` (each the row's columns but ``subject``, ``pos_from`` and
+        ``pos_to``, in the table's order), as known from :attr:`position`: the rows in
+        force that are not among them are closed there (a row made at this very position
+        is deleted: it was never in force at any position another question can ask about),
+        and the new ones are opened there.  A row that stays as it was stays."""
+        columns = digests.COLUMNS[table]
+        said = [c for c in columns if c not in ("subject", "pos_from", "pos_to")]
+        key = columns[:KEYS[table]]
+        position = self.position
+        self.cur.execute(f"SELECT pos_from, {', '.join(said)} FROM {table} WHERE subject = ? "
+                         f"AND {start} >= ? AND pos_to = ?", (subject, since, OPEN))
+        old = {tuple(_plain(r[c]) for c in said): int(r["pos_from"])
+               for r in self.cur.fetchall()}
+        wanted = set(rows)
+
+        def row(values: tuple[Any, ...], made: int, until: int) -> tuple[Any, ...]:
+            named = dict(zip(said, values, strict=True))
+            named.update(subject=subject, pos_from=made, pos_to=until)
+            return tuple(named[c] for c in columns)
+
+        gone = [row(values, made, OPEN) for values, made in old.items() if values not in wanted]
+        made_at = columns.index("pos_from")
+        deleted = [r for r in gone if r[made_at] == position]
+        closed = [row(tuple(r[columns.index(c)] for c in said), r[made_at], position)
+                  for r in gone if r[made_at] != position]
+        opened = [row(values, position, OPEN) for values in rows if values not in old]
+        match = " AND ".join(f"{c} = ?" for c in key)
+        at = [columns.index(c) for c in key]
+        self.cur.executemany(f"DELETE FROM {table} WHERE {match}",
+                             [tuple(r[i] for i in at) for r in deleted])
+        self.cur.executemany(f"UPDATE {table} SET pos_to = ? WHERE {match}",
+                             [(position, *(r[i] for i in at)) for r in closed])
+        self.cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                             f"({', '.join('?' * len(columns))})", opened)
+        change = self.change[table]
+        change.remove(table, gone)
+        change.add(table, closed + opened)
 
     def spill(self) -> None:
         """Write the rows folded so far to the latest-knowledge tables and the lists, and
@@ -804,7 +847,11 @@ class _CatchUp:
         steps = subject_steps(subject, facts, groups, base,
                               from_utc_text(since) if base is not None else None)
         self.replace_steps(subject, start, steps)
-        self.mark_retracted(subject, base is not None or bool(steps))
+        known = base is not None or bool(steps)
+        self.supersede("cl_clarifications", "occurred_at", subject, start, [
+            (utc_text(ref.at), ref.fact, _ENCODER.encode(ref))
+            for ref in (clarifications(facts) if known else ())])
+        self.mark_retracted(subject, known)
 
     def mark_retracted(self, subject: str, known: bool) -> None:
         """Whether the subject is known only from retracted facts, as of :attr:`position`

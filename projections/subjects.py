@@ -248,7 +248,6 @@ class SubjectFold(msgspec.Struct):
     revenue_filing: str | None = None
     confirmation: str | None = None
     ruling: RulingRef | None = None
-    clarifications: list[RulingRef] = msgspec.field(default_factory=list)
     _cached: SubjectState | None = None
     _merged: dict[DealTerms | OfferingTerms, Terms] = msgspec.field(default_factory=dict)
 
@@ -261,7 +260,7 @@ class SubjectFold(msgspec.Struct):
             statements={(s.speaker, s.channel): s for s in state.statements},
             latest=state.latest_statement, evidence=state.evidence, filing=state.filing,
             revenue_filing=state.revenue_filing, confirmation=state.confirmation,
-            ruling=state.ruling, clarifications=list(state.clarifications), _cached=state,
+            ruling=state.ruling, _cached=state,
         )
 
     def _evidence(self, since: datetime, fact: str, kind: str) -> None:
@@ -345,13 +344,9 @@ class SubjectFold(msgspec.Struct):
                 start = fact.offering.available_from
                 self._evidence(start_of_day(start) if start else at, fact_id, "offering")
             case CreatorRuling():
-                ref = RulingRef(fact.ruling, fact_id, at, fact.clauses or (), fact.summary,
-                                fact.deal_id)
-                if fact.ruling in STATUS_RULINGS:
-                    self.ruling = ref
-                else:
-                    self.clarifications.append(ref)
-                self._cached = None
+                if fact.ruling in STATUS_RULINGS:  # the others clarify, deciding nothing
+                    self.ruling = ruling_ref(fact)
+                    self._cached = None
             case _:
                 raise AssertionError(f"{fact!r} is not about a deal or an offering")
 
@@ -372,7 +367,6 @@ class SubjectFold(msgspec.Struct):
                 revenue_filing=self.revenue_filing,
                 confirmation=self.confirmation,
                 ruling=self.ruling,
-                clarifications=tuple(self.clarifications),
             )
         return self._cached
 
@@ -467,6 +461,23 @@ def subject_steps(
 # ---------------------------------------------------------------------------------------------
 
 
+def ruling_ref(fact: CreatorRuling) -> RulingRef:
+    """What a history keeps of a creator ruling."""
+    return RulingRef(fact.ruling, fact.id or "", fact.occurred_at, fact.clauses or (),
+                     fact.summary, fact.deal_id)
+
+
+def clarifications(facts: Iterable[SourcedFact]) -> list[RulingRef]:
+    """The creator's rulings among a deal's or offering's facts other than those that
+    decide it (``counts``, ``does_not_count``, ``under_review``), in valid-time order: what
+    the verdict lists beside the subject.  They change no clause and no standing, so they
+    are kept beside its history, one row each, not in every step of it (which grew with
+    the square of a subject's rulings)."""
+    return sorted((ruling_ref(fact) for fact in facts
+                   if isinstance(fact, CreatorRuling) and fact.ruling not in STATUS_RULINGS),
+                  key=lambda ref: (ref.at, ref.fact))
+
+
 def market_steps(facts: Iterable[SourcedFact]) -> list[MarketStep]:
     resolution: RulingRef | None = None
     clarifications: list[RulingRef] = []
@@ -474,8 +485,7 @@ def market_steps(facts: Iterable[SourcedFact]) -> list[MarketStep]:
     for time, here in _by_time(facts):
         for fact in here:
             assert isinstance(fact, CreatorRuling)
-            ref = RulingRef(fact.ruling, fact.id or "", fact.occurred_at, fact.clauses or (),
-                            fact.summary, fact.deal_id)
+            ref = ruling_ref(fact)
             if fact.ruling == "unresolve":
                 resolution = None
             elif fact.ruling in RESOLUTION_RULINGS:

@@ -69,8 +69,8 @@ def _rulings(histories: Histories, at: datetime, states: dict[str, SubjectState]
     for state in states.values():
         if state.ruling is not None:
             refs[state.ruling.fact] = state.ruling
-        for clarification in state.clarifications:
-            refs[clarification.fact] = clarification
+    for clarification in histories.clarifications_at(states, at):
+        refs[clarification.fact] = clarification
     return [
         RulingOut(fact=r.fact, ruling=r.ruling, subject=r.subject, at=utc(r.at),
                   clauses=list(r.clauses), summary=r.summary)

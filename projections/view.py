@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import msgspec
 
 from compute_ledger.contracts.parties import Groups
+from compute_ledger.contracts.state import RulingRef
 from compute_ledger.ledger.facts import Fact, SourcedFact
 from compute_ledger.ledger.instants import from_utc_text
 from compute_ledger.projections.knowledge import Knowledge
@@ -41,6 +42,7 @@ from compute_ledger.projections.subjects import (
     SubjectStep,
     buckets,
     buckets_of_subject,
+    clarifications,
     earliest,
     groups_at,
     groups_steps,
@@ -128,6 +130,11 @@ class Histories(Protocol):
 
     def retracted_at(self, at: datetime) -> dict[str, Retracted]: ...
 
+    def clarifications_at(self, keys: Iterable[str], at: datetime) -> list[RulingRef]:
+        """The creator's clarifications about these deals and offerings that occurred by
+        valid time ``at`` (:func:`~projections.subjects.clarifications`), in time order."""
+        ...
+
     def full(self) -> View:
         """All the histories, read whole (for reports and comparisons; the timeline reads
         :meth:`sweep`)."""
@@ -149,6 +156,8 @@ class View(msgspec.Struct, frozen=True):
     market: History[MarketStep]
     groups: History[GroupsStep]
     retracted: dict[str, Retracted] = msgspec.field(default_factory=dict)
+    clarifications: dict[str, tuple[RulingRef, ...]] = msgspec.field(default_factory=dict)
+    """The clarifications about each deal and offering with a history, in time order."""
     counted_before: frozenset[str] = frozenset()
     """The deals and offerings with a step before ``at`` over which the clauses let them
     count, in a view made by :meth:`since` (met for good: the walk counts them from then)."""
@@ -191,6 +200,10 @@ class View(msgspec.Struct, frozen=True):
 
     def retracted_at(self, at: datetime) -> dict[str, Retracted]:
         return {k: r for k, r in self.retracted.items() if r.first_at <= at}
+
+    def clarifications_at(self, keys: Iterable[str], at: datetime) -> list[RulingRef]:
+        return sorted((ref for key in keys for ref in self.clarifications.get(key, ())
+                       if ref.at <= at), key=lambda ref: (ref.at, ref.fact))
 
     def full(self) -> View:
         return self
@@ -237,6 +250,10 @@ class View(msgspec.Struct, frozen=True):
         for key in sorted(set(self.retracted) | set(other.retracted)):
             if self.retracted.get(key) != other.retracted.get(key) and key not in found:
                 found.append(key)
+        for key in sorted(set(self.clarifications) | set(other.clarifications)):
+            if self.clarifications.get(key) != other.clarifications.get(key) \
+                    and key not in found:
+                found.append(key)
         if self.market.steps != other.market.steps:
             found.append("market")
         if self.groups.steps != other.groups.steps:
@@ -270,12 +287,16 @@ def view_of(knowledge: Knowledge, head: str, recorded_at: str | None) -> View:
         else EMPTY_GROUPS
     subjects: dict[str, History[SubjectStep]] = {}
     retracted: dict[str, Retracted] = {}
+    notes: dict[str, tuple[RulingRef, ...]] = {}
     for key in sorted(b for b in set(live) | set(gone) if b.startswith(("deal:", "offering:"))):
         own, rulings = buckets_of_subject(key)
         if live.get(own):
-            steps = subject_steps(key, [*live[own], *live.get(rulings, ())], groups)
+            facts = [*live[own], *live.get(rulings, ())]
+            steps = subject_steps(key, facts, groups)
             if steps:
                 subjects[key] = History(tuple(steps))
+                if said := clarifications(facts):
+                    notes[key] = tuple(said)
         elif gone.get(own):
             retracted[key] = retracted_of(gone[own])
     return View(
@@ -286,6 +307,7 @@ def view_of(knowledge: Knowledge, head: str, recorded_at: str | None) -> View:
         market=History(tuple(market_steps(live.get(MARKET, ())))),
         groups=groups,
         retracted=retracted,
+        clarifications=notes,
     )
 
 

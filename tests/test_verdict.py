@@ -14,6 +14,7 @@ from builders import announce, at, business_of, correct, retract, rule, timeline
 
 from compute_ledger.ledger.clock import ManualClock
 from compute_ledger.ledger.facts import parse_facts
+from compute_ledger.projections import verdict as verdict_projection
 from compute_ledger.projections.api import ComputeLedger, bundled_record
 
 PUBLIC = [fact for _, fact in parse_facts(bundled_record())]
@@ -288,3 +289,28 @@ def test_instants_outside_the_ledgers_range_and_odd_known_ats_are_refused(tmp_pa
             with pytest.raises(ConfigurationError, match=message):
                 opened.verdict(known_at=odd)  # type: ignore[arg-type]
         assert opened.verdict(known_at=8).ledger_position == 8
+
+
+def test_clarifications_are_listed_by_the_verdict_and_stored_once_each(
+        ledger: ComputeLedger) -> None:
+    """A clarification of a deal decides nothing: the verdict lists it beside the deal from
+    when it occurred (one made before the deal was known too), and it is a row of its own,
+    never a new step of the deal's history repeating every earlier one."""
+    ledger.append([rule("2026-04-30", "clarification", "d1", id="c0")])
+    ledger.append([announce("2026-05-01T12:00:00Z", "d1", id="a1")])
+    steps = len(ledger.projection.view().history_of("deal:d1") or ())
+    said = {day: rule(f"2026-05-{day:02d}", "clarification", "d1", id=f"c{day}")
+            for day in range(2, 30)}
+    ledger.append(list(said.values()))
+    ledger.append([retract("2026-05-10T12:00:00Z", said[5], id="x5")])
+    assert len(ledger.projection.view().history_of("deal:d1") or ()) == steps
+    listed = [r.fact for r in ledger.verdict(as_of=at("2026-05-08")).rulings]
+    assert listed == ["c0", "c2", "c3", "c4", "c6", "c7", "c8"]  # c5 withdrawn, c9 not yet
+    earlier = [r.fact for r in ledger.verdict(as_of=at("2026-05-08"), known_at=2).rulings]
+    assert earlier == ["c0"]
+    known = ledger.known_instant(ledger.head().position)
+    assert ledger.verdict(as_of=at("2026-05-08"), known_at=known) == \
+        verdict_projection.verdict(ledger.view(known), at("2026-05-08"), known)
+    with ledger.ledger.side_tables(write=False) as cur:
+        cur.execute("SELECT COUNT(*) AS n FROM cl_clarifications WHERE pos_to = 2147483647")
+        assert cur.fetchone()["n"] == 28  # c0, c2..c29 but c5: one row each
