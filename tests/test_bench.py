@@ -28,10 +28,12 @@ def test_replay_benchmark_prints_its_figures_and_ratios() -> None:
         "compute-ledger replay: 300 facts, best of 1 rounds",
         "CPU:",
         "(baseline) raw SELECT + msgspec decode",
-        "(a) reference rebuild: replayed(head)",
+        "(a) replay's rebuild, in a scratch file",
         "(b) maintained projection: reset + catch_up",
-        "(a) reference rebuild / baseline:",
+        "(c) reference fold in memory: replayed(head)",
+        "(a) replay's rebuild / baseline:",
         "(b) maintained rebuild / baseline:",
+        "(c) reference fold / baseline:",
     ):
         assert line in done.stdout, line
 
