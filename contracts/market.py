@@ -147,10 +147,18 @@ def _standing(state: SubjectState, context: Context, check: Callable[[ClauseId],
     return ("excluded" if excluded else "candidate"), rules_say
 
 
-def judge(state: SubjectState, context: Context) -> tuple[Standing, Callable[[ClauseId], Check]]:
-    """What :func:`assess` says of the standing, and a reader of any clause's check as the
-    assessment holds it, each clause applied only when first read (the timeline asks the
-    standing at every step of every history, and one clause more)."""
+def shown_available(check: Callable[[ClauseId], Check]) -> bool:
+    """Whether the availability clause is met, from a reader of the checks (what an
+    offering's status says: ``available``, else ``announced``)."""
+    return check("prf-availability").state == "met"
+
+
+def judge(state: SubjectState, context: Context
+          ) -> tuple[Standing, bool, Callable[[ClauseId], Check]]:
+    """What :func:`assess` says of the standing, whether the clauses alone let it count
+    (:func:`rules_qualify`), and a reader of any clause's check as the assessment holds it,
+    each clause applied only when first read (every step of every history is judged so,
+    and one clause more is read of an offering)."""
     raw: dict[ClauseId, Check] = {}
 
     def check(clause: ClauseId) -> Check:
@@ -159,8 +167,8 @@ def judge(state: SubjectState, context: Context) -> tuple[Standing, Callable[[Cl
             found = raw[clause] = REGISTRY[clause](state, context)
         return found
 
-    standing, _ = _standing(state, context, check)
-    return standing, lambda clause: _ruled(check(clause), state.ruling)
+    standing, rules_say = _standing(state, context, check)
+    return standing, rules_say, lambda clause: _ruled(check(clause), state.ruling)
 
 
 def assess(state: SubjectState, context: Context) -> Assessment:

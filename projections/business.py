@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from compute_ledger.contracts.clauses import Check, available_since
-from compute_ledger.contracts.market import Assessment
+from compute_ledger.contracts.market import Assessment, shown_available
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.state import SubjectState
 from compute_ledger.contracts.terms import known, value
@@ -111,7 +111,12 @@ def offering_status(assessment: Assessment) -> str:
 
 def status_of_offering(check: Callable[[ClauseId], Check]) -> str:
     """:func:`offering_status` from a reader of the assessment's checks."""
-    return "available" if check("prf-availability").state == "met" else "announced"
+    return status_if_available(shown_available(check))
+
+
+def status_if_available(available: bool) -> str:
+    """An offering's status, from whether its availability is shown."""
+    return "available" if available else "announced"
 
 
 def offering_out(state: SubjectState, assessment: Assessment, qualifies: bool) -> OfferingOut:

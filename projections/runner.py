@@ -105,7 +105,7 @@ from compute_ledger.projections.view import (
     merged,
 )
 
-VIEW = "histories/10"
+VIEW = "histories/11"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
 

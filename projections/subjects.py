@@ -24,12 +24,12 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from operator import attrgetter, itemgetter
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import msgspec
 
 from compute_ledger.contracts.clauses import Context, available_since
-from compute_ledger.contracts.market import DEADLINE, qualifies, rules_qualify
+from compute_ledger.contracts.market import DEADLINE, Standing, judge, shown_available
 from compute_ledger.contracts.parties import INITIAL, CorporateChange, Groups, apply
 from compute_ledger.contracts.state import Evidence, RulingRef, Statement, SubjectKind, SubjectState
 from compute_ledger.contracts.terms import NO_TERMS, Terms, merge, set_term, value
@@ -119,6 +119,11 @@ class SubjectStep(msgspec.Struct, frozen=True, gc=False):
     (the verdict applies the ruling in force at its own time to every step)."""
     facts: tuple[str, ...] = ()
     """The facts that occurred at ``valid_from``."""
+    standing: Standing = "candidate"
+    """Its standing as judged at ``valid_from``, with the party groups of then (what the
+    timeline's walk reads there instead of judging it again)."""
+    available: bool = False
+    """Whether the availability clause is met at ``valid_from`` (an offering's status)."""
 
 
 class MarketState(msgspec.Struct, frozen=True, gc=False):
@@ -371,10 +376,19 @@ class SubjectFold(msgspec.Struct):
         return self._cached
 
 
-def _judge(state: SubjectState, at: datetime, groups: Groups) -> tuple[bool, bool]:
-    """(qualifies, rules_qualify) over a step starting at ``at``, judged with ``groups``."""
-    context = Context(at, groups, DEADLINE)
-    return qualifies(state, context), rules_qualify(state, context)
+class _Judged(NamedTuple):
+    """A subject judged at a step's start: what the step records of it."""
+
+    qualifies: bool
+    rules_qualify: bool
+    standing: Standing
+    available: bool
+
+
+def _judge(state: SubjectState, at: datetime, groups: Groups) -> _Judged:
+    """A step starting at ``at`` judged with ``groups``, every clause read at most once."""
+    standing, by_rules, check = judge(state, Context(at, groups, DEADLINE))
+    return _Judged(standing == "qualifying", by_rules, standing, shown_available(check))
 
 
 def subject_steps(
@@ -441,12 +455,14 @@ def subject_steps(
                  or (begins[0] <= checked) == (begins[0] <= point))
         )
         if not unchanged:
-            good, by_rules = _judge(state, point, now_groups)
+            judged = _judge(state, point, now_groups)
             checked = point
-            if (previous is None or previous.state != state or previous.qualifies != good
-                    or previous.rules_qualify != by_rules):
-                previous = SubjectStep(point, state, good, by_rules,
-                                       tuple(f.id or "" for f in here))
+            if (previous is None or previous.state != state
+                    or previous.qualifies != judged.qualifies
+                    or previous.rules_qualify != judged.rules_qualify):
+                previous = SubjectStep(point, state, judged.qualifies, judged.rules_qualify,
+                                       tuple(f.id or "" for f in here), judged.standing,
+                                       judged.available)
                 steps.append(previous)
             previous_groups = now_groups
         if begins is not None and begins[0] > point and (

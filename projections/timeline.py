@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from compute_ledger.contracts.clauses import Check, Context, available_since
+from compute_ledger.contracts.clauses import Context, available_since
 from compute_ledger.contracts.market import (
     DEADLINE,
     Standing,
@@ -25,11 +25,11 @@ from compute_ledger.contracts.market import (
     judge,
     judged_groups_time,
     ruled,
+    shown_available,
     status,
 )
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.terms import value
-from compute_ledger.ledger.facts import ClauseId
 from compute_ledger.ledger.instants import ONE_MICROSECOND
 from compute_ledger.projections.answers import (
     ChangeOut,
@@ -39,7 +39,7 @@ from compute_ledger.projections.answers import (
     Timeline,
     utc,
 )
-from compute_ledger.projections.business import deal_status, status_of_offering
+from compute_ledger.projections.business import deal_status, status_if_available
 from compute_ledger.projections.diff import text
 from compute_ledger.projections.provenance import FactRef, Provenance
 from compute_ledger.projections.subjects import (
@@ -255,7 +255,9 @@ class _Walk:
     def __init__(self, sweep: Sweep) -> None:
         self.sweep = sweep
         self.in_force: dict[str, SubjectStep] = {}
-        self.judged: dict[str, tuple[_Basis, Standing, Callable[[ClauseId], Check]]] = {}
+        self.judged: dict[str, tuple[_Basis, Standing, bool]] = {}
+        """Each subject as last judged: on what, its standing, and whether its compute was
+        available (an offering's status)."""
         self.current: dict[str, dict[str, Any]] = {}
         self.qualifying: set[str] = set()
         # the clauses let them count at some time (before the sweep's first steps, too)
@@ -269,13 +271,17 @@ class _Walk:
         basis = _basis(step, groups, at)
         seen = self.judged.get(key)
         if seen is None or not _same(seen[0], basis):
-            seen = (basis, *judge(step.state, Context(at, groups, DEADLINE)))
+            if at == step.valid_from:  # judged so when the step was made: read, not redone
+                seen = (basis, step.standing, step.available)
+            else:
+                standing, _, check = judge(step.state, Context(at, groups, DEADLINE))
+                seen = (basis, standing, shown_available(check))
             self.judged[key] = seen
         ruling = step.state.ruling
         summary: dict[str, Any] = {"standing": seen[1],
                                    "ruling": None if ruling is None else ruling.ruling}
         if step.state.kind == "offering":
-            summary["status"] = status_of_offering(seen[2])
+            summary["status"] = status_if_available(seen[2])
         else:
             summary["status"] = deal_status(step.state, at)
             if summary["status"] == "active":
