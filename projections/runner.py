@@ -775,11 +775,11 @@ class _CatchUp:
             named.update(subject=subject, pos_from=made, pos_to=until)
             return tuple(named[c] for c in columns)
 
-        gone = [row(values, made, OPEN) for values, made in old.items() if values not in wanted]
-        made_at = columns.index("pos_from")
-        deleted = [r for r in gone if r[made_at] == position]
-        closed = [row(tuple(r[columns.index(c)] for c in said), r[made_at], position)
-                  for r in gone if r[made_at] != position]
+        superseded = [(values, made) for values, made in old.items() if values not in wanted]
+        gone = [row(values, made, OPEN) for values, made in superseded]
+        deleted = [row(values, made, OPEN) for values, made in superseded if made == position]
+        closed = [row(values, made, position) for values, made in superseded
+                  if made != position]
         opened = [row(values, position, OPEN) for values in rows if values not in old]
         match = " AND ".join(f"{c} = ?" for c in key)
         at = [columns.index(c) for c in key]
