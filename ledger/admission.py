@@ -20,8 +20,10 @@ from compute_ledger.ledger.facts import (
     Correction,
     Encoded,
     Fact,
+    Lean,
     Retraction,
     canonical_encoder,
+    decode_fact,
     through_door,
     with_id,
 )
@@ -29,12 +31,20 @@ from compute_ledger.ledger.persistence import record_state
 
 
 class Prepared(msgspec.Struct):
-    """A fact through the door, with its id and canonical bytes."""
+    """A fact through the door, with its id and canonical bytes; the fact itself as
+    decoded (``kept``), or, for a :class:`~ledger.facts.Lean` one that did not keep it,
+    decoded again from those bytes when :attr:`fact` is asked for."""
 
     line: int
-    fact: Fact
+    kept: Fact | None
     fact_id: str
     raw: bytes
+
+    @property
+    def fact(self) -> Fact:
+        if self.kept is not None:
+            return self.kept
+        return decode_fact(self.raw)
 
     @property
     def digest(self) -> bytes:
@@ -58,7 +68,7 @@ class Batch(msgspec.Struct, frozen=True):
 
 
 def prepare(
-    facts: Iterable[Fact | tuple[int, Fact]],
+    facts: Iterable[Fact | tuple[int, Fact] | Lean],
     progress: Callable[[int], None] | None = None,
 ) -> Batch:
     """Ids, canonical bytes and digests; duplicates and id clashes inside the batch."""
@@ -73,6 +83,13 @@ def prepare(
         if passed is None:
             problems += found
             continue
+        if isinstance(passed, Lean):
+            here = Prepared(passed.line, passed.kept, passed.fact_id, passed.raw)
+            if not _admitted(here, seen, prepared, naming, problems):
+                duplicates += 1
+            if progress is not None and number % 1000 == 0:
+                progress(1000)
+            continue
         line, fact = passed
         if fact.id is None:
             fact = with_id(fact)
@@ -80,26 +97,35 @@ def prepare(
         else:  # the door's canonical bytes, when it kept them
             raw = passed.raw if isinstance(passed, Encoded) else encode(fact)
         fact_id: str = fact.id  # type: ignore[assignment]  # with_id gave it one
-        here = Prepared(line, fact, fact_id, raw)
-        earlier = seen.get(fact_id)
-        if earlier is None:
-            seen[fact_id] = here
-            prepared.append(here)
-            if isinstance(fact, (Correction, Retraction)):
-                naming.append(here)
-        elif earlier.raw == raw:
+        if not _admitted(Prepared(line, fact, fact_id, raw), seen, prepared, naming,
+                         problems):
             duplicates += 1
-        else:
-            problems.append(Problem(
-                line, "$.id",
-                f"id {fact_id!r} is already used at line {earlier.line} with other content; "
-                "give this fact its own id, or record a correction",
-            ))
         if progress is not None and number % 1000 == 0:
             progress(1000)
     if not prepared and not problems:
         raise InputError([Problem(None, "$", "no facts given")])
     return Batch(prepared, duplicates, problems, naming)
+
+
+def _admitted(here: Prepared, seen: dict[str, Prepared], prepared: list[Prepared],
+              naming: list[Prepared], problems: list[Problem]) -> bool:
+    """Take ``here`` into the batch, unless its id came earlier in it: False for a repeat
+    with the same content (a duplicate), a problem for one with other content."""
+    earlier = seen.get(here.fact_id)
+    if earlier is None:
+        seen[here.fact_id] = here
+        prepared.append(here)
+        if isinstance(here.kept, (Correction, Retraction)):
+            naming.append(here)
+    elif earlier.raw != here.raw:
+        problems.append(Problem(
+            here.line, "$.id",
+            f"id {here.fact_id!r} is already used at line {earlier.line} with other content; "
+            "give this fact its own id, or record a correction",
+        ))
+    else:
+        return False
+    return True
 
 
 def classify(

@@ -26,7 +26,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, overload
 
 import msgspec
 from msgspec import Meta
@@ -940,19 +940,50 @@ class Encoded(Checked):
         return self
 
 
+class Lean:
+    """A fact through the door held as its line, id and canonical bytes only: what a bulk
+    append keeps of each fact between the door and the write (a quarter of the decoded
+    fact's memory).  :attr:`fact` decodes it again from those bytes each time it is asked
+    for; a correction, a retraction or a corporate event, which the append and its party
+    checks read, keeps its decoded fact (:attr:`kept`)."""
+
+    __slots__ = ("fact_id", "kept", "line", "raw")
+
+    def __init__(self, line: int, raw: bytes, fact_id: str, kept: Fact | None) -> None:
+        self.line, self.raw, self.fact_id, self.kept = line, raw, fact_id, kept
+
+    @property
+    def fact(self) -> Fact:
+        return self.kept if self.kept is not None else decode_fact(self.raw)
+
+    def __repr__(self) -> str:
+        return f"Lean(line={self.line}, fact_id={self.fact_id!r})"
+
+
+def lean(checked: Checked) -> Checked | Lean:
+    """``checked`` as a :class:`Lean` fact when its canonical bytes are known (an
+    :class:`Encoded` one), else as it is."""
+    if not isinstance(checked, Encoded):
+        return checked
+    fact = checked.fact
+    assert fact.id is not None  # an Encoded fact has its id
+    kept = fact if isinstance(fact, (Correction, Retraction, CorporateEvent)) else None
+    return Lean(checked.line, checked.raw, fact.id, kept)
+
+
 def _passed(line: int, fact: Fact, raw: bytes) -> Checked:
     """A fact through the door, with its canonical bytes ``raw`` kept when it has an id
     (without one, the append derives the id and encodes the fact with it)."""
     return Checked(line, fact) if fact.id is None else Encoded(line, fact, raw)
 
 
-def through_door(number: int, item: object) -> tuple[Checked | None, list[Problem]]:
-    """One item of a batch (the ``number``-th) through the door: a :class:`Checked` fact as
-    it is; a fact built in Python, alone or as a ``(line, fact)`` pair, checked as if it had
-    arrived as text (its canonical JSON decoded strictly, since msgspec checks types when
-    decoding, never in a constructor, then :func:`check_fact`).  Returns the checked fact,
-    or the problems."""
-    if isinstance(item, Checked):
+def through_door(number: int, item: object) -> tuple[Checked | Lean | None, list[Problem]]:
+    """One item of a batch (the ``number``-th) through the door: a :class:`Checked` (or
+    :class:`Lean`) fact as it is; a fact built in Python, alone or as a ``(line, fact)``
+    pair, checked as if it had arrived as text (its canonical JSON decoded strictly, since
+    msgspec checks types when decoding, never in a constructor, then :func:`check_fact`).
+    Returns the checked fact, or the problems."""
+    if isinstance(item, (Checked, Lean)):
         return item, []
     line, fact = item if isinstance(item, tuple) else (number, item)
     if not isinstance(fact, _Fact):
@@ -970,7 +1001,7 @@ def through_door(number: int, item: object) -> tuple[Checked | None, list[Proble
     return _passed(line, decoded, raw), []
 
 
-def check_facts(facts: Iterable[Fact | tuple[int, Fact]]) -> list[Checked]:
+def check_facts(facts: Iterable[Fact | tuple[int, Fact] | Lean]) -> list[Checked]:
     """The door for facts built in Python: each checked as :func:`parse_facts` checks text
     (numbered from 1 unless given as ``(line, fact)`` pairs).  Raises :class:`InputError`
     listing every problem."""
@@ -980,7 +1011,8 @@ def check_facts(facts: Iterable[Fact | tuple[int, Fact]]) -> list[Checked]:
         passed, found = through_door(number, item)
         problems += found
         if passed is not None:
-            checked.append(passed)
+            checked.append(Encoded(passed.line, passed.fact, passed.raw)
+                           if isinstance(passed, Lean) else passed)
     if problems:
         raise InputError(problems)
     return checked
@@ -998,17 +1030,29 @@ def parse_facts(data: bytes | str) -> list[Checked]:
     return facts
 
 
-def read_facts(data: bytes | str, progress: Callable[[int], None] | None = None
-               ) -> tuple[list[Checked], list[Problem]]:
+@overload
+def read_facts(data: bytes | str, progress: Callable[[int], None] | None = None, *,
+               lean: Literal[False] = False) -> tuple[list[Checked], list[Problem]]: ...
+
+
+@overload
+def read_facts(data: bytes | str, progress: Callable[[int], None] | None = None, *,
+               lean: Literal[True]) -> tuple[list[Checked | Lean], list[Problem]]: ...
+
+
+def read_facts(data: bytes | str, progress: Callable[[int], None] | None = None, *,
+               lean: bool = False) -> tuple[list[Checked], list[Problem]] | \
+        tuple[list[Checked | Lean], list[Problem]]:
     """Parse one JSON object or JSON Lines: the facts of the lines that pass the door, and
     every problem of the lines that do not (what ``check`` reports).  ``progress`` is told
-    of every thousand lines read."""
+    of every thousand lines read.  With ``lean``, each fact with an id is kept as a
+    :class:`Lean` one as soon as it has passed (what a bulk append holds)."""
     with paused_gc():  # many small objects, no cycles (see ledger.bulk)
-        return _read_facts(data, progress)
+        return _read_facts(data, progress, lean)
 
 
-def _read_facts(data: bytes | str, progress: Callable[[int], None] | None = None
-                ) -> tuple[list[Checked], list[Problem]]:
+def _read_facts(data: bytes | str, progress: Callable[[int], None] | None = None,
+                keep_lean: bool = False) -> tuple[list[Any], list[Problem]]:
     if isinstance(data, str):
         data = data.encode()
     if data.startswith(b"\xef\xbb\xbf"):
@@ -1016,7 +1060,7 @@ def _read_facts(data: bytes | str, progress: Callable[[int], None] | None = None
     if not data.strip():
         raise InputError([Problem(None, "$", "no facts given (the input is empty)")])
     chunks = _chunks(data)
-    facts: list[Checked] = []
+    facts: list[Any] = []
     problems: list[Problem] = []
     for number, chunk in chunks:
         if progress is not None and number % 1000 == 0:
@@ -1042,5 +1086,6 @@ def _read_facts(data: bytes | str, progress: Callable[[int], None] | None = None
             found[:0] = _finer_than_microseconds(chunk)
         problems += [Problem(number, p.path, p.reason) for p in found]
         if not found:
-            facts.append(_passed(number, fact, raw))
+            passed = _passed(number, fact, raw)
+            facts.append(lean(passed) if keep_lean else passed)
     return facts, problems

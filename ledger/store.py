@@ -70,7 +70,7 @@ from compute_ledger.ledger.errors import (
     StorageError,
     VerificationError,
 )
-from compute_ledger.ledger.facts import Fact, decode_fact, decoder, stored_id
+from compute_ledger.ledger.facts import Fact, Lean, decode_fact, decoder, stored_id
 from compute_ledger.ledger.instants import from_utc_text, utc_text
 from compute_ledger.ledger.merkle import (
     EMPTY_ROOT,
@@ -569,7 +569,7 @@ class Ledger:
 
     def append(
         self,
-        facts: Iterable[Fact | tuple[int, Fact]],
+        facts: Iterable[Fact | tuple[int, Fact] | Lean],
         *,
         progress: Callable[[int], None] | None = None,
     ) -> AppendResult:
@@ -585,7 +585,7 @@ class Ledger:
 
     def admit(
         self,
-        facts: Iterable[Fact | tuple[int, Fact]],
+        facts: Iterable[Fact | tuple[int, Fact] | Lean],
         *,
         progress: Callable[[int], None] | None = None,
     ) -> Admission:
@@ -612,7 +612,7 @@ class Ledger:
 
     def _append(
         self,
-        facts: Iterable[Fact | tuple[int, Fact]],
+        facts: Iterable[Fact | tuple[int, Fact] | Lean],
         progress: Callable[[int], None] | None,
     ) -> AppendResult:
         batch = prepare(facts, progress)

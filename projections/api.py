@@ -45,6 +45,7 @@ from compute_ledger.ledger.facts import (
     CorporateEvent,
     Correction,
     Fact,
+    Lean,
     Retraction,
     canonical_bytes,
     ids_on_lines,
@@ -349,14 +350,15 @@ class ComputeLedger:
 
     def append(
         self,
-        facts: Iterable[Fact | tuple[int, Fact]],
+        facts: Iterable[Fact | tuple[int, Fact] | Lean],
         *,
         progress: Callable[[int], None] | None = None,
     ) -> AppendResult:
         """Append facts atomically (see :meth:`ledger.store.Ledger.append`)."""
         return self.ledger.append(facts, progress=progress)
 
-    def party_warnings(self, facts: Iterable[Checked]) -> list[tuple[int, PartyWarning]]:
+    def party_warnings(self, facts: Iterable[Checked | Lean]
+                       ) -> list[tuple[int, PartyWarning]]:
         """(line, warning) for each party slug in a role where it matters that the rules
         do not know but that is close to one they do: a likely typo (see
         :func:`contracts.parties.party_warnings`).  Parties the ledger's corporate events
@@ -364,9 +366,10 @@ class ComputeLedger:
         count as known."""
         batch = list(facts)
         known: set[str] = set()
-        for checked in batch:
-            if isinstance(checked.fact, CorporateEvent):
-                known |= {*checked.fact.parties, checked.fact.result}
+        for checked in batch:  # a Lean fact keeps its corporate event: nothing decoded
+            event = checked.kept if isinstance(checked, Lean) else checked.fact
+            if isinstance(event, CorporateEvent):
+                known |= {*event.parties, event.result}
         names = known_names(known)
         found = [(checked.line, warning) for checked in batch
                  for warning in party_warnings(checked.fact, names)]

@@ -79,6 +79,52 @@ def test_the_door_carries_exactly_the_canonical_bytes_it_stores(fact: F.Fact) ->
 
 @settings(max_examples=200, deadline=None)
 @given(any_fact)
+def test_a_lean_fact_holds_its_bytes_and_gives_back_the_fact(fact: F.Fact) -> None:
+    """What a bulk append holds of each fact (``read_facts(..., lean=True)``): the line, id
+    and canonical bytes; the fact decoded from them is the one that passed the door, and
+    only a correction, a retraction or a corporate event keeps it decoded."""
+    [checked] = F.check_facts([fact])
+    text = F.canonical_bytes(checked.fact)
+    [passed], problems = F.read_facts(text, lean=True)
+    assert problems == []
+    if fact.id is None:
+        assert passed == checked  # no bytes to keep: the append derives the id
+        return
+    assert isinstance(passed, F.Lean)
+    assert (passed.line, passed.fact_id, passed.raw) == (1, fact.id, text)
+    assert passed.fact == checked.fact
+    amends = isinstance(fact, (F.Correction, F.Retraction, F.CorporateEvent))
+    assert (passed.kept is not None) == amends
+    # through the door again it is as it was, and check_facts gives its checked form back
+    assert F.through_door(1, passed) == (passed, [])
+    assert F.check_facts([passed]) == [checked]
+
+
+def test_a_lean_batch_is_stored_byte_for_byte_as_a_decoded_one(tmp_path: Any) -> None:
+    from builders import announce, correct, retract
+
+    from compute_ledger.projections.api import ComputeLedger
+
+    first = announce("2026-05-01T12:00:00Z", "d1", id="a1")
+    facts: list[F.Fact] = [first, correct("2026-05-02T12:00:00Z", first,
+                                          announce("2026-05-01T12:00:00Z", "d1",
+                                                   customer="initech"), id="c1"),
+                           retract("2026-05-03T12:00:00Z", first, id="r1"),
+                           announce("2026-05-04T12:00:00Z", "d2", customer="globex", id="a2")]
+    text = b"".join(F.canonical_bytes(f) + b"\n" for f in facts)
+    stored = []
+    for lean in (False, True):
+        with ComputeLedger.open(str(tmp_path / f"{lean}.sqlite3"), environ={}) as ledger:
+            batch, _ = F.read_facts(text, lean=lean)
+            assert [type(c) is F.Lean for c in batch] == [lean] * 4
+            ledger.append(batch)
+            stored.append([(e.position, e.raw) for e in ledger.facts()])
+            assert ledger.party_warnings(batch) == []
+    assert stored[0] == stored[1] and len(stored[0]) == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_fact)
 def test_derived_ids_depend_on_content_only(fact: F.Fact) -> None:
     anonymous = msgspec.structs.replace(fact, id=None)
     assert F.derive_id(anonymous) == F.derive_id(fact)
