@@ -393,6 +393,8 @@ def append(file: IO[bytes], public_record: bool, db: str | None, as_json: bool) 
                 # The index holds what the ledger knew at this batch's end: the next question,
                 # at this or at any later known-at, reads it instead of folding.
                 ledger.projection.catch_up()
+                # And the timeline stored beside it: the next timeline or export reads it.
+                ledger.catch_up_timeline()
             except LedgerError as exc:
                 click.echo(
                     f"warning: the batch is committed, but indexing it failed ({exc}); the "

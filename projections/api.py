@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -744,9 +744,29 @@ class ComputeLedger:
                         progress: Stages | None = None) -> tuple[Timeline, Iterator[PointOut]]:
         """:meth:`timeline` as it is walked, for an output that streams: the answer without
         its points, and the points, each computed when it is asked for (iterate them while
-        the ledger is open).  ``progress`` hears of the reading (the walk is heard of by
-        its points arriving)."""
-        window = self._window(since, until)
+        the ledger is open).  At the index's tracked position they are read from the
+        stored timeline (:meth:`catch_up_timeline`) instead.  ``progress`` hears of the
+        reading (the walk is heard of by its points arriving)."""
+        head, rows, walk = self._timeline(known_at, self._window(since, until),
+                                          progress=progress)
+        return head, walk() if rows is None else map(timeline_projection.point_of, rows)
+
+    def timeline_rows(self, known_at: KnownAt | None = None, *, since: Instant | None = None,
+                      stored: bool = True) -> tuple[Timeline, Iterator[tuple[Any, ...]]]:
+        """:meth:`timeline_points` as rows of :data:`projections.timeline.ROW` (what an
+        export's ``timeline`` table holds): the stored ones as they are, when the timeline
+        is read from the index; walked afresh whatever is stored when not ``stored`` (what
+        an export is checked against)."""
+        head, rows, walk = self._timeline(known_at, self._window(since, None), stored=stored)
+        return head, map(timeline_projection.row_of, walk()) if rows is None else rows
+
+    def _timeline(self, known_at: KnownAt | None, window: timeline_projection.Window, *,
+                  stored: bool = True, progress: Stages | None = None
+                  ) -> tuple[Timeline, Iterator[tuple[Any, ...]] | None,
+                             Callable[[], Iterator[PointOut]]]:
+        """The timeline as known at ``known_at``, in ``window``: the answer without its
+        points, the stored timeline's rows when they answer (:meth:`_stored_rows`; None
+        else, or when not ``stored``), and the walk of its points."""
         _, known = self.moments(None, known_at)
         position = self.ledger.position_known_at(known)
         if progress is not None:
@@ -754,8 +774,61 @@ class ComputeLedger:
         histories = self._read(position)
         head = Timeline(known_at=known, points=[], ledger_position=histories.position,
                         ledger_head=histories.head)
-        return head, timeline_projection.points(histories, self._amendments_from(position),
-                                                window=window)
+        rows = self._stored_rows(histories, window) if stored else None
+        return head, rows, lambda: timeline_projection.points(
+            histories, self._amendments_from(position), window=window)
+
+    def _stored_rows(self, histories: Histories, window: timeline_projection.Window
+                     ) -> Iterator[tuple[Any, ...]] | None:
+        """The stored timeline's rows in ``window`` when it answers for ``histories`` (see
+        :meth:`_timeline_stored`), else None."""
+        if not self._timeline_stored(histories.position, histories.head):
+            return None
+        low, high = (None if bound is None else utc_text(bound) for bound in window)
+        return self.projection.stored_points(histories.position, histories.head, (low, high))
+
+    def catch_up_timeline(self) -> int:
+        """Bring the stored timeline (the change points at the index's tracked position,
+        which ``timeline`` and ``export`` read instead of walking) up to the index: walk it
+        from the earliest valid time the facts since its own position can change
+        (:meth:`changed_from`), and replace the points from there, in one transaction.
+        Returns the position it stands at.  The ``append`` command does this after catching
+        up the index, so the first timeline or export after an append reads; a question
+        that finds it behind does it first.  A read-only ledger is left as it is.
+
+        Raises :class:`~projections.runner.ProjectionError` if the record at the position
+        it was walked at no longer has the hash it was walked with (as the index does)."""
+        if self.ledger.read_only:
+            return self.projection.points_tracked()[0]
+        while True:
+            position, head = self.projection.tracked()
+            walked = self.projection.points_tracked()
+            if walked == (position, head):
+                return position
+            if walked[0]:
+                self.projection.check_history(*walked, self.ledger.head().position)
+            start = None if not 0 < walked[0] < position else \
+                self.changed_from(walked[0], position)
+            histories = self.projection.view(position)
+            points = timeline_projection.points(histories, self._amendments_from(position),
+                                                window=(start, None))
+            rows = [timeline_projection.row_of(p) for p in points]
+            if self.projection.write_points(walked, position, head,
+                                            None if start is None else utc_text(start), rows):
+                return position
+
+    def _timeline_stored(self, position: int, head: str) -> bool:
+        """Whether the timeline at ``(position, head)`` is read from the stored points:
+        when it is the index's tracked position, the stored timeline caught up to it first
+        (never on a read-only ledger, where the walk answers)."""
+        if self.ledger.read_only or not position:
+            return False  # nothing is stored for an empty ledger (its timeline has a point)
+        if self.projection.tracked() != (position, head):
+            return False
+        try:
+            return self.catch_up_timeline() == position
+        except StorageError:
+            return False  # it cannot be written now (a full disk): walk instead
 
     def _amendments_from(self, position: int) -> timeline_projection.AmendmentsFrom:
         """A reader of the corrections and retractions known at ``position`` issued from an
@@ -930,10 +1003,24 @@ class ComputeLedger:
         not (:func:`projections.rebuilt.differences`), then every table whose rows do not
         add up to its digest (what the comparison does not read: a closed row, a gap)."""
         found = rebuilt_projection.differences(self.projection, rebuilt, position)
+        found += self._points_differences(rebuilt, position)
         audit = self.projection.audit()
         if audit is not None:
             found += audit.differs
         return found
+
+    def _points_differences(self, rebuilt: Projection, position: int) -> list[str]:
+        """Where the stored timeline, when it stands at ``position``, is not the walk over
+        the rebuilt histories (its corrections and retractions read from the index's lists,
+        which :func:`projections.rebuilt.differences` compares): the first point that
+        differs, or is on one side only."""
+        walked_at = self.projection.points_tracked()
+        if walked_at[0] != position or not position:
+            return []
+        stored = self.projection.stored_points(*walked_at)
+        walk = map(timeline_projection.row_of, timeline_projection.points(
+            rebuilt.view(position), self._amendments_from(position)))
+        return rebuilt_projection.points_difference(stored, walk)
 
     def replay(
         self,
@@ -979,10 +1066,12 @@ class ComputeLedger:
                     tracked, rebuilt_now = self.projection.catch_up(until=position)[0], True
                 if tracked >= position and self.projection.holds(position):
                     compared = True
+                    self.catch_up_timeline()  # at the tracked position, it is compared too
                     differing = self._differences(rebuilt, position)
                     if differing and rebuild:
                         self.projection.reset()
                         self.projection.catch_up(until=tracked)
+                        self.catch_up_timeline()
                         differing = self._differences(rebuilt, position)
                         rebuilt_now = True
             moment = known if as_of is None else aware(as_of, "as_of")

@@ -39,6 +39,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cl_about": ("subject", "position"),
     "cl_gaps": ("after", "until"),
     "cl_amendments": ("position", "occurred_at"),
+    "cl_points": ("at", "status", "criteria_met", "monthly_run_rate_usd", "changes", "facts"),
 }
 """Every table the digest covers, with its columns in the order a row is hashed."""
 

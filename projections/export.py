@@ -475,13 +475,14 @@ class _Plan(msgspec.Struct, frozen=True):
 
 def export_sqlite(
     ledger: ComputeLedger, path: Path, *, as_of: datetime | None = None,
-    progress: Stages | None = None, position: int | None = None,
+    progress: Stages | None = None, position: int | None = None, walked: bool = False,
 ) -> ExportReport:
     """Write (or refresh) the export at ``path`` from ``ledger``: the facts up to the head (or
     the batch end ``position``), and the verdict and business as of ``as_of`` (default: now)
     and the timeline, as known there.  One transaction; see the module docstring.
     ``progress`` hears of each stage (answering, writing the facts, writing the tables) and
-    of the facts written."""
+    of the facts written.  The timeline is read from the one the index stores, or with
+    ``walked`` walked afresh (what :func:`check_export` compares a file with)."""
     path = Path(path)
     _check_target(path)
     if progress is not None:
@@ -502,7 +503,7 @@ def export_sqlite(
     db = _open(path)
     try:
         plan, added, counts = _write(db, ledger, path, answers, as_of=as_of,
-                                     exported_at=exported_at, progress=progress)
+                                     exported_at=exported_at, progress=progress, walked=walked)
     finally:
         db.close()
     target = metadata_path(path)
@@ -516,7 +517,7 @@ def export_sqlite(
 
 def _write(
     db: Database, ledger: ComputeLedger, path: Path, answers: _Answers, *, as_of: datetime,
-    exported_at: str, progress: Stages | None = None,
+    exported_at: str, progress: Stages | None = None, walked: bool = False,
 ) -> tuple[_Plan, int, dict[str, int]]:
     """Everything the export writes, in one transaction: committed whole, or rolled back."""
     verdict = answers.verdict
@@ -536,7 +537,8 @@ def _write(
                 progress.stage("tables   ")
             _write_business(db, answers.business)
             _write_verdict(db, verdict)
-            _write_timeline(db, ledger, verdict, None if plan.rebuild else plan.since)
+            _write_timeline(db, ledger, verdict, None if plan.rebuild else plan.since,
+                            walked=walked)
             _write_metadata(db)
             _index(db)
             db.table(EXPORTS.name).insert({
@@ -846,7 +848,7 @@ def _write_verdict(db: Database, verdict: Verdict) -> None:
 
 
 def _write_timeline(db: Database, ledger: ComputeLedger, verdict: Verdict,
-                    since: int | None) -> None:
+                    since: int | None, *, walked: bool = False) -> None:
     """The timeline as known at the verdict's position.  A refresh of a file holding
     ``since`` rewrites only its points from the earliest valid time the facts recorded
     after ``since`` can change (the walk stands there without walking the time before it),
@@ -855,7 +857,7 @@ def _write_timeline(db: Database, ledger: ComputeLedger, verdict: Verdict,
     if since is not None and since >= position:
         return  # nothing recorded since: the timeline is the file's
     start = None if not since else ledger.changed_from(since, position)
-    head, points = ledger.timeline_points(verdict.known_at, since=start)
+    head, rows = ledger.timeline_rows(verdict.known_at, since=start, stored=not walked)
     if (head.ledger_position, head.ledger_head) != (position, verdict.ledger_head):
         raise StorageError("the ledger changed while it was being exported; run the export "
                            "again")
@@ -863,14 +865,12 @@ def _write_timeline(db: Database, ledger: ComputeLedger, verdict: Verdict,
         db.conn.execute(f"DELETE FROM {TIMELINE.name}")
     else:
         db.conn.execute(f"DELETE FROM {TIMELINE.name} WHERE at >= ?", (utc_text(start),))
-    _insert(db, TIMELINE, (
-        {
-            "at": utc_text(p.at), "status": p.status, "criteria_met": p.criteria_met,
-            "monthly_run_rate_usd": _decimal(p.monthly_run_rate_usd),
-            "changes": _json(p.changes), "facts": _json(p.facts),
-        }
-        for p in points
-    ))
+    # The rows as the index stores them (timeline.ROW: the columns of TIMELINE), the
+    # run-rate in plain notation as every decimal of the export.
+    db.conn.executemany(
+        f"INSERT INTO [{TIMELINE.name}] VALUES ({', '.join('?' * len(TIMELINE.columns))})",
+        ((at, status, met, _decimal(Decimal(run_rate)), changes, facts)
+         for at, status, met, run_rate, changes, facts in rows))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -916,7 +916,10 @@ def check_export(ledger: ComputeLedger, path: Path) -> ExportCheckOut:
             f"the file holds position {position} with head {head[:16]}..., but {where}"])
     with tempfile.TemporaryDirectory(prefix="compute-ledger-check-") as scratch:
         fresh = Path(scratch) / "fresh.sqlite3"
-        export_sqlite(ledger, fresh, as_of=from_utc_text(as_of), position=position)
+        # Walked afresh: the file is compared with the histories, not with the stored
+        # timeline it may have been read from (replay compares that with a rebuild).
+        export_sqlite(ledger, fresh, as_of=from_utc_text(as_of), position=position,
+                      walked=True)
         with _reading(path) as conn:
             conn.execute("ATTACH DATABASE ? AS fresh", (f"file:{fresh}?mode=ro",))
             for table in COMPARED:

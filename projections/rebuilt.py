@@ -15,7 +15,8 @@ or recorded by ``P``):
   first entry that differs, and on which side it is;
 * when the replayed position is the tracked one, the latest-knowledge tables every
   catch-up folds from (``cl_facts``, ``cl_fixes``, ``cl_bucket_facts``): the first row that
-  differs.
+  differs; and the stored timeline (``cl_points``) against the timeline walked over the
+  rebuild (:func:`points_difference`): the first point that differs.
 
 Whatever these do not read (a closed row, a gap, a column of a past batch end) is covered by
 each table's digest (:meth:`projections.runner.Projection.audit`), which ``replay`` checks
@@ -108,6 +109,13 @@ def differences(held: Projection, rebuilt: Projection, position: int) -> list[st
         if int(mine.fetchone()["position"]) == position:
             found += latest_difference(mine, theirs)
     return found
+
+
+def points_difference(held: Iterator[Row], walked: Iterator[Row]) -> list[str]:
+    """The first of the stored timeline's rows (``cl_points``) that is not the walk's over
+    the rebuilt histories, both in valid-time order (:data:`projections.timeline.ROW`)."""
+    return [f"the stored timeline's point at {row[0]} ({where})"
+            for row, where in _first(apart(held, walked, 1))]
 
 
 def latest_difference(held: SideCursor, rebuilt: SideCursor) -> list[str]:

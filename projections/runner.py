@@ -32,6 +32,12 @@ Tables (beside eventsourcing's, never touching the records):
 ``cl_amendments``    (position, occurred_at) of every correction and retraction: when each
                      was issued, so that a timeline from ``--since`` reads only those
                      issued since (known at P: the rows with position <= P)
+``cl_points``        the timeline's change points (:data:`projections.timeline.ROW`'s columns,
+                     an export's ``timeline`` rows), as walked at the position its own
+                     tracking row names (:data:`POINTS`): the latest knowledge only, kept by
+                     :meth:`Projection.write_points` from the earliest valid time each append
+                     can change, so that the timeline and an export read them instead of
+                     walking
 ``cl_digests``       each table's digest (:mod:`projections.digest`): its number of rows
                      and the sum of their hashes, kept by every catch-up from the rows it
                      writes and replaces, so that ``verify`` can tell a table altered by
@@ -105,9 +111,12 @@ from compute_ledger.projections.view import (
     merged,
 )
 
-VIEW = "histories/11"
+VIEW = "histories/12"
 """The tracking key.  Change it when the stored format changes: the tables of any other
 layout are dropped and the projection rebuilds (it is derived data)."""
+POINTS = f"{VIEW} timeline"
+"""The tracking key of the stored timeline (``cl_points``): the position and head it was
+walked at, which may be behind the histories' (it is caught up after them, on its own)."""
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_tracking (view TEXT PRIMARY KEY, position INTEGER NOT NULL,"
@@ -142,11 +151,17 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cl_amendments (position INTEGER PRIMARY KEY,"
     " occurred_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS cl_amendments_by_time ON cl_amendments (occurred_at)",
+    "CREATE TABLE IF NOT EXISTS cl_points (at TEXT PRIMARY KEY, status TEXT NOT NULL,"
+    " criteria_met INTEGER NOT NULL, monthly_run_rate_usd TEXT NOT NULL, changes TEXT NOT NULL,"
+    " facts TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cl_digests (tbl TEXT PRIMARY KEY, rows INTEGER NOT NULL,"
     " total TEXT NOT NULL)",
 )
+POINT_COLUMNS = digests.COLUMNS["cl_points"]
+"""The stored timeline's columns (:data:`projections.timeline.ROW`)."""
 DIGESTED = ("cl_facts", "cl_fixes", "cl_bucket_facts", "cl_subjects", "cl_steps",
-            "cl_retracted", "cl_clarifications", "cl_about", "cl_gaps", "cl_amendments")
+            "cl_retracted", "cl_clarifications", "cl_about", "cl_gaps", "cl_amendments",
+            "cl_points")
 """The tables of the projection, each covered by its digest (:data:`digests.COLUMNS`)."""
 TABLES = (*DIGESTED, "cl_digests")
 LATEST = ("cl_facts", "cl_fixes", "cl_bucket_facts")
@@ -156,7 +171,7 @@ LATEST_COLUMNS = {table: digests.COLUMNS[table] for table in LATEST}
 """Their columns, the key first."""
 KEYS = {"cl_facts": 1, "cl_fixes": 1, "cl_bucket_facts": 3, "cl_subjects": 1, "cl_steps": 3,
         "cl_retracted": 2, "cl_clarifications": 4, "cl_about": 2, "cl_gaps": 2,
-        "cl_amendments": 1}
+        "cl_amendments": 1, "cl_points": 1}
 """How many of each table's first columns (:data:`projections.digest.COLUMNS`) make its
 primary key."""
 BATCH_SHARE = 0.05
@@ -673,20 +688,8 @@ class _CatchUp:
 
     def write_digests(self) -> None:
         """Write the digests as this catch-up leaves the tables (in its transaction)."""
-        cur = self.cur
         for table in sorted(self.change):
-            change = self.change[table]
-            if change == TableSum():
-                continue  # written over with the same rows, or not at all
-            held = TableSum()
-            cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
-            row = cur.fetchone()
-            if row is not None:
-                held = TableSum(int(row["rows"]), int(row["total"], 16))
-            now = held.plus(change)
-            cur.execute("INSERT INTO cl_digests (tbl, rows, total) VALUES (?, ?, ?) "
-                        "ON CONFLICT (tbl) DO UPDATE SET rows = excluded.rows, "
-                        "total = excluded.total", (table, now.rows, now.hex))
+            _move_digest(self.cur, table, self.change[table])
         self.change.clear()
 
     def write_indexes(self) -> None:
@@ -945,6 +948,22 @@ def pages(cur: SideCursor, table: str, columns: Sequence[str], key: Sequence[str
         last = tuple(rows[-1][i] for i in at)
 
 
+def _move_digest(cur: SideCursor, table: str, change: TableSum) -> None:
+    """Move the digest ``cl_digests`` records for ``table`` by ``change`` (the rows a writer
+    added and removed, in its transaction)."""
+    if change == TableSum():
+        return  # written over with the same rows, or not at all
+    held = TableSum()
+    cur.execute("SELECT rows, total FROM cl_digests WHERE tbl = ?", (table,))
+    row = cur.fetchone()
+    if row is not None:
+        held = TableSum(int(row["rows"]), int(row["total"], 16))
+    now = held.plus(change)
+    cur.execute("INSERT INTO cl_digests (tbl, rows, total) VALUES (?, ?, ?) "
+                "ON CONFLICT (tbl) DO UPDATE SET rows = excluded.rows, "
+                "total = excluded.total", (table, now.rows, now.hex))
+
+
 def _table_sum(cur: SideCursor, table: str) -> TableSum:
     """A table's digest from its rows, read a page at a time in key order."""
     columns = digests.COLUMNS[table]
@@ -1006,15 +1025,16 @@ class Projection:
             if cur.backend == "postgresql":  # CREATE ... IF NOT EXISTS races on PostgreSQL
                 cur.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
             cur.execute(SCHEMA[0])  # cl_tracking
-            cur.execute("SELECT view FROM cl_tracking WHERE view <> ?", (VIEW,))
+            cur.execute("SELECT view FROM cl_tracking WHERE view NOT IN (?, ?)", (VIEW, POINTS))
             if cur.fetchall():  # tables of another layout: derived data, rebuilt
                 for table in TABLES:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
                 cur.execute("DELETE FROM cl_tracking")  # this layout's row too: nothing held
             for statement in SCHEMA[1:]:
                 cur.execute(statement)
-            cur.execute("INSERT INTO cl_tracking (view, position, head) VALUES (?, 0, ?) "
-                        "ON CONFLICT (view) DO NOTHING", (VIEW, GENESIS))
+            for view in (VIEW, POINTS):
+                cur.execute("INSERT INTO cl_tracking (view, position, head) VALUES (?, 0, ?) "
+                            "ON CONFLICT (view) DO NOTHING", (view, GENESIS))
         self._ready = True
 
     def tracked(self) -> tuple[int, str]:
@@ -1198,8 +1218,8 @@ class Projection:
         """Forget everything folded (the next catch-up rebuilds from the first fact)."""
         self._ensure()
         with self.ledger.side_tables(write=True) as cur:
-            cur.execute("UPDATE cl_tracking SET position = 0, head = ? WHERE view = ?",
-                        (GENESIS, VIEW))
+            cur.execute("UPDATE cl_tracking SET position = 0, head = ? WHERE view IN (?, ?)",
+                        (GENESIS, VIEW, POINTS))
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table}")
 
@@ -1264,6 +1284,66 @@ class Projection:
             (int(tracking["position"]), str(tracking["head"]))
         return DigestAudit(position, head, digests.digest(held),
                            sum(t.rows for t in held.values()), tuple(differs))
+
+    # -- the stored timeline ----------------------------------------------------------------
+
+    def points_tracked(self) -> tuple[int, str]:
+        """The position and head the stored timeline (``cl_points``) was walked at: at most
+        the histories' (:meth:`tracked`); ``(0, GENESIS)`` before its first walk."""
+        self._ensure()
+        with self.ledger.side_tables(write=False) as cur:
+            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
+            row = cur.fetchone()
+        return int(row["position"]), str(row["head"])
+
+    def stored_points(self, position: int, head: str,
+                      window: tuple[str | None, str | None] = (None, None)
+                      ) -> Iterator[tuple[Any, ...]]:
+        """The stored timeline's rows (as :meth:`write_points` was given them) from
+        ``window[0]`` up to ``window[1]`` (``utc_text``; None: no bound), in valid-time
+        order, read a page at a time in one snapshot, so a catch-up meanwhile is not seen;
+        :class:`~ledger.errors.StorageError` if that snapshot holds the timeline walked at
+        another position than ``(position, head)`` (it was caught up after the caller
+        looked: ask again)."""
+        where = " AND ".join(clause for clause, bound in zip(("at >= ?", "at <= ?"), window,
+                                                             strict=True) if bound is not None)
+        with self.ledger.side_tables(write=False, snapshot=True) as cur:
+            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
+            row = cur.fetchone()
+            if row is None or (int(row["position"]), str(row["head"])) != (position, head):
+                raise StorageError("the stored timeline was caught up while it was being "
+                                   "read; ask again")
+            yield from pages(cur, "cl_points", POINT_COLUMNS, ("at",), where=where,
+                             params=[bound for bound in window if bound is not None])
+
+    def write_points(self, walked: tuple[int, str], position: int, head: str,
+                     since: str | None, rows: Iterable[Sequence[Any]]) -> bool:
+        """Replace the stored timeline's rows from ``since`` on (``utc_text``; None: every
+        one) with ``rows`` (walked at ``(position, head)`` from ``since``, in
+        :data:`POINT_COLUMNS` order), and track that position, in one transaction, the
+        digest moved by the rows replaced and written; unless the stored timeline is no
+        longer the one walked at ``walked`` (another process caught it up meanwhile): False
+        then, and nothing is written."""
+        with self.ledger.side_tables(write=True) as cur:
+            # Locks the row (PostgreSQL) or takes the write lock (SQLite) before reading it.
+            cur.execute("UPDATE cl_tracking SET head = head WHERE view = ?", (POINTS,))
+            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
+            row = cur.fetchone()
+            if (int(row["position"]), str(row["head"])) != walked:
+                return False
+            change = TableSum()
+            where, params = ("at >= ?", (since,)) if since is not None else ("", ())
+            change.remove("cl_points", list(pages(cur, "cl_points", POINT_COLUMNS, ("at",),
+                                                  where=where, params=params)))
+            cur.execute("DELETE FROM cl_points" + (f" WHERE {where}" if where else ""), params)
+            written = [tuple(r) for r in rows]
+            cur.executemany(f"INSERT INTO cl_points ({', '.join(POINT_COLUMNS)}) VALUES "
+                            f"({', '.join('?' * len(POINT_COLUMNS))})", written)
+            change.add("cl_points", written)
+            _move_digest(cur, "cl_points", change)
+            cur.execute("UPDATE cl_tracking SET position = ?, head = ? WHERE view = ?",
+                        (position, head, POINTS))
+        return True
 
     def amendments_issued(self, position: int, since: datetime | None = None, *,
                           after: tuple[str, int] | None = None, limit: int | None = None

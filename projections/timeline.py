@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
+
+import msgspec
 
 from compute_ledger.contracts.clauses import Context, available_since
 from compute_ledger.contracts.market import (
@@ -30,7 +32,8 @@ from compute_ledger.contracts.market import (
 )
 from compute_ledger.contracts.parties import Groups
 from compute_ledger.contracts.terms import value
-from compute_ledger.ledger.instants import ONE_MICROSECOND
+from compute_ledger.ledger.facts import encode_json
+from compute_ledger.ledger.instants import ONE_MICROSECOND, from_utc_text, utc_text
 from compute_ledger.projections.answers import (
     ChangeOut,
     DifferenceOut,
@@ -302,6 +305,31 @@ class _Walk:
         market = self.sweep.market.at(at)
         return status(bool(self.qualifying), None if market is None else market.state.resolution,
                       at)
+
+
+ROW = ("at", "status", "criteria_met", "monthly_run_rate_usd", "changes", "facts")
+"""A point as a row of text columns (:func:`row_of`): what the index stores
+(``cl_points``) and an export's ``timeline`` table holds (there with the run-rate in plain
+notation)."""
+
+_DECODE_CHANGES = msgspec.json.Decoder(list[ChangeOut])
+_DECODE_FACTS = msgspec.json.Decoder(list[str])
+
+
+def row_of(point: PointOut) -> tuple[str, str, int, str, str, str]:
+    """``point`` as a row of :data:`ROW`: the instant as ``utc_text``, the run-rate as its
+    exact decimal text, the changes and facts as JSON (the project's encoding)."""
+    return (utc_text(point.at), point.status, int(point.criteria_met),
+            str(point.monthly_run_rate_usd), encode_json(point.changes).decode(),
+            encode_json(point.facts).decode())
+
+
+def point_of(row: Sequence[Any]) -> PointOut:
+    """The point a row of :data:`ROW` holds (:func:`row_of` undone)."""
+    at, status_text, met, run_rate, changes, facts = row
+    return PointOut(at=from_utc_text(at), status=status_text, criteria_met=bool(met),
+                    monthly_run_rate_usd=Decimal(run_rate),
+                    changes=_DECODE_CHANGES.decode(changes), facts=_DECODE_FACTS.decode(facts))
 
 
 SUMMARY = ("standing", "status", "ruling", "usd_per_month", "qualifies")

@@ -1,0 +1,131 @@
+"""The timeline the index stores (``cl_points``): kept by the append, read by ``timeline``
+and ``export``, compared by ``replay``, and never trusted against the chain it was not
+walked on."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from builders import announce
+from cli_runner import run
+
+from compute_ledger.projections import runner
+from compute_ledger.projections.api import ComputeLedger
+from compute_ledger.projections.export import check_export, export_sqlite
+from compute_ledger.projections.runner import POINTS, ProjectionError
+from compute_ledger.projections.timeline import point_of, points, row_of
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "ledger.sqlite3")
+    assert run("append", "--public-record", "--db", path).exit_code == 0
+    return path
+
+
+def _walked(ledger: ComputeLedger) -> list[tuple[object, ...]]:
+    position = ledger.projection.tracked()[0]
+    return [row_of(p) for p in points(ledger.projection.view(position),
+                                      ledger._amendments_from(position))]
+
+
+def _forge(db: str, statement: str) -> None:
+    """Alter the stored timeline, and its digest with it (so only a comparison with a walk
+    can tell)."""
+    with ComputeLedger.open(db, environ={}) as ledger, \
+            ledger.ledger.side_tables(write=True) as cur:
+        cur.execute(statement)
+        total = runner._table_sum(cur, "cl_points")
+        cur.execute("UPDATE cl_digests SET rows = ?, total = ? WHERE tbl = 'cl_points'",
+                    (total.rows, total.hex))
+
+
+LAST = "(SELECT MAX(at) FROM cl_points)"
+
+
+def test_the_append_command_leaves_the_stored_timeline_walked_at_its_batch(db: str) -> None:
+    with ComputeLedger.open(db, environ={}) as ledger:
+        assert ledger.projection.points_tracked() == ledger.projection.tracked()
+        assert ledger.projection.tracked()[0] == 8
+        stored = list(ledger.projection.stored_points(*ledger.projection.points_tracked()))
+        assert stored == _walked(ledger) != []
+        assert [point_of(row) for row in stored] == ledger.timeline().points
+
+
+def test_timeline_and_export_read_the_stored_points(db: str, tmp_path: Path) -> None:
+    _forge(db, f"UPDATE cl_points SET monthly_run_rate_usd = '12345' WHERE at = {LAST}")
+    said = json.loads(run("timeline", "--json", "--db", db).stdout)
+    assert said["points"][-1]["monthly_run_rate_usd"] == "12345"
+    export = tmp_path / "export.db"
+    with ComputeLedger.open(db, environ={}) as ledger:
+        export_sqlite(ledger, export)
+        with sqlite3.connect(export) as conn:
+            [(rate,)] = conn.execute("SELECT monthly_run_rate_usd FROM timeline ORDER BY at "
+                                     "DESC LIMIT 1")
+        assert rate == "12345"
+        # The export is checked against a walk, not against what it was read from.
+        checked = check_export(ledger, export)
+        assert checked.differs == ["table timeline, row at='2029-05-01T07:00:00.000000Z': "
+                                   "monthly_run_rate_usd is '12345' in the file, '0' in the "
+                                   "replay"]
+
+
+def test_replay_names_the_first_stored_point_that_is_not_the_walk(db: str) -> None:
+    with sqlite3.connect(db) as conn:
+        [(last,)] = conn.execute("SELECT MAX(at) FROM cl_points")
+    _forge(db, f"UPDATE cl_points SET status = 'OPEN' WHERE at = '{last}'")
+    result = run("replay", "--db", db)
+    assert result.exit_code == 1
+    assert f"the stored timeline's point at {last} (differs from the replay)" in result.stdout
+    _forge(db, f"DELETE FROM cl_points WHERE at = '{last}'")
+    result = run("replay", "--db", db)
+    assert f"the stored timeline's point at {last} (missing from the index)" in result.stdout
+    assert run("replay", "--rebuild", "--db", db).exit_code == 0
+    with ComputeLedger.open(db, environ={}) as ledger:
+        assert list(ledger.projection.stored_points(*ledger.projection.points_tracked())) \
+            == _walked(ledger)
+    assert run("replay", "--db", db).exit_code == 0
+
+
+def test_a_stored_point_altered_without_its_digest_fails_verify(db: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"DELETE FROM cl_points WHERE at = {LAST}")
+    result = run("verify", "--db", db)
+    assert result.exit_code == 1
+    assert "the projection's table cl_points holds " in result.stderr
+
+
+def test_a_stored_timeline_walked_on_another_chain_is_an_error(db: str) -> None:
+    """Its tracked head is tamper evidence, as the histories' is: never a silent re-walk."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE cl_tracking SET position = 4, head = ? WHERE view = ?",
+                     ("ab" * 32, POINTS))
+    with ComputeLedger.open(db, environ={}) as ledger, \
+            pytest.raises(ProjectionError, match="folded from another history: it tracks "
+                                                 "position 4 with head abababab"):
+        ledger.timeline()
+
+
+def test_an_append_rewrites_the_stored_points_only_from_where_it_can_change_them(
+        db: str) -> None:
+    """A point before the earliest valid time the new facts can change is kept as stored
+    (here a forged one, which a rewrite from the first point would have put right); the
+    points from there are the walk's."""
+    with sqlite3.connect(db) as conn:
+        [(first,)] = conn.execute("SELECT MIN(at) FROM cl_points")
+    _forge(db, f"UPDATE cl_points SET facts = '[\"forged\"]' WHERE at = '{first}'")
+    with ComputeLedger.open(db, environ={}) as ledger:
+        ledger.append([announce("2026-11-02T12:00:00Z", "late", customer="initech",
+                                id="late-1")])
+        ledger.projection.catch_up()
+        ledger.catch_up_timeline()  # as the append command does
+        walked_at = ledger.projection.points_tracked()
+        assert walked_at == ledger.projection.tracked()
+        stored = list(ledger.projection.stored_points(*walked_at))
+        walked = _walked(ledger)
+    assert stored[0] == (*walked[0][:5], '["forged"]')
+    assert stored[1:] == walked[1:]
+    assert any(row[0].startswith("2026-11-02") for row in stored)
