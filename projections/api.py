@@ -118,8 +118,8 @@ from compute_ledger.projections.answers import (
 )
 from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance
-from compute_ledger.projections.runner import Projection, ProjectionError
-from compute_ledger.projections.subjects import GROUPS, MARKET, step_instants
+from compute_ledger.projections.runner import SPILL, Projection, ProjectionError
+from compute_ledger.projections.subjects import GROUPS, MARKET
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
 
 PUBLIC_RECORD = "public-record.jsonl"
@@ -871,7 +871,10 @@ class ComputeLedger:
         fact a new one amends, or about a deal or offering known at one of the two
         positions and not at the other (the timeline names amendments only about those it
         knows).  A new instant earlier than every point can move the first
-        one (the market's status is first named at the first instant walked)."""
+        one (the market's status is first named at the first instant walked).  More than
+        :data:`~projections.runner.SPILL` facts apart, None: a walk from the first costs
+        no more than a bulk append's catch-up, and what they changed is not held in
+        memory."""
         if not 0 <= after < position:
             raise ValueError(f"positions {after} and {position} are not in order")
         try:
@@ -879,7 +882,9 @@ class ComputeLedger:
                 return None
         except StorageError:
             return None  # the index cannot be written now (a full disk): from the first
-        steps, starts, appeared = self.projection.changed(after, position)
+        if position - after > SPILL:
+            return None  # as costly as a walk from the first, and its memory is not bounded
+        earliest, appeared = self.projection.changed(after, position)
         new = self.ledger.facts_at(range(after + 1, position + 1))
         # A correction or retraction names, as its change point, the subjects of the fact it
         # amends, which every correction of that fact adds to: the earlier amendments of
@@ -888,9 +893,9 @@ class ComputeLedger:
         amending = [at for at, fact in new.items() if isinstance(fact, (Correction, Retraction))]
         amended = self._scoped(appeared, position, seeds=amending).amendments() \
             if amending or appeared else []
-        return min([*(fact.occurred_at for fact in new.values()), *starts,
-                    *(ref.occurred_at for ref in amended),
-                    *(at for step in steps for at in step_instants(step))])
+        instants: list[datetime] = [*(fact.occurred_at for fact in new.values()),
+                                    *(ref.occurred_at for ref in amended)]
+        return min(instants if earliest is None else [earliest, *instants])
 
     @staticmethod
     def _window(since: Instant | None, until: Instant | None) -> timeline_projection.Window:

@@ -101,6 +101,7 @@ from compute_ledger.projections.subjects import (
     groups_at,
     groups_steps,
     market_steps,
+    step_instants,
     subject_steps,
     subjects_of_bucket,
 )
@@ -948,6 +949,12 @@ def pages(cur: SideCursor, table: str, columns: Sequence[str], key: Sequence[str
         last = tuple(rows[-1][i] for i in at)
 
 
+def _earliest(earliest: datetime | None, instants: Iterable[datetime]) -> datetime | None:
+    """The earliest of ``earliest`` (None: none yet) and ``instants``."""
+    return min(instants, default=earliest) if earliest is None else \
+        min((earliest, *instants))
+
+
 def _move_digest(cur: SideCursor, table: str, change: TableSum) -> None:
     """Move the digest ``cl_digests`` records for ``table`` by ``change`` (the rows a writer
     added and removed, in its transaction)."""
@@ -1118,45 +1125,50 @@ class Projection:
                         (position, position))
             return cur.fetchone() is None
 
-    def changed(self, after: int, until: int
-                ) -> tuple[list[SubjectStep], list[datetime], list[str]]:
-        """What differs between the histories held at ``after`` and at ``until``: the deals'
-        and offerings' steps entered or superseded between the two, the starts of the
-        other rows entered or superseded (the groups', the market's, a retracted subject's
-        first fact), and the deals and offerings known (with a history, or from retracted
+    def changed(self, after: int, until: int) -> tuple[datetime | None, list[str]]:
+        """What differs between the histories held at ``after`` and at ``until``: the
+        earliest instant the rows entered or superseded between the two name (of a deal's
+        or offering's step, every instant it names, :func:`~projections.subjects.step_instants`;
+        of the groups', the market's or a retracted subject's row, where it starts; None:
+        no row), and the deals and offerings known (with a history, or from retracted
         facts) at one of the two and not at the other: the corrections and retractions
-        about those are change points at one and not at the other.  Neither position need
-        be held (:meth:`holds`): a one-pass catch-up gives its rows its end position, so a
-        position it passed over only adds rows.  ``until`` must be at most the tracked
-        position."""
+        about those are change points at one and not at the other.  The rows are read a
+        page at a time and decoded one at a time, so a catch-up that superseded every step
+        costs no more memory than one that superseded a few.  Neither position need be held
+        (:meth:`holds`): a one-pass catch-up gives its rows its end position, so a position
+        it passed over only adds rows.  ``until`` must be at most the tracked position."""
         if until > self.tracked()[0]:
             raise ValueError(f"position {until} is after the tracked one")
-        changed = "((pos_from > ? AND pos_from <= ?) OR (pos_to > ? AND pos_to <= ?))"
+        changed = "(pos_from > ? AND pos_from <= ?) OR (pos_to > ? AND pos_to <= ?)"
         span = (after, until, after, until)
+        earliest: datetime | None = None
+        touched: set[str] = set()
         with self.ledger.side_tables(write=False) as cur:
-            cur.execute(f"SELECT subject, valid_from, state FROM cl_steps WHERE {changed}",
-                        span)
-            rows = cur.fetchall()
-            cur.execute(f"SELECT subject, first_at FROM cl_retracted WHERE {changed}", span)
-            retracted = cur.fetchall()
-            touched = sorted({str(r["subject"]) for r in [*rows, *retracted]} - {GROUPS, MARKET})
+            for subject, valid_from, _, state in pages(
+                    cur, "cl_steps", ("subject", "valid_from", "pos_from", "state"),
+                    ("subject", "valid_from", "pos_from"), where=changed, params=span):
+                if subject in (GROUPS, MARKET):
+                    instants: Iterable[datetime] = (from_utc_text(valid_from),)
+                else:
+                    touched.add(str(subject))
+                    instants = step_instants(_DECODE_SUBJECT.decode(_blob(state)))
+                earliest = _earliest(earliest, instants)
+            for subject, _, first_at in pages(
+                    cur, "cl_retracted", ("subject", "pos_from", "first_at"),
+                    ("subject", "pos_from"), where=changed, params=span):
+                touched.add(str(subject))
+                earliest = _earliest(earliest, (from_utc_text(first_at),))
             known: dict[int, set[str]] = {after: set(), until: set()}
-            for start in range(0, len(touched), POSITIONS_AT_ONCE):
-                some = touched[start:start + POSITIONS_AT_ONCE]
+            ordered = sorted(touched)
+            for start_at in range(0, len(ordered), POSITIONS_AT_ONCE):
+                some = ordered[start_at:start_at + POSITIONS_AT_ONCE]
                 marks = ", ".join("?" * len(some))
                 for position, held in known.items():
                     for table in ("cl_steps", "cl_retracted"):
                         cur.execute(f"SELECT DISTINCT subject FROM {table} WHERE {VISIBLE} "
                                     f"AND subject IN ({marks})", (position, position, *some))
                         held.update(str(r["subject"]) for r in cur.fetchall())
-        starts = [from_utc_text(r["first_at"]) for r in retracted]
-        steps = []
-        for row in rows:
-            if row["subject"] in (GROUPS, MARKET):
-                starts.append(from_utc_text(row["valid_from"]))
-            else:
-                steps.append(_DECODE_SUBJECT.decode(_blob(row["state"])))
-        return steps, starts, sorted(known[after] ^ known[until])
+        return earliest, sorted(known[after] ^ known[until])
 
     @staticmethod
     def _locked_position(cur: SideCursor) -> int:
@@ -1333,8 +1345,8 @@ class Projection:
                 return False
             change = TableSum()
             where, params = ("at >= ?", (since,)) if since is not None else ("", ())
-            change.remove("cl_points", list(pages(cur, "cl_points", POINT_COLUMNS, ("at",),
-                                                  where=where, params=params)))
+            change.remove("cl_points", pages(cur, "cl_points", POINT_COLUMNS, ("at",),
+                                             where=where, params=params))
             cur.execute("DELETE FROM cl_points" + (f" WHERE {where}" if where else ""), params)
             written = [tuple(r) for r in rows]
             cur.executemany(f"INSERT INTO cl_points ({', '.join(POINT_COLUMNS)}) VALUES "

@@ -129,3 +129,25 @@ def test_an_append_rewrites_the_stored_points_only_from_where_it_can_change_them
     assert stored[0] == (*walked[0][:5], '["forged"]')
     assert stored[1:] == walked[1:]
     assert any(row[0].startswith("2026-11-02") for row in stored)
+
+
+def test_a_catch_up_of_many_facts_rewrites_the_stored_points_from_the_first(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than SPILL facts after the stored timeline's position, what they changed is not
+    gathered (its memory would grow with them): every point is walked again, so a forged
+    first point is put right."""
+    from compute_ledger.projections import api
+
+    with sqlite3.connect(db) as conn:
+        [(first,)] = conn.execute("SELECT MIN(at) FROM cl_points")
+    _forge(db, f"UPDATE cl_points SET facts = '[\"forged\"]' WHERE at = '{first}'")
+    monkeypatch.setattr(api, "SPILL", 1)
+    with ComputeLedger.open(db, environ={}) as ledger:
+        ledger.append([announce("2026-11-02T12:00:00Z", "late", customer="initech", id="l-1"),
+                       announce("2026-11-03T12:00:00Z", "later", customer="initech",
+                                id="l-2")])
+        assert ledger.changed_from(8, 10) is None
+        ledger.projection.catch_up()
+        ledger.catch_up_timeline()
+        assert list(ledger.projection.stored_points(*ledger.projection.points_tracked())) \
+            == _walked(ledger)
