@@ -805,6 +805,8 @@ class ComputeLedger:
             walked = self.projection.points_tracked()
             if walked == (position, head):
                 return position
+            if walked[0] > position and self.projection.tracked()[0] > position:
+                continue  # another process caught both up meanwhile: look again
             if walked[0]:
                 self.projection.check_history(*walked, self.ledger.head().position)
             start = None if not 0 < walked[0] < position else \
@@ -1071,7 +1073,14 @@ class ComputeLedger:
                     tracked, rebuilt_now = self.projection.catch_up(until=position)[0], True
                 if tracked >= position and self.projection.holds(position):
                     compared = True
-                    self.catch_up_timeline()  # at the tracked position, it is compared too
+                    try:
+                        self.catch_up_timeline()  # at the tracked position, compared too
+                    except ProjectionError:
+                        if not rebuild:
+                            raise  # walked on another history: say so, never re-walk silently
+                        self.projection.reset()  # the stored timeline with the rest
+                        tracked, rebuilt_now = self.projection.catch_up(until=tracked)[0], True
+                        self.catch_up_timeline()
                     differing = self._differences(rebuilt, position)
                     if differing and rebuild:
                         self.projection.reset()

@@ -1294,8 +1294,12 @@ class Projection:
                     f"records {want.rows} adding up to {want.hex[:16]}")
         position, head = (0, GENESIS) if tracking is None else \
             (int(tracking["position"]), str(tracking["head"]))
-        return DigestAudit(position, head, digests.digest(held),
-                           sum(t.rows for t in held.values()), tuple(differs))
+        # The stored timeline keeps a position of its own (it is caught up after the
+        # histories): each table is checked, but the digest said with the tracked position
+        # and head is of the tables held at that position.
+        at_position = {table: got for table, got in held.items() if table != "cl_points"}
+        return DigestAudit(position, head, digests.digest(at_position),
+                           sum(t.rows for t in at_position.values()), tuple(differs))
 
     # -- the stored timeline ----------------------------------------------------------------
 
@@ -1313,20 +1317,32 @@ class Projection:
                       ) -> Iterator[tuple[Any, ...]]:
         """The stored timeline's rows (as :meth:`write_points` was given them) from
         ``window[0]`` up to ``window[1]`` (``utc_text``; None: no bound), in valid-time
-        order, read a page at a time in one snapshot, so a catch-up meanwhile is not seen;
-        :class:`~ledger.errors.StorageError` if that snapshot holds the timeline walked at
-        another position than ``(position, head)`` (it was caught up after the caller
-        looked: ask again)."""
-        where = " AND ".join(clause for clause, bound in zip(("at >= ?", "at <= ?"), window,
-                                                             strict=True) if bound is not None)
-        with self.ledger.side_tables(write=False, snapshot=True) as cur:
-            cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
-            row = cur.fetchone()
-            if row is None or (int(row["position"]), str(row["head"])) != (position, head):
-                raise StorageError("the stored timeline was caught up while it was being "
-                                   "read; ask again")
-            yield from pages(cur, "cl_points", POINT_COLUMNS, ("at",), where=where,
-                             params=[bound for bound in window if bound is not None])
+        order, a page at a time, each page in a short transaction of its own that first
+        checks the timeline is still the one walked at ``(position, head)`` (a catch-up
+        replaces rows and tracking row together, so every page is of that one timeline,
+        however slowly the caller reads, and no transaction stays open between pages);
+        :class:`~ledger.errors.StorageError` if it is not (it was caught up after the
+        caller looked: ask again)."""
+        since, until = window
+        last = since
+        first = True
+        while True:
+            with self.ledger.side_tables(write=False) as cur:
+                cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
+                row = cur.fetchone()
+                if row is None or (int(row["position"]), str(row["head"])) != (position, head):
+                    raise StorageError("the stored timeline was caught up while it was being "
+                                       "read; ask again")
+                clauses = [(("at >= ?" if first else "at > ?"), last), ("at <= ?", until)]
+                where = " AND ".join(c for c, bound in clauses if bound is not None)
+                cur.execute(f"SELECT {', '.join(POINT_COLUMNS)} FROM cl_points"
+                            + (f" WHERE {where}" if where else "") + " ORDER BY at LIMIT ?",
+                            (*(b for _, b in clauses if b is not None), AUDIT_PAGE))
+                page = [tuple(r[c] for c in POINT_COLUMNS) for r in cur.fetchall()]
+            yield from page
+            if len(page) < AUDIT_PAGE:
+                return
+            last, first = str(page[-1][0]), False
 
     def write_points(self, walked: tuple[int, str], position: int, head: str,
                      since: str | None, rows: Iterable[Sequence[Any]]) -> bool:

@@ -240,7 +240,9 @@ def test_the_cli_says_what_it_checked(tmp_path: Path) -> None:
     assert projection["position"] == 8 and projection["head"] == answer["head"]["hash"]
     assert projection["digest"].startswith(held.rsplit(" ", 1)[1])
     with sqlite3.connect(db) as conn:
-        total = sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in DIGESTED)
+        # the stored timeline, kept at a position of its own, is not in the digest's rows
+        total = sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in DIGESTED
+                    if t != "cl_points")
         conn.execute("DELETE FROM cl_subjects")
     assert projection["rows"] == total
     failed = run("verify", "--db", db)

@@ -12,6 +12,7 @@ import pytest
 from builders import announce
 from cli_runner import run
 
+from compute_ledger.ledger.errors import StorageError
 from compute_ledger.projections import runner
 from compute_ledger.projections.api import ComputeLedger
 from compute_ledger.projections.export import check_export, export_sqlite
@@ -107,6 +108,50 @@ def test_a_stored_timeline_walked_on_another_chain_is_an_error(db: str) -> None:
             pytest.raises(ProjectionError, match="folded from another history: it tracks "
                                                  "position 4 with head abababab"):
         ledger.timeline()
+    refused = run("replay", "--db", db)
+    assert refused.exit_code == 1 and "folded from another history" in refused.stderr
+    # ... and replay --rebuild, as the message says, rebuilds it with the rest
+    rebuilt = run("replay", "--rebuild", "--db", db)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    with ComputeLedger.open(db, environ={}) as ledger:
+        assert ledger.projection.points_tracked() == ledger.projection.tracked()
+        assert list(ledger.projection.stored_points(*ledger.projection.points_tracked())) \
+            == _walked(ledger)
+
+
+def test_the_stored_points_are_read_a_page_at_a_time_as_one_timeline(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "AUDIT_PAGE", 2)
+    with ComputeLedger.open(db, environ={}) as ledger:
+        walked_at = ledger.projection.points_tracked()
+        assert list(ledger.projection.stored_points(*walked_at)) == _walked(ledger)
+        rows = _walked(ledger)
+        window = (str(rows[1][0]), str(rows[-2][0]))
+        assert list(ledger.projection.stored_points(*walked_at, window)) == rows[1:-1]
+        reading = ledger.projection.stored_points(*walked_at)
+        next(reading)
+        # caught up by another process between two pages: refused, never mixed
+        with ledger.ledger.side_tables(write=True) as cur:
+            cur.execute("UPDATE cl_tracking SET position = 7 WHERE view = ?", (POINTS,))
+        with pytest.raises(StorageError, match="caught up while it was being read"):
+            list(reading)
+
+
+def test_a_question_that_stores_the_timeline_leaves_the_digest_verify_says(
+        tmp_path: Path) -> None:
+    """The digest said with the histories' position and head is of what is held there:
+    the stored timeline, kept at a position of its own, is checked but not in it."""
+    from builders import announce as a
+
+    path = str(tmp_path / "api.sqlite3")
+    with ComputeLedger.open(path, environ={}) as ledger:
+        ledger.append([a("2026-05-01T12:00:00Z", "d1", id="a1")])
+        ledger.projection.catch_up()
+    before = run("verify", "--db", path).stdout
+    assert run("timeline", "--db", path).exit_code == 0  # stores the timeline
+    with ComputeLedger.open(path, environ={}) as ledger:
+        assert ledger.projection.points_tracked()[0] == 1
+    assert run("verify", "--db", path).stdout == before
 
 
 def test_an_append_rewrites_the_stored_points_only_from_where_it_can_change_them(
