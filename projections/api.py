@@ -59,6 +59,7 @@ from compute_ledger.ledger.instants import (
     ONE_MICROSECOND,
     InstantSyntaxError,
     end_of_day,
+    from_utc_text,
     in_range,
     parse_instant,
     range_problem,
@@ -118,7 +119,7 @@ from compute_ledger.projections.answers import (
 )
 from compute_ledger.projections.knowledge import Knowledge
 from compute_ledger.projections.provenance import AMENDMENTS, FactRef, Provenance
-from compute_ledger.projections.runner import SPILL, Projection, ProjectionError
+from compute_ledger.projections.runner import SPILL, PointsMoved, Projection, ProjectionError
 from compute_ledger.projections.subjects import GROUPS, MARKET
 from compute_ledger.projections.view import Histories, View, fold_knowledge, view_of
 
@@ -785,7 +786,29 @@ class ComputeLedger:
         if not self._timeline_stored(histories.position, histories.head):
             return None
         low, high = (None if bound is None else utc_text(bound) for bound in window)
-        return self.projection.stored_points(histories.position, histories.head, (low, high))
+        return self._read_on(histories, window, self.projection.stored_points(
+            histories.position, histories.head, (low, high)))
+
+    def _read_on(self, histories: Histories, window: timeline_projection.Window,
+                 stored: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """The ``stored`` rows; and if another process catches the stored timeline up past
+        ``histories`` while they are read (a reader between two pages, behind a slow
+        pipe), the rest walked at the position they were asked at, from the instant after
+        the last row given: the index keeps what every position knew, so the answer is
+        the one the stored rows would have gone on to give, never an error half way."""
+        last: str | None = None
+        try:
+            for row in stored:
+                last = str(row[0])
+                yield row
+        except PointsMoved:
+            since = window[0] if last is None else from_utc_text(last)
+            rest = timeline_projection.points(histories, self._amendments_from(
+                histories.position), window=(since, window[1]))
+            for point in rest:
+                row = timeline_projection.row_of(point)
+                if last is None or str(row[0]) > last:
+                    yield row
 
     def catch_up_timeline(self) -> int:
         """Bring the stored timeline (the change points at the index's tracked position,

@@ -997,6 +997,14 @@ class ProjectionError(LedgerError):
     """The maintained projection does not stand on the ledger's records as they are."""
 
 
+class PointsMoved(StorageError):
+    """The stored timeline was caught up past the position its reader asked for while the
+    reader was between two pages (see :meth:`Projection.stored_points`)."""
+
+    def __init__(self) -> None:
+        super().__init__("the stored timeline was caught up while it was being read; ask again")
+
+
 AUDIT_PAGE = 5_000
 """Rows read at a time when a table's digest is recomputed (memory stays bounded)."""
 
@@ -1322,7 +1330,7 @@ class Projection:
         replaces rows and tracking row together, so every page is of that one timeline,
         however slowly the caller reads, and no transaction stays open between pages);
         :class:`~ledger.errors.StorageError` if it is not (it was caught up after the
-        caller looked: ask again)."""
+        caller looked: :class:`PointsMoved`)."""
         since, until = window
         last = since
         first = True
@@ -1331,8 +1339,7 @@ class Projection:
                 cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
                 row = cur.fetchone()
                 if row is None or (int(row["position"]), str(row["head"])) != (position, head):
-                    raise StorageError("the stored timeline was caught up while it was being "
-                                       "read; ask again")
+                    raise PointsMoved
                 clauses = [(("at >= ?" if first else "at > ?"), last), ("at <= ?", until)]
                 where = " AND ".join(c for c, bound in clauses if bound is not None)
                 cur.execute(f"SELECT {', '.join(POINT_COLUMNS)} FROM cl_points"

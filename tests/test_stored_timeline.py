@@ -137,6 +137,29 @@ def test_the_stored_points_are_read_a_page_at_a_time_as_one_timeline(
             list(reading)
 
 
+def test_a_timeline_read_while_another_process_catches_it_up_is_the_one_asked_for(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader between two pages when another process appends and catches the stored
+    timeline up gets the rest of the timeline it asked for, walked at its position: no
+    error half way, no point of the newer timeline."""
+    monkeypatch.setattr(runner, "AUDIT_PAGE", 2)
+    with ComputeLedger.open(db, environ={}) as reader:
+        asked = _walked(reader)
+        head, reading = reader.timeline_points()
+        got = [row_of(next(reading))]
+        with ComputeLedger.open(db, environ={}) as writer:
+            writer.append([announce("2026-03-02T12:00:00Z", "early", customer="initech",
+                                    id="early-1")])
+            writer.projection.catch_up()
+            writer.catch_up_timeline()
+            newer = _walked(writer)
+        got += [row_of(point) for point in reading]
+        _, rows = reader.timeline_rows(head.known_at)  # the export's reader: the same
+        assert list(rows) == asked
+    assert got == asked != newer
+    assert head.ledger_position == 8
+
+
 def test_a_question_that_stores_the_timeline_leaves_the_digest_verify_says(
         tmp_path: Path) -> None:
     """The digest said with the histories' position and head is of what is held there:
