@@ -1335,7 +1335,7 @@ class Projection:
         last = since
         first = True
         while True:
-            with self.ledger.side_tables(write=False) as cur:
+            with self.ledger.side_tables(write=False, snapshot=True) as cur:
                 cur.execute("SELECT position, head FROM cl_tracking WHERE view = ?", (POINTS,))
                 row = cur.fetchone()
                 if row is None or (int(row["position"]), str(row["head"])) != (position, head):
